@@ -1,0 +1,322 @@
+"""The ``flov7`` command line.
+
+Commands: ``run`` (execute a workflow file on Temporal), ``validate``, ``worker``,
+``dev-server``. Results go to stdout, progress and logs to stderr.
+
+Exit codes: 0 success; 1 the run failed, was cancelled, or the document is invalid;
+2 usage error; 3 Temporal unreachable or no worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from flov7 import __version__
+from flov7.config import Settings, get_settings
+from flov7.engine.validate import validate_workflow
+from flov7.errors import ConfigError, Flov7Error, NoWorkerError, TemporalConnectionError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also what ``--help`` shows)."""
+    parser = argparse.ArgumentParser(
+        prog="flov7",
+        description="Flov7: workflow automation on Temporal. Without TEMPORAL_HOST, an "
+        "embedded Temporal dev server is started (data in FLOV7_DATA_DIR, default .flov7/).",
+    )
+    parser.add_argument("--version", action="version", version=f"flov7 {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="execute a workflow file on Temporal and print its result",
+        description="Execute a workflow JSON file on Temporal, show per-node progress on "
+        "stderr, print the result JSON on stdout. Exit 0 when the run completed, 1 when "
+        "it failed or was cancelled (the failing node's error is shown), 3 when Temporal "
+        "or a worker cannot be reached. Ctrl-C cancels the run.",
+    )
+    run.add_argument("file", type=Path, help="workflow document (JSON)")
+    run.add_argument(
+        "--input",
+        dest="run_input",
+        help="run input as a JSON object, merged over the document's own 'input'",
+    )
+    run.add_argument(
+        "--execution-id",
+        help="Temporal workflow id for this run (default: the workflow id plus a random suffix)",
+    )
+    run.add_argument(
+        "--worker",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="run a worker in this process: 'auto' (default) when the "
+        "embedded server is used and nobody polls the task queue",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument(
+        "--output",
+        choices=["full", "summary"],
+        default="full",
+        help="'full' prints the whole result document; 'summary' only status "
+        "and the outputs of the last nodes",
+    )
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a workflow file and print the report",
+        description="Validate a workflow JSON file without running it. Exit 1 when invalid.",
+    )
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    commands.add_parser(
+        "worker",
+        help="run a worker (and the embedded server when TEMPORAL_HOST is unset)",
+        description="Poll the task queue (TEMPORAL_TASK_QUEUE) and run workflows until "
+        "interrupted. Start several on the same queue to scale out.",
+    )
+    commands.add_parser(
+        "dev-server",
+        help="run the embedded Temporal dev server alone",
+        description="Run the embedded Temporal dev server (SQLite in FLOV7_DATA_DIR, UI on "
+        "FLOV7_DEVSERVER_UI_PORT) until interrupted.",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the ``flov7`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    from flov7.observability.logging import configure_logging
+
+    configure_logging(settings.flov7.log_level, settings.flov7.log_format)
+    handlers = {
+        "run": _run,
+        "validate": _validate,
+        "worker": _worker,
+        "dev-server": _dev_server,
+    }
+    code = asyncio.run(_guarded(handlers[args.command](args, settings)))
+    sys.exit(code)
+
+
+async def _guarded(coroutine: Any) -> int:
+    try:
+        code = int(await coroutine)
+    except (TemporalConnectionError, NoWorkerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = EXIT_UNAVAILABLE
+    except Flov7Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = EXIT_FAILED
+    # sdk-python#300: let the SDK's Rust threads settle before the interpreter exits,
+    # or a successful command can still die with SIGSEGV / SIGABRT at exit.
+    await asyncio.sleep(0.1)
+    return code
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _load_document(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            EXIT_USAGE,
+        )
+    if not isinstance(document, dict):
+        _fail(f"{path} must hold a JSON object (a workflow document)", EXIT_USAGE)
+    return document
+
+
+async def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    report = validate_workflow(_load_document(args.file))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(f"{args.file}: {'valid' if report.valid else 'INVALID'}")
+        for issue in report.issues:
+            print(f"  error   {_describe(issue.as_dict())}")
+        for warning in report.warnings:
+            print(f"  warning {_describe(warning.as_dict())}")
+    return EXIT_OK if report.valid else EXIT_FAILED
+
+
+def _describe(issue: dict[str, Any]) -> str:
+    where = []
+    if "node_id" in issue:
+        where.append(f"node '{issue['node_id']}'")
+    if "edge_id" in issue:
+        where.append(f"edge '{issue['edge_id']}'")
+    if "field" in issue:
+        where.append(issue["field"])
+    prefix = " ".join(where)
+    return f"{prefix}: {issue['message']}" if prefix else issue["message"]
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.cli_progress import ProgressPrinter
+    from flov7.temporal.client import ensure_task_queue_has_pollers
+    from flov7.temporal.environment import WorkerMode, temporal_environment
+    from flov7.temporal.executions import (
+        RunEndedError,
+        cancel_execution,
+        follow_execution,
+        start_execution,
+    )
+
+    document = _load_document(args.file)
+    run_input = _parse_input(args.run_input)
+    report = validate_workflow(document)
+    if not report.valid:
+        print(f"{args.file}: INVALID, not started", file=sys.stderr)
+        for issue in report.issues:
+            print(f"  error {_describe(issue.as_dict())}", file=sys.stderr)
+        return EXIT_FAILED
+    mode = {
+        "always": WorkerMode.ALWAYS,
+        "never": WorkerMode.NEVER,
+        "auto": WorkerMode.IF_NONE if settings.temporal.uses_embedded_server else WorkerMode.NEVER,
+    }[args.worker]
+    async with temporal_environment(settings, worker=mode) as env:
+        await ensure_task_queue_has_pollers(env.client, settings.temporal.task_queue)
+        handle = await start_execution(
+            env.client,
+            document,
+            settings.temporal,
+            run_input=run_input,
+            execution_id=args.execution_id,
+        )
+        progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
+        progress.started(handle.id, env.target, env.server.ui_url if env.server else None)
+        follow = asyncio.ensure_future(follow_execution(handle, on_status=progress.update))
+        with _cancel_on_interrupt(
+            lambda: asyncio.ensure_future(cancel_execution(handle, "interrupted (Ctrl-C)"))
+        ):
+            try:
+                result = await follow
+            except RunEndedError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+    progress.finished(result)
+    print(json.dumps(_shape_output(result, args.output), indent=2, default=str))
+    return EXIT_OK if result.get("status") == "completed" else EXIT_FAILED
+
+
+def _shape_output(result: dict[str, Any], mode: str) -> dict[str, Any]:
+    if mode == "full":
+        return result
+    # The nodes that ended the run: completed nodes nothing completed after them fed on.
+    nodes = result.get("node_results") or {}
+    path = result.get("execution_path") or []
+    last = path[-1:]
+    return {
+        "status": result.get("status"),
+        "execution_id": result.get("execution_id"),
+        "error": result.get("error"),
+        "outputs": {n: nodes[n]["output"] for n in last if nodes[n]["status"] == "completed"},
+    }
+
+
+def _parse_input(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        _fail(f"--input is not valid JSON: {exc.msg} at column {exc.colno}", EXIT_USAGE)
+    if not isinstance(value, dict):
+        _fail("--input must be a JSON object, e.g. --input '{\"customer\": 7}'", EXIT_USAGE)
+    return value
+
+
+@contextlib.contextmanager
+def _cancel_on_interrupt(on_interrupt: Any) -> Any:
+    """First Ctrl-C / SIGTERM cancels the run (and waits for it); the second one aborts."""
+    loop = asyncio.get_running_loop()
+    hits = {"count": 0}
+
+    def handle() -> None:
+        hits["count"] += 1
+        if hits["count"] == 1:
+            print("\ncancelling the run (Ctrl-C again to quit without waiting)...", file=sys.stderr)
+            on_interrupt()
+        else:
+            raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, handle)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.temporal.environment import WorkerMode, temporal_environment
+
+    async with temporal_environment(settings, worker=WorkerMode.ALWAYS) as env:
+        where = f"embedded server {env.target}" if env.server else env.target
+        ui = f", Web UI {env.server.ui_url}" if env.server and env.server.ui_url else ""
+        print(
+            f"flov7 worker: polling '{settings.temporal.task_queue}' on {where}{ui}. "
+            "Ctrl-C to stop.",
+            file=sys.stderr,
+        )
+        await _wait_for_stop()
+        print("flov7 worker: stopping...", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _dev_server(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.temporal.devserver import EmbeddedDevServer
+
+    async with EmbeddedDevServer.from_settings(settings) as server:
+        print(
+            f"Temporal dev server on {server.target} (UI: {server.ui_url or 'off'}, "
+            f"data: {server.db_path}). Ctrl-C to stop.",
+            file=sys.stderr,
+        )
+        await _wait_for_stop()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Per-node progress lines for ``flov7 run`` (printed on stderr)."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+_SYMBOLS = {
+    "running": "->",
+    "completed": "ok",
+    "failed": "!!",
+    "skipped": "--",
+    "cancelled": "xx",
+}
+
+
+class ProgressPrinter:
+    """Prints one line per node status change between two status snapshots."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self._seen: dict[str, str] = {}
+
+    def _print(self, line: str) -> None:
+        if self.enabled:
+            print(line, file=self.stream, flush=True)
+
+    def started(self, execution_id: str, target: str, ui_url: str | None) -> None:
+        """The run was accepted by Temporal."""
+        where = (
+            f" (Temporal UI: {ui_url}/namespaces/default/workflows/{execution_id})"
+            if ui_url
+            else ""
+        )
+        self._print(f"run {execution_id} started on {target}{where}")
+
+    def update(self, status: dict[str, Any]) -> None:
+        """Report every node whose status changed since the last snapshot."""
+        nodes = status.get("nodes") or {}
+        # Temporal's JSON sorts keys; show nodes in the order things happened instead.
+        ordered = sorted(
+            nodes.items(),
+            key=lambda item: (item[1].get("finished_at") or "~", item[1].get("started_at") or "~"),
+        )
+        for node_id, node in ordered:
+            state = node.get("status", "pending")
+            if state == "pending" or self._seen.get(node_id) == state:
+                continue
+            self._seen[node_id] = state
+            self._print(self._line(node_id, node, state))
+
+    def finished(self, result: dict[str, Any]) -> None:
+        """The run's final line, with the failing node's error when there is one."""
+        status = result.get("status")
+        counts = (
+            f"{result.get('completed_nodes', 0)} completed, {result.get('failed_nodes', 0)} "
+            f"failed, {result.get('skipped_nodes', 0)} skipped of {result.get('total_nodes', 0)}"
+        )
+        self._print(f"run {status}: {counts}")
+        error = result.get("error")
+        if status != "completed" and error:
+            where = f"node '{error['node_id']}': " if error.get("node_id") else ""
+            attempts = f" after {error['attempts']} attempt(s)" if error.get("attempts") else ""
+            print(
+                f"error: {where}{error.get('type', 'Error')}: {error.get('message')}{attempts}",
+                file=self.stream,
+                flush=True,
+            )
+
+    @staticmethod
+    def _line(node_id: str, node: dict[str, Any], state: str) -> str:
+        label = f"{_SYMBOLS.get(state, '  ')} {node_id}"
+        if node.get("type"):
+            label += f" ({node['type']})"
+        detail = state
+        if state == "failed" and node.get("error"):
+            detail += f": {node['error'].get('message')}"
+        if node.get("attempts", 0) > 1:
+            detail += f" [attempts: {node['attempts']}]"
+        return f"  {label} {detail}"

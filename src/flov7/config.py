@@ -1,0 +1,482 @@
+"""Flov7 settings, read from the environment and from a ``.env`` file in the working directory.
+
+Two groups, each a pydantic-settings class:
+
+- :class:`TemporalSettings`: the ``TEMPORAL_*`` variables of the integration guide (plus
+  ``START_TEMPORAL_WORKER``). Their names are a public contract, so every field spells its
+  variable out in full (``validation_alias``) instead of deriving it from a prefix.
+- :class:`Flov7Settings`: the service's own knobs (``FLOV7_*``, plus the guide's
+  ``ENABLE_TEMPORAL_FEATURES``).
+
+Use :func:`get_settings` (cached) or :func:`load_settings` (fresh). Both raise
+:class:`flov7.errors.ConfigError` with one line per bad variable, naming the variable::
+
+    Invalid configuration:
+      TEMPORAL_HOST must look like host:port, e.g. localhost:7233; got 'localhost'
+      TEMPORAL_NODE_TIMEOUT_MINUTES must be greater than 0, got -1
+
+Precedence: real environment variables win over ``.env``, which wins over the defaults.
+An empty variable (``TEMPORAL_HOST=``) counts as unset.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from temporalio.common import RetryPolicy
+
+from flov7.errors import ConfigError
+from flov7.spec import ExecutionDefaults, RetrySpec
+from flov7.temporal.names import DEFAULT_TASK_QUEUE
+
+__all__ = [
+    "DEFAULT_TASK_QUEUE",
+    "MAX_RETRY_INTERVAL_SECONDS",
+    "Flov7Settings",
+    "Settings",
+    "TemporalSettings",
+    "get_settings",
+    "load_settings",
+    "reset_settings_cache",
+]
+
+
+MAX_RETRY_INTERVAL_SECONDS = 10.0
+"""The guide's cap on the wait between two retries (workflow and activity policies)."""
+
+# Same bounds as flov7.spec.RetrySpec, checked here so that a bad variable is reported
+# under its own name at startup rather than as a RetrySpec error on the first run.
+_MAX_ATTEMPTS_LIMIT = 100
+_MAX_INITIAL_INTERVAL_SECONDS = 3600.0
+_MAX_BACKOFF_COEFFICIENT = 100.0
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _env_name(cls: type[BaseSettings], field_name: str | None) -> str:
+    """The environment variable behind a field (its validation alias)."""
+    if field_name is None:
+        return "?"
+    field = cls.model_fields.get(field_name)
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else field_name.upper()
+
+
+def _show(value: float) -> str:
+    """``-1`` rather than ``-1.0`` in messages, since users typed an integer."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _check_port(cls: type[BaseSettings], value: int, info: ValidationInfo) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(
+            f"{_env_name(cls, info.field_name)} must be a port number between 1 and 65535, "
+            f"got {value}"
+        )
+    return value
+
+
+def _check_host(value: str) -> str:
+    """Validate ``host:port`` (IPv6 literals as ``[::1]:7233``)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(
+            f"TEMPORAL_HOST must look like host:port, e.g. localhost:7233; got {value!r}"
+        )
+    return value
+
+
+class _EnvSettings(BaseSettings):
+    """What both settings groups share: where they read from, and how."""
+
+    # Inline (not a shared dict) so that the pydantic mypy plugin sees validate_by_name.
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        # A .env file is shared with other tools (database URLs, the temporal CLI's own
+        # TEMPORAL_ADDRESS...): unknown keys are none of our business.
+        extra="ignore",
+        env_ignore_empty=True,
+        case_sensitive=False,
+        # Fields are named in snake_case and read from their exact variable names; allow both
+        # so that code and tests can build settings with Python names.
+        validate_by_name=True,
+        validate_by_alias=True,
+        allow_inf_nan=False,
+        hide_input_in_errors=True,
+    )
+
+
+class TemporalSettings(_EnvSettings):
+    """How Flov7 reaches Temporal and the defaults its runs get (``TEMPORAL_*``).
+
+    Retry counts are *attempt* counts, as in Temporal's ``maximum_attempts``:
+    ``TEMPORAL_ACTIVITY_MAX_RETRIES=3`` means one attempt and up to two retries, and
+    ``1`` means no retry. They must be at least 1: Temporal's ``0`` ("retry forever") is
+    not offered, since a run that never gives up should not come from a typo.
+    """
+
+    # --- Connection -------------------------------------------------------------------
+    host: str | None = Field(default=None, validation_alias="TEMPORAL_HOST")
+    """``host:port`` of an external Temporal frontend; unset = the embedded dev server."""
+    namespace: str = Field(default="default", min_length=1, validation_alias="TEMPORAL_NAMESPACE")
+    task_queue: str = Field(
+        default=DEFAULT_TASK_QUEUE, min_length=1, validation_alias="TEMPORAL_TASK_QUEUE"
+    )
+    api_key: SecretStr | None = Field(default=None, validation_alias="TEMPORAL_API_KEY")
+    """API key (Temporal Cloud). Turns TLS on, like the ``temporal`` CLI does."""
+    tls: bool = Field(default=False, validation_alias="TEMPORAL_TLS")
+    """TLS with the system roots. Also on when an API key or any TLS path is set."""
+    tls_cert_path: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CERT_PATH")
+    """Client certificate (mTLS), PEM; goes with :attr:`tls_key_path`."""
+    tls_key_path: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_KEY_PATH")
+    """Client private key (mTLS), PEM."""
+    tls_ca_path: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CA_PATH")
+    """Server CA certificate, PEM, when the server's certificate is not publicly trusted."""
+    connect_timeout_seconds: float = Field(
+        default=10, validation_alias="TEMPORAL_CONNECT_TIMEOUT_SECONDS"
+    )
+
+    # --- Worker -----------------------------------------------------------------------
+    start_worker: bool = Field(default=True, validation_alias="START_TEMPORAL_WORKER")
+    """Run a worker inside the API process (otherwise run ``flov7 worker`` separately)."""
+    max_concurrent_workflows: int = Field(
+        default=10, validation_alias="TEMPORAL_MAX_CONCURRENT_WORKFLOWS"
+    )
+    """Workflow tasks a worker processes at once (not a cap on open runs)."""
+    max_concurrent_activities: int = Field(
+        default=5, validation_alias="TEMPORAL_MAX_CONCURRENT_ACTIVITIES"
+    )
+
+    # --- Timeouts (minutes) -------------------------------------------------------------
+    workflow_timeout_minutes: float = Field(
+        default=30, validation_alias="TEMPORAL_WORKFLOW_TIMEOUT_MINUTES"
+    )
+    """Whole run (Temporal execution timeout, retries of the workflow included)."""
+    activity_timeout_minutes: float = Field(
+        default=5, validation_alias="TEMPORAL_ACTIVITY_TIMEOUT_MINUTES"
+    )
+    """One attempt of an I/O node (start-to-close)."""
+    node_timeout_minutes: float = Field(default=5, validation_alias="TEMPORAL_NODE_TIMEOUT_MINUTES")
+    """One I/O node across all its attempts and backoffs (schedule-to-close)."""
+
+    # --- Retries ----------------------------------------------------------------------
+    workflow_max_retries: int = Field(default=3, validation_alias="TEMPORAL_WORKFLOW_MAX_RETRIES")
+    """Maximum attempts of a whole run (see the class docstring: attempts, not retries)."""
+    activity_max_retries: int = Field(default=3, validation_alias="TEMPORAL_ACTIVITY_MAX_RETRIES")
+    """Maximum attempts of one I/O node."""
+    workflow_initial_interval_seconds: float = Field(
+        default=1, validation_alias="TEMPORAL_WORKFLOW_INITIAL_INTERVAL_SECONDS"
+    )
+    """First wait before a retry, for runs and for nodes (the guide uses one value)."""
+    workflow_backoff_coefficient: float = Field(
+        default=2.0, validation_alias="TEMPORAL_WORKFLOW_BACKOFF_COEFFICIENT"
+    )
+
+    debug: bool = Field(default=False, validation_alias="TEMPORAL_DEBUG")
+    """Verbose Temporal logging (worker, client, embedded server)."""
+
+    @field_validator("host", mode="before")
+    @classmethod
+    def _blank_host_is_embedded(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host_has_port(cls, value: str | None) -> str | None:
+        return None if value is None else _check_host(value)
+
+    @field_validator(
+        "connect_timeout_seconds",
+        "max_concurrent_workflows",
+        "max_concurrent_activities",
+        "workflow_timeout_minutes",
+        "activity_timeout_minutes",
+        "node_timeout_minutes",
+        "workflow_initial_interval_seconds",
+    )
+    @classmethod
+    def _positive(cls, value: float, info: ValidationInfo) -> float:
+        if value <= 0:
+            raise ValueError(
+                f"{_env_name(cls, info.field_name)} must be greater than 0, got {_show(value)}"
+            )
+        if info.field_name == "workflow_initial_interval_seconds" and (
+            value > _MAX_INITIAL_INTERVAL_SECONDS
+        ):
+            raise ValueError(
+                f"TEMPORAL_WORKFLOW_INITIAL_INTERVAL_SECONDS must be at most "
+                f"{_show(_MAX_INITIAL_INTERVAL_SECONDS)}, got {_show(value)}"
+            )
+        return value
+
+    @field_validator("workflow_max_retries", "activity_max_retries")
+    @classmethod
+    def _attempts(cls, value: int, info: ValidationInfo) -> int:
+        name = _env_name(cls, info.field_name)
+        if value < 1:
+            raise ValueError(
+                f"{name} must be at least 1 (it counts attempts, the first one included), "
+                f"got {value}"
+            )
+        if value > _MAX_ATTEMPTS_LIMIT:
+            raise ValueError(f"{name} must be at most {_MAX_ATTEMPTS_LIMIT}, got {value}")
+        return value
+
+    @field_validator("workflow_backoff_coefficient")
+    @classmethod
+    def _backoff(cls, value: float) -> float:
+        if not 1 <= value <= _MAX_BACKOFF_COEFFICIENT:
+            raise ValueError(
+                "TEMPORAL_WORKFLOW_BACKOFF_COEFFICIENT must be between 1 and "
+                f"{_show(_MAX_BACKOFF_COEFFICIENT)}, got {_show(value)}"
+            )
+        return value
+
+    @field_validator("tls_cert_path", "tls_key_path", "tls_ca_path")
+    @classmethod
+    def _existing_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        if not value.is_file():
+            raise ValueError(f"{_env_name(cls, info.field_name)}: no such file: '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> Self:
+        if (self.tls_cert_path is None) != (self.tls_key_path is None):
+            raise ValueError(
+                "TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH must be set together (mTLS)"
+            )
+        return self
+
+    # --- Derived values -----------------------------------------------------------------
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        """True when no ``TEMPORAL_HOST`` is set: Flov7 runs its own dev server."""
+        return self.host is None
+
+    @property
+    def uses_tls(self) -> bool:
+        """TLS is on when asked for, or implied by an API key or a TLS file (as in the CLI)."""
+        return bool(
+            self.tls
+            or self.api_key is not None
+            or self.tls_cert_path is not None
+            or self.tls_ca_path is not None
+        )
+
+    @property
+    def workflow_timeout(self) -> timedelta:
+        """``TEMPORAL_WORKFLOW_TIMEOUT_MINUTES`` as a timedelta (workflow execution timeout)."""
+        return timedelta(minutes=self.workflow_timeout_minutes)
+
+    @property
+    def activity_timeout(self) -> timedelta:
+        """``TEMPORAL_ACTIVITY_TIMEOUT_MINUTES``: one attempt (start-to-close)."""
+        return timedelta(minutes=self.activity_timeout_minutes)
+
+    @property
+    def node_timeout(self) -> timedelta:
+        """``TEMPORAL_NODE_TIMEOUT_MINUTES``: one node, all attempts (schedule-to-close)."""
+        return timedelta(minutes=self.node_timeout_minutes)
+
+    @property
+    def connect_timeout(self) -> timedelta:
+        """``TEMPORAL_CONNECT_TIMEOUT_SECONDS`` as a timedelta."""
+        return timedelta(seconds=self.connect_timeout_seconds)
+
+    @property
+    def max_retry_interval_seconds(self) -> float:
+        """The guide's 10 s cap, raised to the initial interval if that is longer.
+
+        Temporal rejects a policy whose maximum interval is below its initial interval.
+        """
+        return max(MAX_RETRY_INTERVAL_SECONDS, self.workflow_initial_interval_seconds)
+
+    def execution_defaults(self) -> ExecutionDefaults:
+        """The per-run defaults a starter stamps into the workflow input.
+
+        Workflow code must not read the environment (a replay on another worker would
+        see other values), so these travel with the run.
+        """
+        return ExecutionDefaults(
+            activity_timeout_seconds=self.activity_timeout_minutes * 60,
+            node_timeout_seconds=self.node_timeout_minutes * 60,
+            retry=RetrySpec(
+                max_attempts=self.activity_max_retries,
+                initial_interval_seconds=self.workflow_initial_interval_seconds,
+                backoff_coefficient=self.workflow_backoff_coefficient,
+                max_interval_seconds=self.max_retry_interval_seconds,
+            ),
+        )
+
+    def workflow_retry_policy(self) -> RetryPolicy:
+        """Retry policy of a whole run (``TEMPORAL_WORKFLOW_*``).
+
+        A workflow retry re-runs the run from the start, as a new run of the same id.
+        """
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.workflow_initial_interval_seconds),
+            backoff_coefficient=self.workflow_backoff_coefficient,
+            maximum_interval=timedelta(seconds=self.max_retry_interval_seconds),
+            maximum_attempts=self.workflow_max_retries,
+        )
+
+    def activity_retry_policy(self) -> RetryPolicy:
+        """Default retry policy of an I/O node (``TEMPORAL_ACTIVITY_MAX_RETRIES`` attempts)."""
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=self.workflow_initial_interval_seconds),
+            backoff_coefficient=self.workflow_backoff_coefficient,
+            maximum_interval=timedelta(seconds=self.max_retry_interval_seconds),
+            maximum_attempts=self.activity_max_retries,
+        )
+
+
+class Flov7Settings(_EnvSettings):
+    """The service's own settings (``FLOV7_*`` and the guide's ``ENABLE_TEMPORAL_FEATURES``)."""
+
+    data_dir: Path = Field(default=Path(".flov7"), validation_alias="FLOV7_DATA_DIR")
+    """Where the embedded Temporal server and the service keep their SQLite files and logs."""
+    enable_temporal_features: bool = Field(
+        default=True, validation_alias="ENABLE_TEMPORAL_FEATURES"
+    )
+    """False runs workflows with the in-process local runtime instead of Temporal."""
+    devserver_port: int = Field(default=7233, validation_alias="FLOV7_DEVSERVER_PORT")
+    """gRPC port of the embedded Temporal dev server (used when TEMPORAL_HOST is unset)."""
+    devserver_ui_port: int = Field(default=8233, validation_alias="FLOV7_DEVSERVER_UI_PORT")
+    devserver_ui: bool = Field(default=True, validation_alias="FLOV7_DEVSERVER_UI")
+    """Serve the Temporal Web UI from the embedded server."""
+    log_level: str = Field(default="INFO", validation_alias="FLOV7_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="FLOV7_LOG_FORMAT")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("devserver_port", "devserver_ui_port")
+    @classmethod
+    def _port(cls, value: int, info: ValidationInfo) -> int:
+        return _check_port(cls, value, info)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            level = value.strip().upper()
+            if level == "WARN":
+                level = "WARNING"
+            if level not in _LOG_LEVELS:
+                raise ValueError(
+                    f"FLOV7_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {value!r}"
+                )
+            return level
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            fmt = value.strip().lower()
+            if fmt not in ("text", "json"):
+                raise ValueError(f"FLOV7_LOG_FORMAT must be 'text' or 'json', got {value!r}")
+            return fmt
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> Self:
+        if self.devserver_ui and self.devserver_port == self.devserver_ui_port:
+            raise ValueError(
+                "FLOV7_DEVSERVER_UI_PORT must differ from FLOV7_DEVSERVER_PORT "
+                f"(both are {self.devserver_port})"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All of Flov7's settings: ``settings.temporal`` and ``settings.flov7``."""
+
+    temporal: TemporalSettings
+    flov7: Flov7Settings
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    """Read the settings from the environment and ``env_file`` (relative to the CWD).
+
+    ``env_file=None`` reads the environment only. Raises :class:`ConfigError` listing
+    every bad variable of both groups at once, one per line.
+    """
+    problems: list[str] = []
+    built: list[BaseSettings] = []
+    for cls in (TemporalSettings, Flov7Settings):
+        try:
+            built.append(cls(_env_file=env_file))
+        except ValidationError as exc:
+            problems.extend(_describe(cls, exc))
+    if problems:
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
+    temporal, flov7 = built
+    assert isinstance(temporal, TemporalSettings)
+    assert isinstance(flov7, Flov7Settings)
+    return Settings(temporal=temporal, flov7=flov7)
+
+
+def _describe(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
+    """One line per error, naming the environment variable rather than the field."""
+    by_field = {name: _env_name(cls, name) for name in cls.model_fields}
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        key = str(loc[0]) if loc else ""
+        env = by_field.get(key, key.upper())
+        cause = err.get("ctx", {}).get("error")
+        if err["type"] == "value_error" and cause is not None:
+            # Our own validators already name the variable; don't repeat it.
+            message = str(cause)
+            lines.append(message if not env or message.startswith(env) else f"{env}: {message}")
+            continue
+        line = f"{env}: {err['msg']}" if env else str(err["msg"])
+        raw = err.get("input")
+        # Echo what the user typed (hide_input_in_errors keeps it out of err['msg']),
+        # except secrets.
+        if env and env != "TEMPORAL_API_KEY" and isinstance(raw, str | int | float):
+            line += f", got {raw!r}"
+        lines.append(line)
+    return lines
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_settings() -> Settings:
+    return load_settings()
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read once (see :func:`reset_settings_cache`)."""
+    return _cached_settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings so that the next :func:`get_settings` reads them again."""
+    _cached_settings.cache_clear()

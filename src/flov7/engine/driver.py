@@ -1,0 +1,249 @@
+"""The async loop shared by both runtimes: start ready nodes, collect outcomes, repeat.
+
+A runtime supplies a :class:`NodeRunner` (how to run one I/O node, how to sleep, what
+time it is); everything else (rendering templates, pure nodes, the order of events)
+happens here, identically for Temporal and the local runtime.
+
+Inside Temporal workflow code this loop must stay deterministic: completions arrive
+through an ``asyncio.Queue`` (FIFO, in the order the workflow's event loop resolves
+them on every replay) and nothing iterates a set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flov7.engine.expressions import render_value
+from flov7.engine.interpreter import Interpreter
+from flov7.errors import ExpressionError, NodeExecutionError
+from flov7.nodes.base import NodeKind, NodeType
+from flov7.spec import ExecutionDefaults, NodeSpec
+
+
+@dataclass(frozen=True)
+class ActivityPolicy:
+    """Timeouts and retries of one I/O node, from its overrides and the run's defaults."""
+
+    start_to_close_seconds: float
+    schedule_to_close_seconds: float
+    heartbeat_seconds: float
+    max_attempts: int
+    initial_interval_seconds: float
+    backoff_coefficient: float
+    max_interval_seconds: float
+
+    @classmethod
+    def for_node(cls, node: NodeSpec, defaults: ExecutionDefaults) -> ActivityPolicy:
+        """Per-node ``timeout_seconds`` and ``retry`` win over the run's defaults."""
+        retry = defaults.retry
+        override = node.retry
+        attempt_timeout = node.timeout_seconds or defaults.activity_timeout_seconds
+
+        def pick(name: str, fallback: float) -> float:
+            value = getattr(override, name, None) if override else None
+            if value is None:
+                value = getattr(retry, name)
+            return float(value if value is not None else fallback)
+
+        return cls(
+            start_to_close_seconds=attempt_timeout,
+            # The node's overall budget never cuts a single attempt short.
+            schedule_to_close_seconds=max(defaults.node_timeout_seconds, attempt_timeout),
+            heartbeat_seconds=defaults.heartbeat_timeout_seconds,
+            max_attempts=int(pick("max_attempts", 3)),
+            initial_interval_seconds=pick("initial_interval_seconds", 1),
+            backoff_coefficient=pick("backoff_coefficient", 2.0),
+            max_interval_seconds=pick("max_interval_seconds", 10),
+        )
+
+
+@dataclass(frozen=True)
+class ActivityRequest:
+    """What an I/O node's activity receives (a plain JSON object on the wire)."""
+
+    node_id: str
+    node_type: str
+    config: dict[str, Any]
+    execution: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The wire form."""
+        return {
+            "node_id": self.node_id,
+            "node_type": self.node_type,
+            "config": self.config,
+            "execution": self.execution,
+        }
+
+
+@dataclass(frozen=True)
+class ActivityOutcome:
+    """A successful I/O node: its output and how many attempts it took."""
+
+    output: Any
+    attempts: int
+
+
+class NodeFailed(Exception):
+    """An I/O node failed for good (retries exhausted or non-retryable)."""
+
+    def __init__(self, error: dict[str, Any], attempts: int) -> None:
+        super().__init__(error.get("message", "node failed"))
+        self.error = error
+        self.attempts = attempts
+
+
+class NodeRunner(Protocol):
+    """What a runtime provides to the driver."""
+
+    def now(self) -> str:
+        """Current time as an ISO-8601 string (``workflow.now()`` on Temporal)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep durably (a Temporal timer) or not (local)."""
+        ...
+
+    async def run_activity(
+        self, request: ActivityRequest, policy: ActivityPolicy
+    ) -> ActivityOutcome:
+        """Run an I/O node with retries; raise :class:`NodeFailed` when it fails."""
+        ...
+
+
+def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
+    """The error of a node that ran out of time, the same on both runtimes."""
+    return {
+        "type": "Timeout",
+        "message": f"Node timed out ({kind} timeout of {limit_seconds:g}s); raise the node's "
+        "timeout_seconds or TEMPORAL_ACTIVITY_TIMEOUT_MINUTES / TEMPORAL_NODE_TIMEOUT_MINUTES",
+    }
+
+
+def error_dict(exc: BaseException, *, attempts: int = 1) -> dict[str, Any]:
+    """The JSON form of a node error."""
+    if isinstance(exc, NodeExecutionError):
+        return {"type": exc.error_type, "message": exc.message, "attempts": attempts}
+    if isinstance(exc, ExpressionError):
+        return {"type": "ExpressionError", "message": str(exc), "attempts": attempts}
+    return {"type": type(exc).__name__, "message": str(exc), "attempts": attempts}
+
+
+class GraphDriver:
+    """Runs an :class:`Interpreter` to the end with a :class:`NodeRunner`."""
+
+    def __init__(
+        self,
+        interpreter: Interpreter,
+        runner: NodeRunner,
+        *,
+        input_data: dict[str, Any],
+        defaults: ExecutionDefaults,
+    ) -> None:
+        self.interpreter = interpreter
+        self.runner = runner
+        self.input_data = input_data
+        self.defaults = defaults
+        self.cancelled_from_outside = False
+        """True when the runtime itself cancelled the run (a Temporal cancel request)."""
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._outcomes: asyncio.Queue[tuple[str, str, Any, int]] = asyncio.Queue()
+
+    def request_cancel(self, reason: str = "cancel requested") -> None:
+        """Stop starting nodes and cancel every node in flight."""
+        for node_id in self.interpreter.cancel(reason):
+            task = self._tasks.get(node_id)
+            if task is not None:
+                task.cancel()
+
+    async def run(self) -> dict[str, Any]:
+        """Run until no node runs any more; return the result document."""
+        interpreter = self.interpreter
+        interpreter.start(self.runner.now())
+        while True:
+            # Pure nodes finish inline and may release children: advance until stable.
+            started = interpreter.advance(self.runner.now())
+            while started:
+                for node_id in started:
+                    self._start(node_id)
+                started = interpreter.advance(self.runner.now())
+            if not self._tasks:
+                break
+            try:
+                node_id, kind, payload, attempts = await self._outcomes.get()
+            except asyncio.CancelledError:
+                # The runtime cancelled the whole run (Temporal cancel request, local
+                # task cancel): cancel the nodes in flight and wait for them to stop.
+                self.cancelled_from_outside = True
+                self.request_cancel("the run was cancelled")
+                continue
+            del self._tasks[node_id]
+            self._record(node_id, kind, payload, attempts)
+        interpreter.finish(self.runner.now())
+        return interpreter.result()
+
+    def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
+        now = self.runner.now()
+        if kind == "ok":
+            self.interpreter.complete(node_id, payload, attempts=attempts, now=now)
+        elif kind == "cancelled":
+            self.interpreter.mark_cancelled(node_id, now=now)
+        else:
+            self.interpreter.fail(node_id, payload, attempts=attempts, now=now)
+
+    def _start(self, node_id: str) -> None:
+        node = self.interpreter.nodes[node_id]
+        node_type = self.interpreter.types[node_id]
+        if node_type.kind == NodeKind.PURE:
+            # Evaluated inline: no task, no timer, no activity.
+            kind, payload = self._evaluate_pure(node, node_type)
+            self._record(node_id, kind, payload, 1)
+            return
+        self._tasks[node_id] = asyncio.create_task(self._run_node(node, node_type))
+
+    def _render_config(self, node: NodeSpec, node_type: NodeType) -> tuple[Any, dict[str, Any]]:
+        scope = self.interpreter.scope_for(node.id, self.input_data)
+        rendered = {
+            key: value if key in node_type.expression_fields else render_value(value, scope)
+            for key, value in node.data.items()
+        }
+        return scope, rendered
+
+    def _evaluate_pure(self, node: NodeSpec, node_type: NodeType) -> tuple[str, Any]:
+        try:
+            scope, rendered = self._render_config(node, node_type)
+            config = node_type.parse_config(rendered)
+            return "ok", node_type.evaluate(config, scope)
+        except (ExpressionError, NodeExecutionError) as exc:
+            return "failed", error_dict(exc)
+
+    async def _run_node(self, node: NodeSpec, node_type: NodeType) -> None:
+        try:
+            kind, payload, attempts = await self._execute(node, node_type)
+        except asyncio.CancelledError:
+            kind, payload, attempts = "cancelled", None, self.interpreter.states[node.id].attempts
+        self._outcomes.put_nowait((node.id, kind, payload, attempts))
+
+    async def _execute(self, node: NodeSpec, node_type: NodeType) -> tuple[str, Any, int]:
+        try:
+            scope, rendered = self._render_config(node, node_type)
+            config = node_type.parse_config(rendered)
+        except (ExpressionError, NodeExecutionError) as exc:
+            return "failed", error_dict(exc), 1
+        if node_type.kind == NodeKind.TIMER:
+            await self.runner.sleep(node_type.timer_seconds(config))
+            return "ok", node_type.timer_output(config, scope["inputs"]), 1
+        request = ActivityRequest(
+            node_id=node.id,
+            node_type=node.type,
+            config=rendered,
+            execution={**self.interpreter.execution, "node_id": node.id},
+        )
+        policy = ActivityPolicy.for_node(node, self.defaults)
+        try:
+            outcome = await self.runner.run_activity(request, policy)
+        except NodeFailed as failure:
+            return "failed", failure.error, failure.attempts
+        return "ok", outcome.output, outcome.attempts

@@ -1,0 +1,266 @@
+"""Workflow validation: one report listing every problem, each naming node and field.
+
+Used before a run starts (CLI, API, ``WorkflowValidation``) and by ``WorkflowExecution``
+itself, which refuses an invalid document instead of half-running it. Pure code: it
+runs inside Temporal workflow code too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from flov7.engine.expressions import check_expression, has_template, template_errors
+from flov7.engine.graph import Graph
+from flov7.errors import ExpressionError, WorkflowDocumentError
+from flov7.nodes.base import NodeType, get_node_type, node_types
+from flov7.nodes.transform import mapping_expressions
+from flov7.spec import NodeSpec, OnError, WorkflowSpec, parse_workflow
+
+ERROR_HANDLE = "error"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem (or warning) found in a document."""
+
+    code: str
+    message: str
+    node_id: str | None = None
+    edge_id: str | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form; keys with no value are left out."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of :func:`validate_workflow`."""
+
+    issues: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    spec: WorkflowSpec | None = None
+
+    @property
+    def valid(self) -> bool:
+        """True when there is no issue (warnings do not count)."""
+        return not self.issues
+
+    def as_dict(self) -> dict[str, Any]:
+        """The guide's shape: ``valid``, ``issues``, ``warnings`` (plus counts)."""
+        return {
+            "valid": self.valid,
+            "issues": [issue.as_dict() for issue in self.issues],
+            "warnings": [warning.as_dict() for warning in self.warnings],
+            "node_count": len(self.spec.nodes) if self.spec else 0,
+            "edge_count": len(self.spec.edges) if self.spec else 0,
+        }
+
+    def summary(self) -> str:
+        """Human-readable lines, one per issue."""
+        lines = [f"- {_where(issue)}{issue.message}" for issue in self.issues]
+        return "\n".join(lines) if lines else "valid"
+
+
+def _where(issue: Issue) -> str:
+    if issue.node_id is not None:
+        place = f"node '{issue.node_id}'"
+    elif issue.edge_id is not None:
+        place = f"edge '{issue.edge_id}'"
+    else:
+        return ""
+    return f"{place}{f' ({issue.field})' if issue.field else ''}: "
+
+
+def validate_workflow(document: Any) -> ValidationReport:
+    """Validate a workflow document (dict or :class:`WorkflowSpec`)."""
+    report = ValidationReport()
+    try:
+        spec = parse_workflow(document)
+    except WorkflowDocumentError as exc:
+        for where, message in exc.problems or [("document", str(exc))]:
+            report.issues.append(Issue("invalid_document", f"{where}: {message}", field=where))
+        return report
+    report.spec = spec
+    if not spec.nodes:
+        report.issues.append(Issue("empty_workflow", "The workflow has no nodes", field="nodes"))
+        return report
+    _check_ids(spec, report)
+    for node in spec.nodes:
+        _check_node(node, report)
+    _check_edges(spec, report)
+    graph = Graph.from_spec(spec)
+    cycle = graph.find_cycle()
+    if cycle:
+        report.issues.append(
+            Issue(
+                "cycle",
+                "Cycle between nodes: " + " -> ".join(cycle),
+                node_id=cycle[0],
+                field="edges",
+            )
+        )
+    _check_connectivity(spec, graph, report)
+    return report
+
+
+def _check_ids(spec: WorkflowSpec, report: ValidationReport) -> None:
+    seen: dict[str, None] = {}
+    for node in spec.nodes:
+        if node.id in seen:
+            report.issues.append(
+                Issue(
+                    "duplicate_node_id", f"Node id '{node.id}' is used twice", node.id, field="id"
+                )
+            )
+        seen[node.id] = None
+    seen_edges: dict[str, None] = {}
+    for edge in spec.edges:
+        if edge.id in seen_edges:
+            report.issues.append(
+                Issue("duplicate_edge_id", f"Edge id '{edge.id}' is used twice", edge_id=edge.id)
+            )
+        seen_edges[edge.id] = None
+
+
+def _check_node(node: NodeSpec, report: ValidationReport) -> None:
+    node_type = get_node_type(node.type)
+    if node_type is None:
+        known = ", ".join(node_types())
+        report.issues.append(
+            Issue(
+                "unknown_node_type",
+                f"Unknown node type '{node.type}'; known types: {known}",
+                node.id,
+                field="type",
+            )
+        )
+        return
+    _check_config(node, node_type, report)
+    for path, expression in _expressions_of(node, node_type):
+        try:
+            check_expression(expression)
+        except ExpressionError as exc:
+            report.issues.append(Issue("invalid_expression", str(exc), node.id, field=path))
+    templated = {k: v for k, v in node.data.items() if k not in node_type.expression_fields}
+    for path, message in template_errors(templated):
+        report.issues.append(Issue("invalid_template", message, node.id, field=f"data.{path}"))
+
+
+def _check_config(node: NodeSpec, node_type: NodeType, report: ValidationReport) -> None:
+    try:
+        node_type.config_model.model_validate(node.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            location = [str(part) for part in err["loc"]]
+            if _is_templated(node.data, err["loc"]):
+                continue  # Known only at run time, once the template is rendered.
+            report.issues.append(
+                Issue(
+                    "invalid_config",
+                    f"{node.type}: {err['msg']}",
+                    node.id,
+                    field="data" + "".join(f".{part}" for part in location),
+                )
+            )
+
+
+def _is_templated(data: Any, loc: tuple[int | str, ...]) -> bool:
+    current = data
+    for part in loc:
+        if isinstance(current, str):
+            break
+        try:
+            current = current[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return isinstance(current, str) and has_template(current)
+
+
+def _expressions_of(node: NodeSpec, node_type: NodeType) -> list[tuple[str, str]]:
+    leaves: list[tuple[str, str]] = []
+    for name in node_type.expression_fields:
+        value = node.data.get(name)
+        if isinstance(value, str):
+            leaves.append((f"data.{name}", value))
+        elif value is not None:
+            leaves.extend((f"data.{p}", e) for p, e in mapping_expressions(value, name))
+    return leaves
+
+
+def _check_edges(spec: WorkflowSpec, report: ValidationReport) -> None:
+    nodes = {node.id: node for node in spec.nodes}
+    has_error_edge: dict[str, None] = {}
+    for edge in spec.edges:
+        for end, node_id in (("source", edge.source), ("target", edge.target)):
+            if node_id not in nodes:
+                report.issues.append(
+                    Issue(
+                        "missing_node",
+                        f"Edge {end} '{node_id}' is not a node of this workflow",
+                        edge_id=edge.id,
+                        field=end,
+                    )
+                )
+        source = nodes.get(edge.source)
+        if source is None:
+            continue
+        if edge.source_handle == ERROR_HANDLE:
+            has_error_edge[source.id] = None
+            if source.on_error == OnError.CONTINUE:
+                report.warnings.append(
+                    Issue(
+                        "error_edge_ignored",
+                        f"Node '{source.id}' has on_error 'continue', so its 'error' edge "
+                        f"'{edge.id}' is never taken",
+                        edge_id=edge.id,
+                        field="sourceHandle",
+                    )
+                )
+            continue
+        source_type = get_node_type(source.type)
+        if (
+            source_type is not None
+            and source_type.branch_handles
+            and edge.source_handle not in source_type.branch_handles
+        ):
+            allowed = " or ".join(f"'{h}'" for h in source_type.branch_handles)
+            got = "none" if edge.source_handle is None else f"'{edge.source_handle}'"
+            report.issues.append(
+                Issue(
+                    "missing_branch_handle",
+                    f"Edge leaving {source.type} node '{source.id}' needs sourceHandle "
+                    f"{allowed} (got {got})",
+                    edge_id=edge.id,
+                    field="sourceHandle",
+                )
+            )
+    for node in spec.nodes:
+        if node.on_error == OnError.ERROR_HANDLE and node.id not in has_error_edge:
+            report.warnings.append(
+                Issue(
+                    "no_error_edge",
+                    "on_error is 'error' but no edge leaves this node with sourceHandle "
+                    "'error': a failure ends this branch",
+                    node.id,
+                    field="on_error",
+                )
+            )
+
+
+def _check_connectivity(spec: WorkflowSpec, graph: Graph, report: ValidationReport) -> None:
+    if len(spec.nodes) < 2:
+        return
+    for node_id in graph.node_ids:
+        if not graph.incoming[node_id] and not graph.outgoing[node_id]:
+            report.warnings.append(
+                Issue(
+                    "disconnected_node",
+                    "Node has no edges; it runs on its own at the start of the run",
+                    node_id,
+                )
+            )

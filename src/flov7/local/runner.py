@@ -1,0 +1,95 @@
+"""Runs I/O nodes in-process, with the same retries and timeouts Temporal would apply.
+
+Used by the local runtime (``ENABLE_TEMPORAL_FEATURES=false``). Nothing here is
+durable: a process restart loses the run. The retry schedule mirrors Temporal's
+(initial interval x backoff^n, capped, ``Retry-After`` honoured), so the two runtimes
+give the same results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flov7.engine.driver import (
+    ActivityOutcome,
+    ActivityPolicy,
+    ActivityRequest,
+    NodeFailed,
+    timeout_error,
+)
+from flov7.errors import NodeExecutionError
+from flov7.nodes.base import ActivityContext, get_node_type
+
+
+class LocalNodeRunner:
+    """A :class:`~flov7.engine.driver.NodeRunner` that calls node types directly."""
+
+    def __init__(self, resources: Any = None, *, execution_id: str = "local") -> None:
+        self.resources = resources
+        self.execution_id = execution_id
+
+    def now(self) -> str:
+        return datetime.now(UTC).isoformat()
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+
+    async def run_activity(
+        self, request: ActivityRequest, policy: ActivityPolicy
+    ) -> ActivityOutcome:
+        node_type = get_node_type(request.node_type)
+        if node_type is None:
+            raise NodeFailed({"type": "UnknownNodeType", "message": request.node_type}, 0)
+        deadline = time.monotonic() + policy.schedule_to_close_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            context = ActivityContext(
+                workflow_id=str(request.execution.get("execution_id", self.execution_id)),
+                run_id=str(request.execution.get("run_id", "")),
+                node_id=request.node_id,
+                attempt=attempt,
+                heartbeat=_no_heartbeat,
+                resources=self.resources,
+                extras={"execution": request.execution},
+            )
+            retry_after: float | None = None
+            try:
+                config = node_type.parse_config(request.config)
+                budget = min(policy.start_to_close_seconds, deadline - time.monotonic())
+                async with asyncio.timeout(max(budget, 0.001)):
+                    output = await node_type.execute(config, context)
+                return ActivityOutcome(output=output, attempts=attempt)
+            except NodeExecutionError as exc:
+                error: dict[str, Any] = {"type": exc.error_type, "message": exc.message}
+                if exc.details:
+                    error["details"] = exc.details
+                if not exc.retryable:
+                    raise NodeFailed({**error, "attempts": attempt}, attempt) from exc
+                retry_after = exc.retry_after_seconds
+            except TimeoutError:
+                kind, limit = (
+                    ("schedule-to-close", policy.schedule_to_close_seconds)
+                    if time.monotonic() >= deadline
+                    else ("start-to-close", policy.start_to_close_seconds)
+                )
+                error = timeout_error(kind, limit)
+            except Exception as exc:  # Unexpected: retried, as Temporal would.
+                error = {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"}
+            delay = retry_after if retry_after is not None else _backoff(policy, attempt)
+            if attempt >= policy.max_attempts or time.monotonic() + delay >= deadline:
+                raise NodeFailed({**error, "attempts": attempt}, attempt)
+            await asyncio.sleep(delay)
+
+
+def _backoff(policy: ActivityPolicy, attempt: int) -> float:
+    delay = policy.initial_interval_seconds * policy.backoff_coefficient ** (attempt - 1)
+    return float(min(delay, policy.max_interval_seconds))
+
+
+def _no_heartbeat(*details: Any) -> None:
+    """In-process nodes need no heartbeat: cancellation reaches them directly."""

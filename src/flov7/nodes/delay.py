@@ -1,0 +1,47 @@
+"""``delay``: waits on a durable timer, then forwards its inputs."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from flov7.nodes.base import NodeConfig, NodeKind, NodeType, passthrough, register
+
+MAX_DELAY_SECONDS = 366 * 24 * 3600
+
+
+class DelayConfig(NodeConfig):
+    """Config of a ``delay`` node."""
+
+    delay_seconds: float = Field(
+        ge=0,
+        le=MAX_DELAY_SECONDS,
+        description="Seconds to wait. On Temporal this is a durable timer: it survives "
+        "worker restarts and costs nothing while it waits.",
+        examples=[30],
+    )
+
+
+class DelayNode(NodeType):
+    """Waits, then passes its inputs on with ``delayed_seconds`` added."""
+
+    name = "delay"
+    kind = NodeKind.TIMER
+    config_model = DelayConfig
+    description = (
+        "Waits delay_seconds on a durable timer (workflow.sleep on Temporal), then "
+        "outputs its inputs plus 'delayed_seconds'."
+    )
+    example: ClassVar[dict[str, Any]] = {"delay_seconds": 5}
+
+    def timer_seconds(self, config: NodeConfig) -> float:
+        assert isinstance(config, DelayConfig)
+        return config.delay_seconds
+
+    def timer_output(self, config: NodeConfig, inputs: Any) -> Any:
+        assert isinstance(config, DelayConfig)
+        return passthrough(inputs, delayed_seconds=config.delay_seconds)
+
+
+delay_node = register(DelayNode())

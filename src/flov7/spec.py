@@ -1,0 +1,187 @@
+"""The workflow document: :class:`WorkflowSpec`, :class:`NodeSpec`, :class:`EdgeSpec`.
+
+Accepts the guide's shape plus React-Flow extras (``position``, ``data.label``,
+``sourceHandle``, ``targetHandle``). Presentation fields we do not know are ignored.
+Node *types* and per-type configuration are checked by :mod:`flov7.engine.validate`,
+not here, so that one document yields one report listing every problem.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flov7.errors import WorkflowDocumentError
+
+# Keys a node may carry either at its top level or inside ``data`` (the guide keeps
+# everything in ``data``; React-Flow editors tend to put behaviour at the top level).
+_NODE_BEHAVIOUR_KEYS = ("on_error", "timeout_seconds", "retry")
+
+
+class OnError(StrEnum):
+    """What a node's failure does to the run."""
+
+    FAIL = "fail"
+    """The run fails; nodes not yet started are not started."""
+    CONTINUE = "continue"
+    """The error becomes the node's output and the run goes on."""
+    ERROR_HANDLE = "error_handle"
+    """Edges with ``sourceHandle: "error"`` are taken, the others are not."""
+
+
+class RetrySpec(BaseModel):
+    """Retry policy of one node (overrides the run's defaults field by field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    initial_interval_seconds: float | None = Field(default=None, gt=0, le=3600)
+    backoff_coefficient: float | None = Field(default=None, ge=1, le=100)
+    max_interval_seconds: float | None = Field(default=None, gt=0, le=86400)
+
+
+class ExecutionDefaults(BaseModel):
+    """Defaults a starter stamps into the document (from ``TEMPORAL_*`` settings).
+
+    Workflow code must not read the environment (a replay on another worker would see
+    other values), so the settings travel inside the workflow input instead.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    activity_timeout_seconds: float = Field(default=300, gt=0)
+    """One attempt of an I/O node (Temporal start-to-close)."""
+    node_timeout_seconds: float = Field(default=300, gt=0)
+    """One I/O node across all its attempts (Temporal schedule-to-close)."""
+    heartbeat_timeout_seconds: float = Field(default=10, gt=0)
+    """An I/O activity heartbeats well within this; a silent one is presumed dead (its
+    worker was killed) and retried. Heartbeats also carry cancellation to activities."""
+    retry: RetrySpec = Field(
+        default_factory=lambda: RetrySpec(
+            max_attempts=3,
+            initial_interval_seconds=1,
+            backoff_coefficient=2.0,
+            max_interval_seconds=10,
+        )
+    )
+
+
+class NodeSpec(BaseModel):
+    """One node of the graph."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    type: str = Field(min_length=1)
+    data: dict[str, Any] = Field(default_factory=dict)
+    on_error: OnError = OnError.FAIL
+    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    retry: RetrySpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_behaviour_from_data(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("data"), dict):
+            data = value["data"]
+            lifted = {k: data[k] for k in _NODE_BEHAVIOUR_KEYS if k in data and k not in value}
+            if lifted:
+                value = {**value, **lifted}
+        if isinstance(value, dict) and value.get("on_error") == "error":
+            value = {**value, "on_error": OnError.ERROR_HANDLE}
+        return value
+
+    @property
+    def label(self) -> str:
+        """The editor's label, or the id."""
+        label = self.data.get("label")
+        return label if isinstance(label, str) and label else self.id
+
+
+class EdgeSpec(BaseModel):
+    """A directed edge; ``source_handle`` selects a branch (``true``/``false``/``error``)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1)
+    target: str = Field(min_length=1)
+    source_handle: str | None = Field(default=None, alias="sourceHandle")
+    target_handle: str | None = Field(default=None, alias="targetHandle")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_snake_case_handles(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            if "source_handle" in value and "sourceHandle" not in value:
+                value = {**value, "sourceHandle": value["source_handle"]}
+            if "target_handle" in value and "targetHandle" not in value:
+                value = {**value, "targetHandle": value["target_handle"]}
+            if isinstance(value.get("sourceHandle"), bool):
+                value = {**value, "sourceHandle": str(value["sourceHandle"]).lower()}
+        return value
+
+
+class WorkflowSpec(BaseModel):
+    """A whole workflow document."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(default="workflow", min_length=1, max_length=200)
+    name: str = ""
+    description: str = ""
+    input: dict[str, Any] = Field(default_factory=dict)
+    nodes: list[NodeSpec] = Field(default_factory=list)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+    defaults: ExecutionDefaults = Field(default_factory=ExecutionDefaults)
+
+    @property
+    def display_name(self) -> str:
+        """The name, or the id when the document has no name."""
+        return self.name or self.id
+
+
+def parse_workflow(document: Any) -> WorkflowSpec:
+    """Parse a workflow document (a dict, or a :class:`WorkflowSpec`).
+
+    Raises :class:`WorkflowDocumentError` naming every malformed field.
+    """
+    if isinstance(document, WorkflowSpec):
+        return document
+    if not isinstance(document, dict):
+        raise WorkflowDocumentError(
+            f"A workflow document must be a JSON object, got {type(document).__name__}"
+        )
+    try:
+        return WorkflowSpec.model_validate(document)
+    except ValidationError as exc:
+        problems = document_problems(exc, document)
+        lines = "\n  ".join(f"{where}: {message}" for where, message in problems)
+        raise WorkflowDocumentError(
+            f"Invalid workflow document:\n  {lines}", problems=problems
+        ) from exc
+
+
+def document_problems(exc: ValidationError, document: Any = None) -> list[tuple[str, str]]:
+    """``(location, message)`` pairs, locations like ``nodes[2] (id 'n3').timeout_seconds``."""
+    return [(_locate(err["loc"], document), err["msg"]) for err in exc.errors()]
+
+
+def _locate(loc: tuple[int | str, ...], document: Any) -> str:
+    parts: list[str] = []
+    current = document
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(current, list) and 0 <= item < len(current):
+                current = current[item]
+                if isinstance(current, dict) and isinstance(current.get("id"), str):
+                    label += f" (id '{current['id']}')"
+            else:
+                current = None
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+            current = current.get(item) if isinstance(current, dict) else None
+    return "".join(parts) or "document"

@@ -1,0 +1,99 @@
+"""Temporal activities: one per I/O node type (``flov7.api_call``, ``flov7.webhook``, ...).
+
+Each activity receives an :class:`~flov7.engine.driver.ActivityRequest` as a plain JSON
+object, runs the node type's ``execute`` and returns ``{"output", "attempt"}``.
+
+While a node runs, the activity heartbeats in the background. That is how Temporal
+tells it about cancellation (a cancelled run stops its in-flight calls) and how a
+worker killed mid-node is noticed within the heartbeat timeout and the node retried
+elsewhere, instead of waiting for the whole start-to-close timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from flov7.errors import NodeExecutionError
+from flov7.nodes.base import ActivityContext, NodeKind, NodeType, node_types
+from flov7.temporal.names import activity_name
+
+ActivityFunction = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class NodeActivities:
+    """Builds the activities of every I/O node type around shared worker resources."""
+
+    def __init__(self, resources: Any = None) -> None:
+        self.resources = resources
+
+    def all(self) -> list[ActivityFunction]:
+        """One activity function per ``ACTIVITY`` node type."""
+        return [
+            self._activity_for(node_type)
+            for node_type in node_types().values()
+            if node_type.kind == NodeKind.ACTIVITY
+        ]
+
+    def _activity_for(self, node_type: NodeType) -> ActivityFunction:
+        async def run_node(request: dict[str, Any]) -> dict[str, Any]:
+            return await self.run(node_type, request)
+
+        run_node.__name__ = f"run_{node_type.name}"
+        return activity.defn(name=activity_name(node_type.name))(run_node)
+
+    async def run(self, node_type: NodeType, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one attempt of a node; errors become ``ApplicationError`` for Temporal."""
+        info = activity.info()
+        attempt = info.attempt
+        context = ActivityContext(
+            workflow_id=info.workflow_id or "",
+            run_id=info.workflow_run_id or "",
+            node_id=str(request.get("node_id", "")),
+            attempt=attempt,
+            heartbeat=activity.heartbeat,
+            resources=self.resources,
+            extras={"execution": request.get("execution", {})},
+        )
+        beating = asyncio.create_task(_heartbeat_until_done(attempt, info.heartbeat_timeout))
+        try:
+            config = node_type.parse_config(request.get("config") or {})
+            output = await node_type.execute(config, context)
+        except NodeExecutionError as exc:
+            raise ApplicationError(
+                exc.message,
+                {"attempt": attempt, "details": exc.details},
+                type=exc.error_type,
+                non_retryable=not exc.retryable,
+                next_retry_delay=(
+                    timedelta(seconds=exc.retry_after_seconds)
+                    if exc.retry_after_seconds is not None
+                    else None
+                ),
+            ) from exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # An unexpected error: retry it under the node's policy.
+            raise ApplicationError(
+                f"{type(exc).__name__}: {exc}", {"attempt": attempt}, type=type(exc).__name__
+            ) from exc
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+        return {"output": output, "attempt": attempt}
+
+
+async def _heartbeat_until_done(attempt: int, heartbeat_timeout: timedelta | None) -> None:
+    # The SDK throttles heartbeats itself; beating a few times per timeout keeps the
+    # activity alive and lets cancellation reach it promptly.
+    interval = max(0.2, heartbeat_timeout.total_seconds() / 4) if heartbeat_timeout else 5.0
+    while True:
+        activity.heartbeat({"attempt": attempt})
+        await asyncio.sleep(interval)

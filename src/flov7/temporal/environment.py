@@ -1,0 +1,90 @@
+"""Everything a Flov7 process needs from Temporal, started in the right order.
+
+- ``TEMPORAL_HOST`` set: connect to that server.
+- unset: use the embedded dev server on ``FLOV7_DEVSERVER_PORT``; start it as a child
+  process unless one (started by another ``flov7`` process) already answers there.
+- optionally run a worker in this process, always or only when nobody else polls.
+
+Leaving the context stops what it started, worker first, server last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from flov7.config import Settings
+from flov7.errors import TemporalConnectionError
+from flov7.temporal.client import get_temporal_client, task_queue_pollers
+from flov7.temporal.devserver import EmbeddedDevServer
+from flov7.temporal.worker import create_worker
+
+log = logging.getLogger(__name__)
+
+
+class WorkerMode(StrEnum):
+    """Whether this process runs a worker."""
+
+    ALWAYS = "always"
+    NEVER = "never"
+    IF_NONE = "if-none"
+    """Only when no other worker polls the task queue."""
+
+
+@dataclass
+class TemporalEnvironment:
+    """A connected client, plus the server and worker this process started, if any."""
+
+    client: Client
+    target: str
+    server: EmbeddedDevServer | None = None
+    worker: Worker | None = None
+
+
+@contextlib.asynccontextmanager
+async def temporal_environment(
+    settings: Settings, *, worker: WorkerMode = WorkerMode.NEVER
+) -> AsyncIterator[TemporalEnvironment]:
+    """Connect (starting the embedded server when needed) and maybe run a worker."""
+    async with contextlib.AsyncExitStack() as stack:
+        server: EmbeddedDevServer | None = None
+        target = settings.temporal.host
+        if target is None:
+            target = f"127.0.0.1:{settings.flov7.devserver_port}"
+            try:
+                client = await get_temporal_client(settings.temporal, target=target)
+                log.info("Using the Temporal dev server already running at %s", target)
+            except TemporalConnectionError:
+                server = EmbeddedDevServer.from_settings(settings)
+                await stack.enter_async_context(server)
+                log.info(
+                    "Started the embedded Temporal dev server at %s (UI: %s, data: %s)",
+                    server.target,
+                    server.ui_url or "off",
+                    server.db_path,
+                )
+                client = await get_temporal_client(settings.temporal, target=target)
+        else:
+            client = await get_temporal_client(settings.temporal)
+        environment = TemporalEnvironment(client=client, target=target, server=server)
+        if worker == WorkerMode.ALWAYS or (
+            worker == WorkerMode.IF_NONE
+            and (server is not None or not await task_queue_pollers(client, settings.temporal.task_queue))
+        ):
+            resources = await stack.enter_async_context(node_resources(settings))
+            environment.worker = create_worker(client, settings.temporal, resources=resources)
+            await stack.enter_async_context(environment.worker)
+            log.info("Worker polling task queue '%s'", settings.temporal.task_queue)
+        yield environment
+
+
+@contextlib.asynccontextmanager
+async def node_resources(settings: Settings) -> AsyncIterator[object]:
+    """Per-worker resources for I/O nodes (shared HTTP client, database engines)."""
+    yield None

@@ -1,0 +1,131 @@
+"""Starting runs and following them, shared by the CLI and the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, TimeoutError
+from temporalio.service import RPCError
+
+from flov7.config import TemporalSettings
+from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
+
+StatusCallback = Callable[[dict[str, Any]], None]
+
+
+def prepare_document(
+    document: dict[str, Any],
+    settings: TemporalSettings,
+    *,
+    run_input: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The workflow input: the document, the run input merged in, defaults stamped.
+
+    The ``TEMPORAL_*`` timeouts and retries travel inside the input because workflow
+    code must not read the environment (see :class:`flov7.spec.ExecutionDefaults`).
+    """
+    prepared = copy.deepcopy(document)
+    if run_input:
+        prepared["input"] = {**(prepared.get("input") or {}), **run_input}
+    if "defaults" not in prepared:
+        prepared["defaults"] = settings.execution_defaults().model_dump(mode="json")
+    return prepared
+
+
+def new_execution_id(workflow_id: str) -> str:
+    """A fresh execution id: the workflow id plus a random suffix."""
+    return f"{workflow_id}-{uuid.uuid4().hex[:12]}"
+
+
+async def start_execution(
+    client: Client,
+    document: dict[str, Any],
+    settings: TemporalSettings,
+    *,
+    run_input: dict[str, Any] | None = None,
+    execution_id: str | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """Start ``WorkflowExecution`` with the settings' timeout and retry policy."""
+    prepared = prepare_document(document, settings, run_input=run_input)
+    workflow_id = str(prepared.get("id") or "workflow")
+    return await client.start_workflow(
+        EXECUTION_WORKFLOW,
+        prepared,
+        id=execution_id or new_execution_id(workflow_id),
+        task_queue=settings.task_queue,
+        execution_timeout=settings.workflow_timeout,
+        retry_policy=settings.workflow_retry_policy(),
+    )
+
+
+async def query_status(handle: WorkflowHandle[Any, Any]) -> dict[str, Any] | None:
+    """The ``get_status`` answer, or None while no worker has picked the run up."""
+    try:
+        status = await handle.query(STATUS_QUERY)
+    except RPCError:
+        return None
+    return status if isinstance(status, dict) else None
+
+
+async def follow_execution(
+    handle: WorkflowHandle[Any, Any],
+    *,
+    on_status: StatusCallback | None = None,
+    poll_seconds: float = 0.3,
+) -> dict[str, Any]:
+    """Wait for the result, reporting status snapshots to ``on_status`` meanwhile.
+
+    Returns the result document. A run Temporal itself ended (timeout, terminate,
+    invalid document) raises :class:`RunEndedError` with a message saying why.
+    """
+    result_task = asyncio.ensure_future(handle.result())
+    try:
+        while not result_task.done():
+            if on_status is not None:
+                status = await query_status(handle)
+                if status is not None and not result_task.done():
+                    on_status(status)
+            await asyncio.wait([result_task], timeout=poll_seconds)
+        result = result_task.result()
+    except WorkflowFailureError as exc:
+        raise RunEndedError(describe_failure(exc)) from exc
+    finally:
+        if not result_task.done():
+            result_task.cancel()
+    if on_status is not None:
+        on_status({"status": result.get("status"), "nodes": _nodes_of(result)})
+    return dict(result)
+
+
+async def cancel_execution(handle: WorkflowHandle[Any, Any], reason: str | None = None) -> None:
+    """Send the ``cancel_workflow`` signal."""
+    await handle.signal(CANCEL_SIGNAL, reason)
+
+
+class RunEndedError(Exception):
+    """Temporal ended the run without a result document (timeout, invalid, terminated)."""
+
+
+def describe_failure(exc: WorkflowFailureError) -> str:
+    """A message a user can act on, from a workflow failure."""
+    cause = exc.cause
+    if isinstance(cause, TimeoutError):
+        return (
+            "The run timed out (workflow execution timeout). "
+            "Increase TEMPORAL_WORKFLOW_TIMEOUT_MINUTES if it needs longer."
+        )
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return f"The run ended without a result: {cause or exc}"
+
+
+def _nodes_of(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        node_id: {k: v for k, v in node.items() if k != "output"}
+        for node_id, node in (result.get("node_results") or {}).items()
+    }

@@ -1,0 +1,41 @@
+"""The Flov7 worker: polls the task queue, runs workflows and node activities.
+
+Run it alone with ``flov7 worker`` (the guide's separate worker process; start as many
+as needed on the same task queue), or inside ``flov7 serve`` when
+``START_TEMPORAL_WORKER=true``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from flov7.config import TemporalSettings
+from flov7.temporal.activities import NodeActivities
+from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
+
+WORKFLOWS = [WorkflowExecution, WorkflowValidation]
+
+
+def create_worker(
+    client: Client,
+    settings: TemporalSettings,
+    *,
+    resources: Any = None,
+    task_queue: str | None = None,
+) -> Worker:
+    """A worker for the Flov7 workflows and one activity per I/O node type."""
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=NodeActivities(resources).all(),
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflows,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        # Let in-flight activities finish (or notice cancellation) on a clean stop.
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        debug_mode=settings.debug,
+    )

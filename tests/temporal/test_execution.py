@@ -1,0 +1,169 @@
+"""The fixture corpus and the guide's contract, end to end on a real Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
+
+from flov7.config import TemporalSettings
+from flov7.temporal.executions import start_execution
+from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
+from support.cases import Case, check_result, invalid_documents, load_cases
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.mark.parametrize("case", load_cases(), ids=lambda case: case.id)
+async def test_fixture_workflow(case: Case, run_on_temporal: Any) -> None:
+    result = await run_on_temporal(case.document, case.run_input)
+    check_result(result, case.expect)
+
+
+async def test_guide_usage_start_and_result(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    """The guide's Python example, with the modules under ``flov7``."""
+    workflow_data = {
+        "id": "test-workflow-001",
+        "name": "Test Workflow",
+        "input": {"data": [1, 2, 3]},
+        "nodes": [
+            {
+                "id": "node-1",
+                "type": "transform",
+                "data": {"transform_type": "mapping", "mapping": {"data": "input.data"}},
+            },
+            {
+                "id": "node-2",
+                "type": "transform",
+                "data": {"transform_type": "mapping", "mapping": {"result": "inputs.data"}},
+            },
+        ],
+        "edges": [{"id": "edge-1", "source": "node-1", "target": "node-2"}],
+    }
+    handle = await temporal_client.start_workflow(
+        WorkflowExecution.run,
+        workflow_data,
+        id=f"test-execution-{uuid.uuid4().hex[:8]}",
+        task_queue=flov7_worker.task_queue,
+    )
+    result = await handle.result()
+    assert result["status"] == "completed"
+    assert result["workflow_id"] == "test-workflow-001"
+    assert result["workflow_name"] == "Test Workflow"
+    assert result["node_results"]["node-2"]["output"] == {"result": [1, 2, 3]}
+    assert result["execution_path"] == ["node-1", "node-2"]
+    assert (result["total_nodes"], result["completed_nodes"]) == (2, 2)
+    assert (result["failed_nodes"], result["skipped_nodes"]) == (0, 0)
+    assert result["node_results"]["node-1"]["attempts"] == 1
+
+
+@pytest.mark.parametrize(("name", "document"), invalid_documents(), ids=lambda v: str(v)[:30])
+async def test_validation_workflow(
+    name: str, document: dict[str, Any], temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    report = await temporal_client.execute_workflow(
+        WorkflowValidation.run,
+        document,
+        id=f"validation-{uuid.uuid4().hex[:8]}",
+        task_queue=flov7_worker.task_queue,
+    )
+    assert report["valid"] is False
+    codes = [issue["code"] for issue in report["issues"]]
+    for expected in document["x-expect-issues"]:
+        assert expected in codes, (expected, report["issues"])
+        codes.remove(expected)
+    messages = " ".join(issue["message"] for issue in report["issues"])
+    if "x-expect-message" in document:
+        assert document["x-expect-message"] in messages
+    fields = [issue.get("field") for issue in report["issues"]]
+    for field in document.get("x-expect-fields", []):
+        assert field in fields, (field, report["issues"])
+
+
+async def test_invalid_document_fails_the_run_without_retrying(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    _, document = invalid_documents()[1]
+    handle = await start_execution(temporal_client, document, flov7_worker)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    cause = failure.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "InvalidWorkflow"
+    assert cause.non_retryable
+    description = await handle.describe()
+    assert description.run_id == handle.result_run_id  # no second (retried) run
+
+
+def _waiting_workflow(seconds: float = 3600) -> dict[str, Any]:
+    return {
+        "id": "waits",
+        "nodes": [
+            {"id": "first", "type": "transform", "data": {"mapping": {"x": 1}}},
+            {"id": "wait", "type": "delay", "data": {"delay_seconds": seconds}},
+            {"id": "after", "type": "transform", "data": {"mapping": {"x": "inputs.x"}}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "first", "target": "wait"},
+            {"id": "e2", "source": "wait", "target": "after"},
+        ],
+    }
+
+
+async def _status_when(handle: Any, predicate: Any) -> dict[str, Any]:
+    for _ in range(200):
+        status = await handle.query("get_status")
+        if predicate(status):
+            return dict(status)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"status never matched: {status}")
+
+
+async def test_get_status_and_cancel_signal(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    handle = await start_execution(temporal_client, _waiting_workflow(), flov7_worker)
+    status = await _status_when(
+        handle, lambda s: s.get("nodes", {}).get("wait", {}).get("status") == "running"
+    )
+    assert status["status"] == "running"
+    assert status["nodes"]["first"]["status"] == "completed"
+    assert status["nodes"]["after"]["status"] == "pending"
+    assert status["counts"]["completed"] == 1 and status["counts"]["running"] == 1
+
+    await handle.signal("cancel_workflow")
+    result = await handle.result()
+    assert result["status"] == "cancelled"
+    assert result["cancelled_nodes"] == ["wait"]
+    assert result["node_results"]["wait"]["status"] == "cancelled"
+    assert result["node_results"]["after"]["status"] == "pending"
+    final = await handle.query("get_status")
+    assert final["status"] == "cancelled"
+
+
+async def test_temporal_cancel_request_ends_as_cancelled(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    handle = await start_execution(temporal_client, _waiting_workflow(), flov7_worker)
+    await _status_when(handle, lambda s: s.get("counts", {}).get("running") == 1)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+
+
+async def test_workflow_timeout_is_reported(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    from flov7.temporal.executions import RunEndedError, follow_execution
+
+    settings = flov7_worker.model_copy(update={"workflow_timeout_minutes": 1 / 60})
+    handle = await start_execution(temporal_client, _waiting_workflow(), settings)
+    with pytest.raises(RunEndedError, match="TEMPORAL_WORKFLOW_TIMEOUT_MINUTES"):
+        await follow_execution(handle)
