@@ -38,9 +38,14 @@ class ProgressPrinter:
         """Report every node whose status changed since the last snapshot."""
         nodes = status.get("nodes") or {}
         # Temporal's JSON sorts keys; show nodes in the order things happened instead.
+        # Nodes finished in one workflow task share a timestamp: the path breaks ties.
+        path = {node_id: index for index, node_id in enumerate(status.get("execution_path") or [])}
         ordered = sorted(
             nodes.items(),
-            key=lambda item: (item[1].get("finished_at") or "~", item[1].get("started_at") or "~"),
+            key=lambda item: (
+                item[1].get("finished_at") or item[1].get("started_at") or "~",
+                path.get(item[0], len(path)),
+            ),
         )
         for node_id, node in ordered:
             state = node.get("status", "pending")

@@ -167,3 +167,39 @@ async def test_workflow_timeout_is_reported(
     handle = await start_execution(temporal_client, _waiting_workflow(), settings)
     with pytest.raises(RunEndedError, match="TEMPORAL_WORKFLOW_TIMEOUT_MINUTES"):
         await follow_execution(handle)
+
+
+async def test_any_client_can_start_by_name_with_plain_json(
+    temporal_server: Any, flov7_worker: TemporalSettings, tmp_path: Any
+) -> None:
+    """The ``temporal`` CLI (Go SDK) starts ``WorkflowExecution`` by name, reads JSON back."""
+    import json
+    import subprocess
+
+    from flov7.temporal.devserver import find_temporal_binary
+
+    document = {
+        "id": "from-cli",
+        "input": {"who": "go"},
+        "nodes": [{"id": "hi", "type": "transform", "data": {"mapping": {"hello": "input.who"}}}],
+    }
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(document))
+    completed = await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(find_temporal_binary()), "workflow", "execute",
+            "--address", temporal_server.target,
+            "--type", "WorkflowExecution",
+            "--task-queue", flov7_worker.task_queue,
+            "--workflow-id", f"by-name-{uuid.uuid4().hex[:8]}",
+            "--input-file", str(path),
+            "-o", "json",
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    output = json.loads(completed.stdout)
+    result = output["result"]
+    assert result["status"] == "completed"
+    assert result["node_results"]["hi"]["output"] == {"hello": "go"}

@@ -6,24 +6,41 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from flov7.nodes.base import NodeConfig, NodeKind, NodeType, register
+from flov7.errors import NodeExecutionError
+from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
+from flov7.nodes.resources import require_resources
+from flov7.nodes.sql import DatabaseRegistry, run_operation, translate_error
+
+REGISTRY_KEY = "databases"
+"""Key of the worker-wide :class:`DatabaseRegistry` in ``NodeResources.shared``."""
 
 
 class DatabaseConfig(NodeConfig):
     """Config of a ``database`` node. Values are always bound parameters."""
 
     connection: str | None = Field(
-        default=None, description="Name of a configured database (default one when unset)."
+        default=None,
+        description=(
+            "Name of a configured database or of a 'database' credential (default: "
+            "FLOV7_DEFAULT_DATABASE, or the only configured database)."
+        ),
     )
     operation: Literal["select", "insert", "update", "delete", "query"]
-    table: str | None = None
-    where: dict[str, Any] = Field(default_factory=dict)
-    values: dict[str, Any] | list[dict[str, Any]] | None = None
-    columns: list[str] | None = None
+    table: str | None = Field(default=None, description="Table name, or schema.table.")
+    where: dict[str, Any] = Field(
+        default_factory=dict,
+        description="column -> value equality filters (None: IS NULL, a list: IN).",
+    )
+    values: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None, description="column -> value; a list of them inserts several rows."
+    )
+    columns: list[str] | None = Field(default=None, description="Columns to select.")
     limit: int | None = Field(default=None, ge=1, le=100_000)
-    order_by: list[str] | str | None = None
+    order_by: list[str] | str | None = Field(
+        default=None, description="Column or columns to sort by; '-column' for descending."
+    )
     query: str | None = Field(default=None, description="Raw SQL with named :params.")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="Values of :params.")
 
     @model_validator(mode="after")
     def _operation_needs(self) -> DatabaseConfig:
@@ -34,10 +51,18 @@ class DatabaseConfig(NodeConfig):
             raise ValueError(f"operation '{self.operation}' needs 'table'")
         if self.operation in ("insert", "update") and not self.values:
             raise ValueError(f"operation '{self.operation}' needs 'values'")
+        if self.operation == "update" and isinstance(self.values, list):
+            raise ValueError("operation 'update' needs 'values' as one object, not a list")
         if self.operation in ("update", "delete") and not self.where:
             raise ValueError(
                 f"operation '{self.operation}' needs 'where' (refusing to touch every row)"
             )
+        if self.operation != "select":
+            # Silently ignoring them would be worse: a 'limit' on a delete that deletes
+            # every matching row anyway.
+            for name in ("columns", "limit", "order_by"):
+                if getattr(self, name):
+                    raise ValueError(f"'{name}' only applies to operation 'select'")
         return self
 
 
@@ -50,7 +75,7 @@ class DatabaseNode(NodeType):
     description = (
         "SQL on SQLite, PostgreSQL or MySQL/MariaDB. Table and column names are checked "
         "against the live schema; values are bound parameters. Output: rows, row_count, "
-        "columns for reads; affected_rows for writes."
+        "columns for reads; affected_rows (and inserted_ids) for writes."
     )
     example: ClassVar[dict[str, Any]] = {
         "connection": "orders",
@@ -59,6 +84,26 @@ class DatabaseNode(NodeType):
         "where": {"customer_id": "{{ input.customer }}"},
         "limit": 10,
     }
+
+    async def execute(self, config: NodeConfig, context: ActivityContext) -> Any:
+        """Run the operation in one transaction; see :mod:`flov7.nodes.sql.operations`."""
+        assert isinstance(config, DatabaseConfig)
+        resources = require_resources(context, self.name)
+        registry = resources.shared(REGISTRY_KEY, DatabaseRegistry)
+        database = await registry.get(config.connection)
+        try:
+            return await run_operation(database, config)
+        except NodeExecutionError as exc:
+            exc.message = resources.redact(exc.message)
+            exc.args = (exc.message,)
+            raise
+        except Exception as exc:
+            error = translate_error(exc, connection=database.name, redact=resources.redact)
+            if error is None:
+                raise
+            # Not chained: Temporal records an error's causes in the workflow history,
+            # and a driver exception's text includes the SQL and its parameters.
+            raise error from None
 
 
 database_node = register(DatabaseNode())

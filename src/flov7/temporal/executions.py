@@ -98,7 +98,13 @@ async def follow_execution(
         if not result_task.done():
             result_task.cancel()
     if on_status is not None:
-        on_status({"status": result.get("status"), "nodes": _nodes_of(result)})
+        on_status(
+            {
+                "status": result.get("status"),
+                "nodes": _nodes_of(result),
+                "execution_path": result.get("execution_path"),
+            }
+        )
     return dict(result)
 
 

@@ -1,0 +1,118 @@
+"""Size and work limits, and the checks that enforce them.
+
+Every source, tree, string, list, integer and JSON document is size-limited, and growth
+(``"a" * n``, ``2 ** n``, ``replace``...) is estimated *before* the work is done. Evaluation
+also has a step budget (:class:`Budget`); there are no wall-clock timeouts because those
+would break replay determinism.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from flov7.errors import ExpressionError
+
+MAX_SOURCE_LENGTH = 4096
+"""Longest accepted expression source, in characters."""
+MAX_AST_NODES = 400
+"""Most expression nodes (``ast.expr``) one expression may contain."""
+MAX_DEPTH = 40
+"""Deepest nesting of the syntax tree; keeps the recursive interpreter far from the C stack."""
+MAX_STEPS = 100_000
+"""Work budget per evaluation: one step per node visited plus one per collection item a
+function walks (``sorted``, ``sum``, ``range``, ...). Counting work, not time, keeps replay
+deterministic."""
+MAX_STR_LENGTH = 100_000
+"""Longest string an expression may build."""
+MAX_COLLECTION_ITEMS = 10_000
+"""Most items in a list or dict an expression may build (nested items count for ``*``)."""
+MAX_EXPONENT = 1000
+"""Largest absolute exponent for ``**`` and digits for ``round``."""
+MAX_INT_BITS = 4096
+"""Largest integer an expression may produce, in bits."""
+MAX_NUMBER_TEXT = 1300
+"""Longest text ``int()``/``float()``/``json_decode`` will parse as one number (about
+``MAX_INT_BITS`` in decimal digits)."""
+MAX_JSON_DEPTH = 64
+"""Deepest ``[``/``{`` nesting ``json_decode`` accepts."""
+
+FLOAT_OVERFLOW = "Number too large (float overflow)"
+"""Message for a float result that overflowed (raised in several places)."""
+
+
+def check_number(value: Any) -> Any:
+    """Refuse integers over ``MAX_INT_BITS`` and non-finite floats (overflow / NaN)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > MAX_INT_BITS:
+            raise ExpressionError(f"Integer too large (more than {MAX_INT_BITS} bits)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExpressionError(FLOAT_OVERFLOW)
+    elif isinstance(value, complex):
+        raise ExpressionError("Result is a complex number, which is not supported")
+    return value
+
+
+def check_str_len(length: int) -> None:
+    """Refuse a string longer than ``MAX_STR_LENGTH`` (call before building it)."""
+    if length > MAX_STR_LENGTH:
+        raise ExpressionError(f"String too long (more than {MAX_STR_LENGTH} characters)")
+
+
+def check_items(length: int) -> None:
+    """Refuse a list or dict with more than ``MAX_COLLECTION_ITEMS`` items."""
+    if length > MAX_COLLECTION_ITEMS:
+        raise ExpressionError(f"Too many items (more than {MAX_COLLECTION_ITEMS})")
+
+
+class Budget:
+    """The step budget of one evaluation (``MAX_STEPS``).
+
+    The evaluator is a budget; functions and methods receive it as their first argument
+    and charge one step per item they walk.
+    """
+
+    __slots__ = ("steps",)
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def charge(self, amount: int) -> None:
+        self.steps += amount
+        if self.steps > MAX_STEPS:
+            raise ExpressionError(
+                f"Expression is too expensive (more than {MAX_STEPS} steps); simplify it"
+            )
+
+    def charge_items(self, count: int) -> None:
+        """Account for building (or walking into a new) collection of ``count`` items."""
+        check_items(count)
+        self.charge(count)
+
+    def weight(self, value: Any) -> tuple[int, int]:
+        """(nested items, characters) in a value, counted iteratively and capped.
+
+        Repetition (``[x] * n``) shares references, so the *rendered* size is n times the
+        nested size of x; this is what must be bounded, not just the outer length.
+        """
+        items = chars = 0
+        stack = [value]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, str):
+                chars += len(current)
+            elif isinstance(current, int) and not isinstance(current, bool):
+                chars += current.bit_length() // 3
+            elif isinstance(current, list | tuple | Mapping):
+                items += len(current)
+                if items > MAX_COLLECTION_ITEMS:
+                    break
+                stack.extend(current.values() if isinstance(current, Mapping) else current)
+            if chars > MAX_STR_LENGTH:
+                break
+        self.charge(items)
+        return items, chars

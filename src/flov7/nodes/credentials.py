@@ -1,0 +1,291 @@
+"""Named credentials: secrets that nodes refer to by name, never by value.
+
+A workflow document is stored, shown in the UI and recorded in Temporal's history, so it
+must not hold secrets. Instead an operator configures credentials (for now from the
+environment, see :mod:`flov7.nodes.settings`) and a node names one::
+
+    {"type": "api_call", "data": {"url": "...", "auth": {"type": "bearer", "credential": "crm"}}}
+
+Values are :class:`~pydantic.SecretStr` (hidden from ``repr`` and logs), and
+:class:`CredentialStore` can redact every configured value out of any text or JSON value
+before it leaves a node (error messages, outputs).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from flov7.errors import NodeExecutionError
+
+__all__ = [
+    "REDACTED",
+    "BasicCredential",
+    "BearerCredential",
+    "Credential",
+    "CredentialStore",
+    "DatabaseCredential",
+    "HeaderCredential",
+    "LlmCredential",
+    "SecretCredential",
+    "parse_credential",
+    "redact_text",
+    "redact_value",
+    "summarise_errors",
+]
+
+REDACTED = "***"
+
+
+class _CredentialBase(BaseModel):
+    """Common behaviour: strict fields (a typo is an error), immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    label: ClassVar[str]
+    """How messages call this kind of credential ("bearer", "basic", ...)."""
+
+    def secret_values(self) -> list[str]:
+        """Every string that must never leave the worker (and its derived forms)."""
+        return [
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr)
+        ]
+
+
+class BearerCredential(_CredentialBase):
+    """``Authorization: Bearer <token>``."""
+
+    label: ClassVar[str] = "bearer"
+    type: Literal["bearer"] = "bearer"
+    token: SecretStr = Field(min_length=1)
+
+
+class BasicCredential(_CredentialBase):
+    """HTTP basic authentication."""
+
+    label: ClassVar[str] = "basic"
+    type: Literal["basic"] = "basic"
+    username: str
+    password: SecretStr
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header value."""
+        pair = f"{self.username}:{self.password.get_secret_value()}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+    def secret_values(self) -> list[str]:
+        # A server that echoes the request (or an error quoting the header) would show
+        # the base64 form, which decodes straight back to the password.
+        return [*super().secret_values(), self.authorization().removeprefix("Basic ")]
+
+
+class HeaderCredential(_CredentialBase):
+    """A custom header, e.g. ``X-API-Key: <value>``."""
+
+    label: ClassVar[str] = "header"
+    type: Literal["header"] = "header"
+    header: str = Field(min_length=1, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    value: SecretStr = Field(min_length=1)
+
+
+class SecretCredential(_CredentialBase):
+    """A bare secret: a webhook signing key, or a token used as a bearer/header value."""
+
+    label: ClassVar[str] = "secret"
+    type: Literal["secret"] = "secret"
+    value: SecretStr = Field(min_length=1)
+
+
+class DatabaseCredential(_CredentialBase):
+    """A database URL (SQLAlchemy form), optionally read-only."""
+
+    label: ClassVar[str] = "database"
+    type: Literal["database"] = "database"
+    url: SecretStr = Field(min_length=1)
+    read_only: bool = False
+
+    def secret_values(self) -> list[str]:
+        # Driver errors often quote the password alone, not the whole URL.
+        values = super().secret_values()
+        password = _url_password(self.url.get_secret_value())
+        return [*values, password] if password else values
+
+
+class LlmCredential(_CredentialBase):
+    """An OpenAI-compatible endpoint: base URL, API key, default model."""
+
+    label: ClassVar[str] = "llm"
+    type: Literal["llm"] = "llm"
+    base_url: str = Field(min_length=1)
+    api_key: SecretStr | None = None
+    model: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL with a host, e.g. https://api.openai.com/v1")
+        return value.strip()
+
+
+Credential = Annotated[
+    BearerCredential
+    | BasicCredential
+    | HeaderCredential
+    | SecretCredential
+    | DatabaseCredential
+    | LlmCredential,
+    Field(discriminator="type"),
+]
+"""Any credential, told apart by its ``type``."""
+
+CREDENTIAL_TYPES: tuple[str, ...] = ("bearer", "basic", "header", "secret", "database", "llm")
+
+_ADAPTER: TypeAdapter[Credential] = TypeAdapter(Credential)
+
+C = TypeVar("C", bound=_CredentialBase)
+
+
+def parse_credential(raw: Any) -> Credential:
+    """A credential from its configured form: a JSON object, or a plain string (a secret).
+
+    Raises ValueError with a message that never quotes the input (it holds secrets).
+    """
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text.startswith("{"):
+            return SecretCredential(value=SecretStr(raw))
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # The decoder's message gives a position, never the text itself.
+            raise ValueError(f"not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(raw, dict):
+        raise ValueError("must be a JSON object or a plain string")
+    kind = raw.get("type")
+    if kind not in CREDENTIAL_TYPES:
+        raise ValueError(f'needs "type", one of {", ".join(CREDENTIAL_TYPES)}')
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        # loc[0] is the discriminator's tag ("bearer"): drop it.
+        raise ValueError(f"invalid {kind} credential: {summarise_errors(exc, skip=1)}") from None
+
+
+def summarise_errors(exc: ValidationError, *, skip: int = 0) -> str:
+    """``field: problem; ...`` for a validation error, never quoting the input."""
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in err["loc"][skip:]) or "value"
+        cause = err.get("ctx", {}).get("error")
+        message = str(cause) if err["type"] == "value_error" and cause else err["msg"]
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def _url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def redact_text(text: str, pattern: re.Pattern[str] | None) -> str:
+    """``text`` with every match of ``pattern`` (the secrets) replaced by ``***``."""
+    return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+def redact_value(value: Any, pattern: re.Pattern[str] | None) -> Any:
+    """A JSON value with secrets redacted from every string in it (keys included)."""
+    if pattern is None:
+        return value
+    if isinstance(value, str):
+        return pattern.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {
+            redact_value(key, pattern): redact_value(item, pattern) for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_value(item, pattern) for item in value]
+    return value
+
+
+def secrets_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex matching any of ``secrets``, longest first (so no fragment survives)."""
+    unique = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+    if not unique:
+        return None
+    return re.compile("|".join(re.escape(secret) for secret in unique))
+
+
+class CredentialStore:
+    """The configured credentials, looked up by name (case-insensitive)."""
+
+    def __init__(
+        self, credentials: Mapping[str, Credential], extra_secrets: Iterable[str] = ()
+    ) -> None:
+        """``extra_secrets``: more values to redact (database URLs, the LLM API key...)."""
+        self._credentials = {name.lower(): credential for name, credential in credentials.items()}
+        values = [value for c in self._credentials.values() for value in c.secret_values()]
+        self._pattern = secrets_pattern([*values, *extra_secrets])
+
+    def names(self) -> list[str]:
+        """The configured names, sorted."""
+        return sorted(self._credentials)
+
+    @overload
+    def get(self, name: str, expected_type: type[C]) -> C: ...
+
+    @overload
+    def get(self, name: str, expected_type: tuple[type[C], ...]) -> C: ...
+
+    def get(self, name: str, expected_type: type[C] | tuple[type[C], ...]) -> C:
+        """The credential called ``name``, which must be of (one of) ``expected_type``.
+
+        Raises a non-retryable :class:`NodeExecutionError` (``CredentialError``) naming
+        the configured credentials when it is unknown, or its type when it does not fit.
+        """
+        credential = self._credentials.get(name.strip().lower())
+        if credential is None:
+            configured = ", ".join(self.names()) or "none"
+            raise NodeExecutionError(
+                f"Unknown credential '{name}'; configured: {configured} (set FLOV7_CREDENTIALS "
+                f"or FLOV7_CREDENTIAL_{name.strip().upper()} on the worker)",
+                error_type="CredentialError",
+                retryable=False,
+            )
+        expected = expected_type if isinstance(expected_type, tuple) else (expected_type,)
+        if not isinstance(credential, expected):
+            wanted = " or ".join(kind.label for kind in expected)
+            raise NodeExecutionError(
+                f"Credential '{name}' is a {credential.label} credential; this needs a "
+                f"{wanted} credential",
+                error_type="CredentialError",
+                retryable=False,
+            )
+        return credential
+
+    def redact(self, text: str) -> str:
+        """``text`` with every configured secret value replaced by ``***``."""
+        return redact_text(text, self._pattern)
+
+    def redact_value(self, value: Any) -> Any:
+        """A JSON value with every configured secret value replaced by ``***``."""
+        return redact_value(value, self._pattern)

@@ -1,0 +1,185 @@
+"""Per-worker resources of the I/O nodes: one HTTP client, credentials, shared objects.
+
+A worker opens one :class:`NodeResources` for its lifetime (``node_resources()`` in
+:mod:`flov7.temporal.environment`) and every activity gets it as ``context.resources``.
+Sharing matters: one ``httpx.AsyncClient`` keeps a connection pool (no TCP/TLS
+handshake per node), and the database node keeps one engine per database through
+:meth:`NodeResources.shared` instead of one per run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import logging
+import ssl
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar, cast
+
+import httpx
+
+from flov7 import __version__
+from flov7.errors import NodeExecutionError
+from flov7.nodes.base import ActivityContext
+from flov7.nodes.credentials import CredentialStore
+from flov7.nodes.settings import NodeSettings, load_node_settings
+from flov7.security.ssrf import GuardedTransport, OutboundPolicy
+
+__all__ = ["NodeResources", "build_http_client", "require_resources"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+USER_AGENT = f"flov7/{__version__}"
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing.
+
+    The client is shared by every run on the worker: a cookie set by one workflow's
+    server must not be sent on another workflow's requests.
+    """
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: Any, request: urllib.request.Request) -> None:
+        return None
+
+
+def build_http_client(
+    policy: OutboundPolicy, *, max_connections: int = 100, verify: ssl.SSLContext | bool = True
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` whose every connection goes through the SSRF guard.
+
+    ``trust_env=False``: environment proxies would make the guard check the proxy's
+    address instead of the destination's, and ``.netrc`` credentials must not be added
+    to requests that workflow authors aim.
+    """
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=min(20, max_connections),
+    )
+    return httpx.AsyncClient(
+        transport=GuardedTransport(policy, limits=limits, verify=verify),
+        trust_env=False,
+        cookies=httpx.Cookies(_NoCookies()),
+        headers={"User-Agent": USER_AGENT},
+        timeout=httpx.Timeout(30.0),
+        follow_redirects=False,
+    )
+
+
+class NodeResources:
+    """What I/O nodes share on one worker. Build it with :meth:`open`."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        http: httpx.AsyncClient,
+        credentials: CredentialStore,
+    ) -> None:
+        self.settings = settings
+        """The node settings (limits, databases, LLM endpoint...)."""
+        self.http = http
+        """The shared, SSRF-guarded, pooled HTTP client."""
+        self.credentials = credentials
+        """Named credentials: ``credentials.get(name, BearerCredential)``."""
+        self._shared: dict[str, Any] = {}
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: NodeSettings | None = None) -> AsyncIterator[NodeResources]:
+        """Build the resources (settings read from the environment when not given).
+
+        Leaving the context closes the shared objects, newest first, then the client.
+        """
+        settings = settings if settings is not None else load_node_settings()
+        resources = cls(
+            settings,
+            build_http_client(
+                settings.outbound_policy(), max_connections=settings.http_max_connections
+            ),
+            CredentialStore(settings.credentials, extra_secrets=settings.secret_values()),
+        )
+        try:
+            yield resources
+        finally:
+            await resources.aclose()
+
+    def shared(self, key: str, factory: Callable[[NodeResources], T]) -> T:
+        """The object stored under ``key``, created by ``factory(self)`` on first use.
+
+        One per worker (e.g. ``resources.shared("databases", DatabaseRegistry)``); closed
+        at shutdown if it has an ``async aclose()``. ``factory`` must not await: two
+        activities asking at once then still get the same object.
+        """
+        if key not in self._shared:
+            self._shared[key] = factory(self)
+        return cast(T, self._shared[key])
+
+    def redact(self, text: str) -> str:
+        """``text`` with every configured secret value replaced by ``***``."""
+        return self.credentials.redact(text)
+
+    def redact_value(self, value: Any) -> Any:
+        """A JSON value with every configured secret value replaced by ``***``."""
+        return self.credentials.redact_value(value)
+
+    def redact_error(self, error: NodeExecutionError) -> NodeExecutionError:
+        """A copy of ``error`` with secrets redacted from its message and details."""
+        return NodeExecutionError(
+            self.redact(error.message),
+            error_type=error.error_type,
+            retryable=error.retryable,
+            details=self.redact_value(error.details),
+            retry_after_seconds=error.retry_after_seconds,
+        )
+
+    @contextlib.contextmanager
+    def redacting_errors(self) -> Iterator[None]:
+        """Let no secret out through an exception raised in the block.
+
+        A :class:`NodeExecutionError` is re-raised redacted; any other exception
+        becomes a retryable one (as the activity wrapper would treat it), redacted too.
+        Both are raised ``from None``: Temporal records an exception's ``__cause__``
+        chain in the run's history, and a library's message there (an HTTP library
+        quoting an illegal header value, say) could hold a secret.
+        """
+        try:
+            yield
+        except NodeExecutionError as exc:
+            raise self.redact_error(exc) from None
+        except Exception as exc:
+            raise NodeExecutionError(
+                self.redact(f"{type(exc).__name__}: {exc}"), error_type=type(exc).__name__
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the shared objects (newest first), then the HTTP client."""
+        for key, value in reversed(list(self._shared.items())):
+            aclose = getattr(value, "aclose", None)
+            if aclose is None:
+                continue
+            try:
+                await aclose()
+            except Exception:  # One failing close must not leak the others.
+                log.exception("Closing the shared node resource %r failed", key)
+        self._shared.clear()
+        await self.http.aclose()
+
+
+def require_resources(context: ActivityContext, node_type: str) -> NodeResources:
+    """``context.resources``, or a clear non-retryable error when the worker has none."""
+    resources = context.resources
+    if not isinstance(resources, NodeResources):
+        raise NodeExecutionError(
+            f"The {node_type} node needs the worker's node resources (HTTP client, "
+            "credentials), but this worker was started without them: create it inside "
+            "flov7.temporal.environment.node_resources() (or NodeResources.open())",
+            error_type="WorkerMisconfigured",
+            retryable=False,
+        )
+    return resources

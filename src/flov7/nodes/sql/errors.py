@@ -1,0 +1,113 @@
+"""Database failures as :class:`~flov7.errors.NodeExecutionError`.
+
+The split that matters to a workflow is whether trying again can help:
+
+- retryable: the server cannot be reached or dropped the connection, timeouts,
+  deadlocks and serialization failures, "too many connections", a locked SQLite file;
+- not retryable: everything the statement itself got wrong (syntax, unknown column,
+  constraint violation, bad value), authentication, unknown database.
+
+Messages carry the database's own text, redacted, never the SQL parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+
+from flov7.errors import NodeExecutionError
+
+__all__ = ["translate_error"]
+
+# SQLSTATE classes/codes (PostgreSQL, also reported by MySQL drivers) worth retrying.
+_RETRY_SQLSTATE_CLASSES = ("08", "53", "58")
+_RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "57014"})
+
+# MySQL / MariaDB error numbers worth retrying: connection trouble, server shutting
+# down, too many connections, lock wait timeout, deadlock, connection killed.
+_RETRY_MYSQL_ERRNOS = frozenset(
+    {1040, 1053, 1205, 1213, 1927, 2002, 2003, 2005, 2006, 2013, 2055}
+)
+
+_RETRY_SQLITE_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR"})
+
+
+def translate_error(
+    exc: BaseException, *, connection: str, redact: Callable[[str], str]
+) -> NodeExecutionError | None:
+    """The node error for ``exc``, or None when ``exc`` is not a database failure."""
+    if isinstance(exc, TimeoutError | OSError):
+        # Raised before SQLAlchemy wraps anything (e.g. asyncpg's connection refused).
+        return NodeExecutionError(
+            redact(f"Cannot reach database {connection!r}: {_describe(exc)}"),
+            error_type="DatabaseConnectionError",
+            retryable=True,
+        )
+    if isinstance(exc, sa_exc.DBAPIError):
+        return _dbapi_error(exc, connection, redact)
+    if isinstance(exc, sa_exc.StatementError | sa_exc.ArgumentError):
+        # Raised by SQLAlchemy before the database sees anything (e.g. a :param with no value).
+        message = str(exc.orig) if isinstance(exc, sa_exc.StatementError) and exc.orig else None
+        return NodeExecutionError(
+            redact(f"Invalid statement for {connection!r}: {message or _first_line(exc)}"),
+            error_type="DatabaseError",
+            retryable=False,
+        )
+    return None
+
+
+def _dbapi_error(
+    exc: sa_exc.DBAPIError, connection: str, redact: Callable[[str], str]
+) -> NodeExecutionError:
+    orig: Any = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    args = getattr(orig, "args", ())
+    errno = args[0] if len(args) >= 2 and isinstance(args[0], int) else None
+    sqlite_error = getattr(orig, "sqlite_errorname", None)
+    cause = orig.__cause__ if orig is not None else None
+
+    retryable = (
+        exc.connection_invalidated
+        or isinstance(cause, OSError | TimeoutError)
+        or (isinstance(sqlstate, str) and _retry_sqlstate(sqlstate))
+        or errno in _RETRY_MYSQL_ERRNOS
+        or sqlite_error in _RETRY_SQLITE_ERRORS
+    )
+    details: dict[str, object] = {}
+    code = sqlstate or errno or sqlite_error
+    if code is not None:
+        details["code"] = code
+    message = _driver_message(orig, errno)
+    detail = getattr(cause, "detail", None)  # asyncpg: e.g. "Key (email)=(x) already exists."
+    if isinstance(detail, str) and detail:
+        message = f"{message} ({detail})"
+    connection_trouble = exc.connection_invalidated or isinstance(cause, OSError | TimeoutError)
+    return NodeExecutionError(
+        redact(f"Database error on {connection!r}: {message}"),
+        error_type="DatabaseConnectionError" if connection_trouble else "DatabaseError",
+        retryable=bool(retryable),
+        details=details,
+    )
+
+
+def _retry_sqlstate(sqlstate: str) -> bool:
+    return sqlstate in _RETRY_SQLSTATES or sqlstate.startswith(_RETRY_SQLSTATE_CLASSES)
+
+
+def _driver_message(orig: Any, errno: int | None) -> str:
+    if orig is None:
+        return "unknown error"
+    if errno is not None:  # pymysql: args = (errno, message)
+        return f"({errno}) {orig.args[1]}"
+    return _first_line(orig) or type(orig).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else ""

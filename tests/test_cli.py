@@ -1,0 +1,144 @@
+"""The ``flov7`` command, run as a user would: a subprocess with an environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.cases import WORKFLOWS
+
+from flov7.temporal.devserver import EmbeddedDevServer, free_ports
+
+FLOV7 = [sys.executable, "-m", "flov7.cli"]
+
+
+def flov7(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
+    return subprocess.run(
+        [*FLOV7, *args],
+        env={**base, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def external(temporal_server: EmbeddedDevServer, tmp_path: Path) -> dict[str, str]:
+    """Settings pointing at the session's server, on a task queue of this test's own."""
+    return {
+        "TEMPORAL_HOST": temporal_server.target,
+        "TEMPORAL_TASK_QUEUE": f"cli-{uuid.uuid4().hex[:8]}",
+        "FLOV7_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+def test_help_lists_the_commands() -> None:
+    out = flov7("--help").stdout
+    for command in ("run", "validate", "worker", "dev-server"):
+        assert command in out
+
+
+def test_validate_valid_and_invalid(tmp_path: Path) -> None:
+    ok = flov7("validate", str(WORKFLOWS / "branching.json"))
+    assert ok.returncode == 0, ok.stderr
+    assert "valid" in ok.stdout
+
+    bad = flov7("validate", str(WORKFLOWS / "invalid" / "cycle.json"))
+    assert bad.returncode == 1
+    assert "Cycle between nodes: b -> c -> b" in bad.stdout
+
+    as_json = flov7("validate", "--json", str(WORKFLOWS / "invalid" / "bad_config.json"))
+    report = json.loads(as_json.stdout)
+    assert report["valid"] is False
+    assert {i["field"] for i in report["issues"]} >= {"data.url", "data.method"}
+
+
+def test_unreadable_or_malformed_files_are_usage_errors(tmp_path: Path) -> None:
+    missing = flov7("validate", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"nodes": [')
+    result = flov7("run", str(broken))
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def test_run_prints_progress_and_result(external: dict[str, str]) -> None:
+    result = flov7(
+        "run", str(WORKFLOWS / "branching.json"), "--input", '{"amount": 5}', "--worker", "always",
+        env=external,
+    )
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    assert document["status"] == "completed"
+    assert document["node_results"]["done"]["output"] == {"note": "auto small"}
+    assert "small_note (transform) completed" in result.stderr
+    assert "big (transform) skipped" in result.stderr
+
+
+def test_failed_run_exits_1_with_the_node_error(external: dict[str, str]) -> None:
+    result = flov7("run", str(WORKFLOWS / "on_error_fail.json"), "--worker", "always", env=external)
+    assert result.returncode == 1
+    assert "node 'divide'" in result.stderr and "division by zero" in result.stderr
+    assert json.loads(result.stdout)["status"] == "failed"
+
+
+def test_invalid_document_is_not_started(external: dict[str, str]) -> None:
+    result = flov7("run", str(WORKFLOWS / "invalid" / "unknown_type.json"), env=external)
+    assert result.returncode == 1
+    assert "not started" in result.stderr and "send_fax" in result.stderr
+
+
+def test_bad_input_json_is_a_usage_error(external: dict[str, str]) -> None:
+    result = flov7("run", str(WORKFLOWS / "linear.json"), "--input", "[1]", env=external)
+    assert result.returncode == 2 and "--input must be a JSON object" in result.stderr
+
+
+def test_unreachable_server_says_check_temporal_host() -> None:
+    port = free_ports(1)[0]
+    result = flov7("run", str(WORKFLOWS / "linear.json"), env={"TEMPORAL_HOST": f"127.0.0.1:{port}"})
+    assert result.returncode == 3
+    assert f"Failed to connect to Temporal server at 127.0.0.1:{port}" in result.stderr
+    assert "TEMPORAL_HOST" in result.stderr
+
+
+def test_no_worker_on_the_queue_is_reported_not_waited_on(external: dict[str, str]) -> None:
+    result = flov7("run", str(WORKFLOWS / "linear.json"), "--worker", "never", env=external)
+    assert result.returncode == 3
+    assert "No worker is polling task queue" in result.stderr
+    assert "flov7 worker" in result.stderr
+
+
+def test_bad_setting_is_reported_by_name() -> None:
+    result = flov7("validate", str(WORKFLOWS / "linear.json"),
+                   env={"TEMPORAL_NODE_TIMEOUT_MINUTES": "-1"})
+    assert result.returncode == 2
+    assert "TEMPORAL_NODE_TIMEOUT_MINUTES must be greater than 0" in result.stderr
+
+
+def test_embedded_defaults_start_and_stop_their_own_server(tmp_path: Path) -> None:
+    """No TEMPORAL_HOST: the run gets an embedded server and worker, stopped afterwards."""
+    port, ui_port = free_ports(2)
+    data = tmp_path / "data"
+    result = flov7(
+        "run", str(WORKFLOWS / "diamond.json"),
+        env={"FLOV7_DEVSERVER_PORT": str(port), "FLOV7_DEVSERVER_UI_PORT": str(ui_port),
+             "FLOV7_DATA_DIR": str(data)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["node_results"]["join"]["output"]["sum"] == 24
+    assert (data / "temporal.db").exists()
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(data / "temporal.db")], capture_output=True, text=True, check=False
+    )
+    assert leftovers.stdout.strip() == "", "the embedded server outlived flov7 run"
