@@ -7,16 +7,21 @@ whole session, and only if a test asks for them: pure unit tests never pay for i
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from flov7.config import reset_settings_cache
+from flov7.config import TemporalSettings, load_settings, reset_settings_cache
 from flov7.temporal.client import clear_client_cache
 from flov7.temporal.devserver import EmbeddedDevServer, free_ports
+from flov7.temporal.environment import node_resources
+from flov7.temporal.executions import start_execution
+from flov7.temporal.worker import create_worker
 
 # Prefixes of the variables Flov7 reads (see flov7.config).
 _FLOV7_VARIABLES = ("TEMPORAL_", "FLOV7_", "START_TEMPORAL_WORKER", "ENABLE_TEMPORAL_FEATURES")
@@ -67,3 +72,47 @@ async def temporal_client(temporal_server: EmbeddedDevServer) -> AsyncIterator[C
     yield client
     # Clients cached by get_temporal_client point at a server about to stop.
     clear_client_cache()
+
+
+RunWorkflow = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def flov7_worker(temporal_client: Client) -> AsyncIterator[TemporalSettings]:
+    """A worker on its own task queue; yields the settings that point at it.
+
+    Outbound HTTP to 127.0.0.1 is allowed for the test servers (the SSRF guard refuses
+    loopback by default).
+    """
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
+        settings = load_settings()
+        temporal = TemporalSettings(task_queue=f"flov7-test-{uuid.uuid4().hex[:8]}")
+        async with (
+            node_resources(settings) as resources,
+            create_worker(temporal_client, temporal, resources=resources),
+        ):
+            yield temporal
+
+
+@pytest.fixture
+def run_on_temporal(temporal_client: Client, flov7_worker: TemporalSettings) -> RunWorkflow:
+    """``await run_on_temporal(document, run_input=None)`` -> the result document."""
+
+    async def run(
+        document: dict[str, Any],
+        run_input: dict[str, Any] | None = None,
+        execution_id: str | None = None,
+    ) -> dict[str, Any]:
+        handle = await start_execution(
+            temporal_client,
+            document,
+            flov7_worker,
+            run_input=run_input,
+            execution_id=execution_id,
+        )
+        result = await handle.result()
+        assert isinstance(result, dict)
+        return result
+
+    return run

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cases import WORKFLOWS
 
 from flov7.temporal.devserver import EmbeddedDevServer, free_ports
+
+from support.cases import WORKFLOWS
 
 FLOV7 = [sys.executable, "-m", "flov7.cli"]
 

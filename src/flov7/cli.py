@@ -197,6 +197,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         for issue in report.issues:
             print(f"  error {_describe(issue.as_dict())}", file=sys.stderr)
         return EXIT_FAILED
+    if not settings.flov7.enable_temporal_features:
+        return await _run_locally(args, document, run_input, settings)
     mode = {
         "always": WorkerMode.ALWAYS,
         "never": WorkerMode.NEVER,
@@ -222,6 +224,33 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             except RunEndedError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return EXIT_FAILED
+    progress.finished(result)
+    print(json.dumps(_shape_output(result, args.output), indent=2, default=str))
+    return EXIT_OK if result.get("status") == "completed" else EXIT_FAILED
+
+
+async def _run_locally(
+    args: argparse.Namespace,
+    document: dict[str, Any],
+    run_input: dict[str, Any] | None,
+    settings: Settings,
+) -> int:
+    """ENABLE_TEMPORAL_FEATURES=false: the same run, in this process, not durable."""
+    from flov7.cli_progress import ProgressPrinter
+    from flov7.local.runtime import LocalRuntime
+    from flov7.temporal.environment import node_resources
+
+    progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
+    async with node_resources(settings) as resources:
+        runtime = LocalRuntime(resources, defaults=settings.temporal.execution_defaults())
+        run = runtime.start(document, run_input=run_input, execution_id=args.execution_id)
+        progress.started_locally(run.execution_id)
+        with _cancel_on_interrupt(lambda: run.cancel("interrupted (Ctrl-C)")):
+            while not run.done:
+                progress.update(run.status())
+                await asyncio.sleep(0.2)
+        result = await run.result()
+    progress.update(run.status())
     progress.finished(result)
     print(json.dumps(_shape_output(result, args.output), indent=2, default=str))
     return EXIT_OK if result.get("status") == "completed" else EXIT_FAILED

@@ -34,6 +34,13 @@ class ProgressPrinter:
         )
         self._print(f"run {execution_id} started on {target}{where}")
 
+    def started_locally(self, execution_id: str) -> None:
+        """The run started in this process (ENABLE_TEMPORAL_FEATURES=false)."""
+        self._print(
+            f"run {execution_id} started in-process (ENABLE_TEMPORAL_FEATURES=false: "
+            "not durable, it stops if this process stops)"
+        )
+
     def update(self, status: dict[str, Any]) -> None:
         """Report every node whose status changed since the last snapshot."""
         nodes = status.get("nodes") or {}

@@ -11,6 +11,7 @@ from flov7.engine.driver import GraphDriver
 from flov7.engine.interpreter import Interpreter
 from flov7.local.runner import LocalNodeRunner
 from flov7.spec import parse_workflow
+
 from support.cases import Case, check_result, load_cases
 
 T = "2026-01-01T00:00:00+00:00"

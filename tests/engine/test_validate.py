@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from flov7.engine.validate import validate_workflow
+
 from support.cases import invalid_documents, load_cases
 
 

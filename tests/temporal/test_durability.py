@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.cases import Case, load_cases
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -21,6 +20,8 @@ from flov7.config import TemporalSettings
 from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import WORKFLOWS, create_worker
+
+from support.cases import Case, load_cases
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -61,7 +62,7 @@ async def _wait_for(handle: Any, predicate: Any, attempts: int = 400) -> dict[st
     for _ in range(attempts):
         try:
             status = await handle.query("get_status")
-        except Exception:  # noqa: BLE001 - no worker answers queries for a moment
+        except Exception:
             status = {}
         if predicate(status):
             return status

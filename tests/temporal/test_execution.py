@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from flov7.config import TemporalSettings
 from flov7.temporal.executions import start_execution
 from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
+
 from support.cases import Case, check_result, invalid_documents, load_cases
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

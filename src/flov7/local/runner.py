@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,9 +28,17 @@ from flov7.nodes.base import ActivityContext, get_node_type
 class LocalNodeRunner:
     """A :class:`~flov7.engine.driver.NodeRunner` that calls node types directly."""
 
-    def __init__(self, resources: Any = None, *, execution_id: str = "local") -> None:
+    def __init__(
+        self,
+        resources: Any = None,
+        *,
+        execution_id: str = "local",
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.resources = resources
         self.execution_id = execution_id
+        self.on_event = on_event
+        """Told of every failed attempt (the result only shows the last one)."""
 
     def now(self) -> str:
         return datetime.now(UTC).isoformat()
@@ -69,6 +78,7 @@ class LocalNodeRunner:
                 if exc.details:
                     error["details"] = exc.details
                 if not exc.retryable:
+                    self._attempt_failed(request, attempt, error, None)
                     raise NodeFailed({**error, "attempts": attempt}, attempt) from exc
                 retry_after = exc.retry_after_seconds
             except TimeoutError:
@@ -81,9 +91,26 @@ class LocalNodeRunner:
             except Exception as exc:  # Unexpected: retried, as Temporal would.
                 error = {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"}
             delay = retry_after if retry_after is not None else _backoff(policy, attempt)
-            if attempt >= policy.max_attempts or time.monotonic() + delay >= deadline:
+            final = attempt >= policy.max_attempts or time.monotonic() + delay >= deadline
+            self._attempt_failed(request, attempt, error, None if final else delay)
+            if final:
                 raise NodeFailed({**error, "attempts": attempt}, attempt)
             await asyncio.sleep(delay)
+
+    def _attempt_failed(
+        self, request: ActivityRequest, attempt: int, error: dict[str, Any], retry_in: float | None
+    ) -> None:
+        if self.on_event is not None:
+            self.on_event(
+                {
+                    "time": self.now(),
+                    "node_id": request.node_id,
+                    "event": "attempt_failed",
+                    "attempt": attempt,
+                    "error": error,
+                    "retry_in_seconds": retry_in,
+                }
+            )
 
 
 def _backoff(policy: ActivityPolicy, attempt: int) -> float:

@@ -118,6 +118,11 @@ def register(node_type: NodeType) -> NodeType:
     return node_type
 
 
+def unregister(name: str) -> None:
+    """Remove a node type (tests registering their own types clean up with this)."""
+    _REGISTRY.pop(name, None)
+
+
 def get_node_type(name: str) -> NodeType | None:
     """The registered node type called ``name``, or None."""
     _ensure_builtin_types()

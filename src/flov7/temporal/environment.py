@@ -86,5 +86,14 @@ async def temporal_environment(
 
 @contextlib.asynccontextmanager
 async def node_resources(settings: Settings) -> AsyncIterator[object]:
-    """Per-worker resources for I/O nodes (shared HTTP client, database engines)."""
-    yield None
+    """Per-worker :class:`~flov7.nodes.resources.NodeResources` for I/O nodes.
+
+    The node settings (``FLOV7_OUTBOUND_ALLOWLIST``, credentials, ...) are read from the
+    environment and ``.env`` now, when the worker starts: a bad one stops the start with
+    a :class:`~flov7.errors.ConfigError` instead of failing nodes later.
+    """
+    from flov7.nodes.resources import NodeResources
+    from flov7.nodes.settings import load_node_settings
+
+    async with NodeResources.open(load_node_settings()) as resources:
+        yield resources

@@ -108,7 +108,9 @@ class Evaluator(Budget):
             return lookup_key(obj, name)
         if name in methods_for(obj):
             raise ExpressionError(f"'.{name}' is a method; call it like .{name}()")
-        raise ExpressionError(f"Cannot read '.{name}' of a {type_name(obj)}; only dicts have fields")
+        raise ExpressionError(
+            f"Cannot read '.{name}' of a {type_name(obj)}; only dicts have fields"
+        )
 
     def eval_subscript(self, node: ast.Subscript) -> Any:
         obj = self.visit(node.value)
@@ -201,9 +203,7 @@ class Evaluator(Budget):
         hint = (
             "; convert with str() first" if isinstance(left, str) or isinstance(right, str) else ""
         )
-        raise ExpressionError(
-            f"Cannot apply '+' to {type_name(left)} and {type_name(right)}{hint}"
-        )
+        raise ExpressionError(f"Cannot apply '+' to {type_name(left)} and {type_name(right)}{hint}")
 
     def multiply(self, left: Any, right: Any) -> Any:
         if isinstance(right, str | list | tuple) and isinstance(left, int):

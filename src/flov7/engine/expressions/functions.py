@@ -345,9 +345,7 @@ def _fn_join(ev: Budget, separator: Any, values: Any) -> str:
     return join_text(ev, "join()", separator, values)
 
 
-def split_text(
-    ev: Budget, label: str, text: Any, sep: Any = None, maxsplit: Any = -1
-) -> list[str]:
+def split_text(ev: Budget, label: str, text: Any, sep: Any = None, maxsplit: Any = -1) -> list[str]:
     """``split()`` and ``.split()``."""
     source = need_str(label, text)
     if sep is not None:
@@ -367,9 +365,7 @@ def _fn_split(ev: Budget, text: Any, sep: Any = None) -> list[str]:
     return split_text(ev, "split()", text, sep)
 
 
-def replace_text(
-    ev: Budget, label: str, text: Any, old: Any, new: Any, count: Any = -1
-) -> str:
+def replace_text(ev: Budget, label: str, text: Any, old: Any, new: Any, count: Any = -1) -> str:
     """``replace()`` and ``.replace()``, with the result size estimated first."""
     source = need_str(label, text)
     old_text = need_str(label, old)

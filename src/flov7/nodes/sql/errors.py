@@ -34,10 +34,19 @@ _RETRY_MYSQL_ERRNOS = frozenset(
 _RETRY_SQLITE_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR"})
 
 
+# Driver packages whose exceptions can escape SQLAlchemy unwrapped (asyncpg raises its
+# own errors while a server-side cursor is being read).
+_DRIVER_MODULES = frozenset({"asyncpg", "pymysql", "aiomysql", "sqlite3", "aiosqlite"})
+
+
 def translate_error(
     exc: BaseException, *, connection: str, redact: Callable[[str], str]
 ) -> NodeExecutionError | None:
     """The node error for ``exc``, or None when ``exc`` is not a database failure."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return _driver_error(exc.orig, exc.connection_invalidated, connection, redact)
+    if type(exc).__module__.split(".")[0] in _DRIVER_MODULES:
+        return _driver_error(exc, False, connection, redact)
     if isinstance(exc, TimeoutError | OSError):
         # Raised before SQLAlchemy wraps anything (e.g. asyncpg's connection refused).
         return NodeExecutionError(
@@ -45,8 +54,6 @@ def translate_error(
             error_type="DatabaseConnectionError",
             retryable=True,
         )
-    if isinstance(exc, sa_exc.DBAPIError):
-        return _dbapi_error(exc, connection, redact)
     if isinstance(exc, sa_exc.StatementError | sa_exc.ArgumentError):
         # Raised by SQLAlchemy before the database sees anything (e.g. a :param with no value).
         message = str(exc.orig) if isinstance(exc, sa_exc.StatementError) and exc.orig else None
@@ -58,19 +65,26 @@ def translate_error(
     return None
 
 
-def _dbapi_error(
-    exc: sa_exc.DBAPIError, connection: str, redact: Callable[[str], str]
+def _driver_error(
+    error: BaseException | None,
+    invalidated: bool,
+    connection: str,
+    redact: Callable[[str], str],
 ) -> NodeExecutionError:
-    orig: Any = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    args = getattr(orig, "args", ())
+    # SQLAlchemy's asyncpg adapter wraps asyncpg's exception: the original is the cause.
+    inner: Any = error.__cause__ if error is not None and error.__cause__ is not None else error
+    sqlstate = _attribute(error, inner, "sqlstate") or _attribute(error, inner, "pgcode")
+    args = getattr(error, "args", ())
     errno = args[0] if len(args) >= 2 and isinstance(args[0], int) else None
-    sqlite_error = getattr(orig, "sqlite_errorname", None)
-    cause = orig.__cause__ if orig is not None else None
-
+    sqlite_error = getattr(error, "sqlite_errorname", None)
+    connection_trouble = (
+        invalidated
+        or isinstance(inner, OSError | TimeoutError)
+        # asyncpg: ConnectionDoesNotExistError, ConnectionFailureError...
+        or (sqlstate is None and "Connection" in type(inner).__name__)
+    )
     retryable = (
-        exc.connection_invalidated
-        or isinstance(cause, OSError | TimeoutError)
+        connection_trouble
         or (isinstance(sqlstate, str) and _retry_sqlstate(sqlstate))
         or errno in _RETRY_MYSQL_ERRNOS
         or sqlite_error in _RETRY_SQLITE_ERRORS
@@ -79,17 +93,24 @@ def _dbapi_error(
     code = sqlstate or errno or sqlite_error
     if code is not None:
         details["code"] = code
-    message = _driver_message(orig, errno)
-    detail = getattr(cause, "detail", None)  # asyncpg: e.g. "Key (email)=(x) already exists."
+    message = _driver_message(error, errno)
+    detail = getattr(inner, "detail", None)  # asyncpg: e.g. "Key (email)=(x) already exists."
     if isinstance(detail, str) and detail:
         message = f"{message} ({detail})"
-    connection_trouble = exc.connection_invalidated or isinstance(cause, OSError | TimeoutError)
     return NodeExecutionError(
         redact(f"Database error on {connection!r}: {message}"),
         error_type="DatabaseConnectionError" if connection_trouble else "DatabaseError",
         retryable=bool(retryable),
         details=details,
     )
+
+
+def _attribute(error: Any, inner: Any, name: str) -> str | None:
+    for candidate in (error, inner):
+        value = getattr(candidate, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _retry_sqlstate(sqlstate: str) -> bool:

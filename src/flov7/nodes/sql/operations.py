@@ -163,7 +163,8 @@ async def _run_query(database: Database, sql: str, params: Mapping[str, Any]) ->
         if result.returns_rows:
             return _rows_output(list(result.keys()), result.fetchmany(MAX_ROWS + 1))
         output: dict[str, Any] = {"affected_rows": result.rowcount}
-        if keyword == "INSERT" and result.lastrowid:
+        # lastrowid: MySQL/MariaDB and SQLite only (PostgreSQL has RETURNING instead).
+        if keyword == "INSERT" and database.backend != "postgresql" and result.lastrowid:
             output["last_insert_id"] = result.lastrowid
         return output
 

@@ -103,10 +103,7 @@ def _server_settings(options: str) -> dict[str, str]:
         if word == "-c" and index + 1 < len(words):
             assignment = words[index + 1]
             index += 2
-        elif word.startswith("-c"):
-            assignment = word[2:]
-            index += 1
-        elif word.startswith("--"):
+        elif word.startswith("-c") or word.startswith("--"):
             assignment = word[2:]
             index += 1
         else:

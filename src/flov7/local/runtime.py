@@ -1,0 +1,152 @@
+"""The local runtime: runs workflow documents in this process, without Temporal.
+
+``ENABLE_TEMPORAL_FEATURES=false`` selects it. It drives the same interpreter with the
+same node implementations, retries, timeouts, branching and cancellation as the
+Temporal runtime, so a document gives the same result on both.
+
+What is lost without Temporal: durability. A run lives in this process's memory; if the
+process stops, the run stops with it (the store marks such runs ``interrupted`` at the
+next start). Delays are plain ``asyncio.sleep`` calls, not durable timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flov7.engine.driver import GraphDriver
+from flov7.engine.interpreter import Interpreter
+from flov7.engine.validate import ValidationReport, validate_workflow
+from flov7.errors import Flov7Error
+from flov7.local.runner import LocalNodeRunner
+from flov7.spec import ExecutionDefaults
+
+ENGINE = "local"
+
+
+class InvalidWorkflowError(Flov7Error):
+    """The document did not validate; nothing was started."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        super().__init__("Invalid workflow: " + report.summary().replace("\n", " "))
+        self.report = report
+
+
+@dataclass
+class LocalRun:
+    """One in-process run."""
+
+    execution_id: str
+    run_id: str
+    interpreter: Interpreter
+    driver: GraphDriver
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Attempt-level events (attempt failures, retries) the result alone cannot show."""
+    task: asyncio.Task[dict[str, Any]] | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the run has finished (completed, failed or cancelled)."""
+        return self.task is not None and self.task.done()
+
+    def status(self) -> dict[str, Any]:
+        """The same shape as the Temporal ``get_status`` query, plus ``engine``."""
+        return {**self.interpreter.status_report(), "engine": ENGINE}
+
+    def cancel(self, reason: str = "cancel requested") -> None:
+        """Stop the run: nothing new starts, nodes in flight are cancelled."""
+        self.driver.request_cancel(reason)
+
+    async def result(self) -> dict[str, Any]:
+        """Wait for the result document."""
+        assert self.task is not None
+        return {**await asyncio.shield(self.task), "engine": ENGINE}
+
+
+FinishedCallback = Callable[[LocalRun, dict[str, Any]], Awaitable[None]]
+
+
+class LocalRuntime:
+    """Starts and tracks in-process runs."""
+
+    def __init__(
+        self,
+        resources: Any = None,
+        *,
+        defaults: ExecutionDefaults | None = None,
+        on_finished: FinishedCallback | None = None,
+    ) -> None:
+        self.resources = resources
+        self.defaults = defaults
+        self.on_finished = on_finished
+        self._runs: dict[str, LocalRun] = {}
+
+    def start(
+        self,
+        document: dict[str, Any],
+        *,
+        run_input: dict[str, Any] | None = None,
+        execution_id: str | None = None,
+    ) -> LocalRun:
+        """Validate and start a run; an execution id already running returns that run."""
+        if execution_id is not None and execution_id in self._runs:
+            return self._runs[execution_id]
+        prepared = dict(document)
+        if run_input:
+            prepared["input"] = {**(prepared.get("input") or {}), **run_input}
+        if "defaults" not in prepared and self.defaults is not None:
+            prepared["defaults"] = self.defaults.model_dump(mode="json")
+        report = validate_workflow(prepared)
+        if not report.valid or report.spec is None:
+            raise InvalidWorkflowError(report)
+        spec = report.spec
+        execution_id = execution_id or f"{spec.id}-{uuid.uuid4().hex[:12]}"
+        run_id = str(uuid.uuid4())
+        interpreter = Interpreter(
+            spec,
+            execution={
+                "execution_id": execution_id,
+                "run_id": run_id,
+                "workflow_id": spec.id,
+                "attempt": 1,
+            },
+        )
+        events: list[dict[str, Any]] = []
+        runner = LocalNodeRunner(self.resources, on_event=events.append)
+        driver = GraphDriver(interpreter, runner, input_data=spec.input, defaults=spec.defaults)
+        run = LocalRun(execution_id, run_id, interpreter, driver, events)
+        run.task = asyncio.create_task(self._drive(run), name=f"flov7-local-{execution_id}")
+        self._runs[execution_id] = run
+        return run
+
+    async def run(
+        self, document: dict[str, Any], *, run_input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Start a run and wait for its result."""
+        return await self.start(document, run_input=run_input).result()
+
+    def get(self, execution_id: str) -> LocalRun | None:
+        """A run this process started (finished runs included), or None."""
+        return self._runs.get(execution_id)
+
+    def runs(self) -> list[LocalRun]:
+        """Every run this process started, oldest first."""
+        return list(self._runs.values())
+
+    async def aclose(self) -> None:
+        """Cancel the runs still going and wait for them to record it."""
+        pending = [run for run in self._runs.values() if not run.done]
+        for run in pending:
+            run.cancel("the Flov7 process is stopping")
+        for run in pending:
+            assert run.task is not None
+            await asyncio.gather(run.task, return_exceptions=True)
+
+    async def _drive(self, run: LocalRun) -> dict[str, Any]:
+        result = await run.driver.run()
+        if self.on_finished is not None:
+            await self.on_finished(run, result)
+        return result
