@@ -76,7 +76,12 @@ def test_unreadable_or_malformed_files_are_usage_errors(tmp_path: Path) -> None:
 
 def test_run_prints_progress_and_result(external: dict[str, str]) -> None:
     result = flov7(
-        "run", str(WORKFLOWS / "branching.json"), "--input", '{"amount": 5}', "--worker", "always",
+        "run",
+        str(WORKFLOWS / "branching.json"),
+        "--input",
+        '{"amount": 5}',
+        "--worker",
+        "always",
         env=external,
     )
     assert result.returncode == 0, result.stderr
@@ -107,7 +112,9 @@ def test_bad_input_json_is_a_usage_error(external: dict[str, str]) -> None:
 
 def test_unreachable_server_says_check_temporal_host() -> None:
     port = free_ports(1)[0]
-    result = flov7("run", str(WORKFLOWS / "linear.json"), env={"TEMPORAL_HOST": f"127.0.0.1:{port}"})
+    result = flov7(
+        "run", str(WORKFLOWS / "linear.json"), env={"TEMPORAL_HOST": f"127.0.0.1:{port}"}
+    )
     assert result.returncode == 3
     assert f"Failed to connect to Temporal server at 127.0.0.1:{port}" in result.stderr
     assert "TEMPORAL_HOST" in result.stderr
@@ -121,8 +128,9 @@ def test_no_worker_on_the_queue_is_reported_not_waited_on(external: dict[str, st
 
 
 def test_bad_setting_is_reported_by_name() -> None:
-    result = flov7("validate", str(WORKFLOWS / "linear.json"),
-                   env={"TEMPORAL_NODE_TIMEOUT_MINUTES": "-1"})
+    result = flov7(
+        "validate", str(WORKFLOWS / "linear.json"), env={"TEMPORAL_NODE_TIMEOUT_MINUTES": "-1"}
+    )
     assert result.returncode == 2
     assert "TEMPORAL_NODE_TIMEOUT_MINUTES must be greater than 0" in result.stderr
 
@@ -132,9 +140,13 @@ def test_embedded_defaults_start_and_stop_their_own_server(tmp_path: Path) -> No
     port, ui_port = free_ports(2)
     data = tmp_path / "data"
     result = flov7(
-        "run", str(WORKFLOWS / "diamond.json"),
-        env={"FLOV7_DEVSERVER_PORT": str(port), "FLOV7_DEVSERVER_UI_PORT": str(ui_port),
-             "FLOV7_DATA_DIR": str(data)},
+        "run",
+        str(WORKFLOWS / "diamond.json"),
+        env={
+            "FLOV7_DEVSERVER_PORT": str(port),
+            "FLOV7_DEVSERVER_UI_PORT": str(ui_port),
+            "FLOV7_DATA_DIR": str(data),
+        },
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["node_results"]["join"]["output"]["sum"] == 24

@@ -397,6 +397,93 @@ def test_scope_values_may_exceed_creation_limits() -> None:
         evaluate("sorted(inputs.items)", scope)
 
 
+# --- underscore keys ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("inputs._id", "65f0c0ffee"),
+        ('inputs["_id"]', "65f0c0ffee"),
+        ('inputs["_" + "id"]', "65f0c0ffee"),  # a key computed at run time
+        ('get(inputs, "_id")', "65f0c0ffee"),
+        ('inputs.get("_id")', "65f0c0ffee"),
+        ("inputs._links.self.href", "/orders/1"),
+        ('inputs["_links"]["self"]["href"]', "/orders/1"),
+        ('get(inputs._links, "self")', {"href": "/orders/1"}),
+        ("inputs._missing", None),
+        ("inputs._missing._deeper", None),
+        ('get(inputs, "_missing", "d")', "d"),
+        ("'_id' in inputs", True),
+        ("{'_': 1, '_a': 2}._", 1),
+        ("{'_': 1, '_a': 2}['_a']", 2),
+        ("inputs._id.upper()", "65F0C0FFEE"),
+        ("len(inputs._id) == 10 and inputs._links is not None", True),
+    ],
+)
+def test_underscore_data_keys(source: str, expected: Any) -> None:
+    # Keys starting with one '_' are ordinary data (MongoDB '_id', HAL '_links', ...).
+    check_expression(source)
+    assert ev(source) == expected
+
+
+def test_underscore_data_keys_in_templates() -> None:
+    assert render_template("/orders/{{ inputs._id }}", SCOPE) == "/orders/65f0c0ffee"
+    assert render_template("{{ inputs._links }}", SCOPE) == {"self": {"href": "/orders/1"}}
+    assert template_errors({"url": "{{ inputs._links.self.href }}"}) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        # data keys: only '__' is refused, at compile time or at run time
+        ("inputs.__class__", f"Invalid name '__class__': {DUNDER}"),
+        ('inputs["__class__"]', f"Invalid name '__class__': {DUNDER}"),
+        ('inputs["_" + "_class__"]', f"Invalid name '__class__': {DUNDER}"),
+        ('get(inputs, "__dict__")', f"Invalid name '__dict__': {DUNDER}"),
+        ('inputs.get("__globals__")', f"Invalid name '__globals__': {DUNDER}"),
+        ("inputs._id.__len__", f"Invalid name '__len__': {DUNDER}"),
+        # names that are not data keys: any leading '_' is refused
+        ("_id", f"Invalid name '_id': {PRIVATE}"),
+        ("__builtins__", f"Invalid name '__builtins__': {PRIVATE}"),
+        ("_len(1)", f"Invalid name '_len': {PRIVATE}"),
+        ("inputs._id()", f"Invalid name '_id': {PRIVATE}"),
+        ("inputs.name._upper()", f"Invalid name '_upper': {PRIVATE}"),
+    ],
+)
+def test_underscore_refusals(source: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        ev(source)
+    assert str(info.value) == message
+
+
+def test_dot_access_is_a_key_lookup_never_getattr() -> None:
+    attribute_reads: list[str] = []
+
+    class Record(dict[str, Any]):
+        """A mapping whose attributes are not its keys."""
+
+        secret = "class attribute"
+
+        def __getattr__(self, name: str) -> Any:
+            attribute_reads.append(name)
+            raise AttributeError(name)
+
+    class Plain:
+        _id = "attribute"
+        name = "attribute"
+
+    scope = {"inputs": Record(_id="key", name="key"), "obj": Plain()}
+    assert evaluate("inputs._id", scope) == "key"
+    assert evaluate("inputs.name", scope) == "key"
+    assert evaluate("inputs.secret", scope) is None  # not the class attribute
+    assert evaluate("inputs.copy", scope) is None  # not the dict method
+    assert attribute_reads == []
+    for source in ("obj._id", "obj.name", "obj['_id']"):
+        with pytest.raises(ExpressionError, match=r"Cannot (read '\.\w+' of|index) a object"):
+            evaluate(source, scope)
+
+
 # --- templates ----------------------------------------------------------------------------
 
 

@@ -76,11 +76,16 @@ async def test_run_survives_its_worker_being_killed(
     """kill -9 the worker mid-run; another worker picks the run up and finishes it."""
     queue = f"kill-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
-    env |= {"TEMPORAL_HOST": temporal_server.target, "TEMPORAL_TASK_QUEUE": queue,
-            "FLOV7_DATA_DIR": str(tmp_path)}
+    env |= {
+        "TEMPORAL_HOST": temporal_server.target,
+        "TEMPORAL_TASK_QUEUE": queue,
+        "FLOV7_DATA_DIR": str(tmp_path),
+    }
     worker = subprocess.Popen(  # noqa: ASYNC220 - a child we kill on purpose
-        [sys.executable, "-m", "flov7.cli", "worker"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "flov7.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     document = {
         "id": "survivor",
@@ -97,7 +102,9 @@ async def test_run_survives_its_worker_being_killed(
     settings = TemporalSettings(task_queue=queue)
     try:
         handle = await start_execution(temporal_client, document, settings)
-        await _wait_for(handle, lambda s: s.get("nodes", {}).get("wait", {}).get("status") == "running")
+        await _wait_for(
+            handle, lambda s: s.get("nodes", {}).get("wait", {}).get("status") == "running"
+        )
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
