@@ -57,6 +57,13 @@ def ev(source: str) -> Any:
     return evaluate(source, SCOPE)
 
 
+# Two messages guard underscores: data keys (``a.b``, ``a["b"]``, ``get()``) refuse only a
+# leading '__', since single-underscore keys such as ``_id`` are ordinary data; bare names,
+# function names and method names refuse any leading '_'.
+DUNDER = "names starting with '__' are not allowed"
+PRIVATE = "names starting with '_' are not allowed"
+
+
 # --- semantics ----------------------------------------------------------------------------
 
 
@@ -590,12 +597,6 @@ def test_template_errors_reports_paths() -> None:
 
 # (source, expected message fragment or None). Each must raise ExpressionError, at compile
 # time or at run time, without doing unbounded work.
-# Two messages guard underscores: data keys (``a.b``, ``a["b"]``, ``get()``) refuse only a
-# leading '__', since single-underscore keys such as ``_id`` are ordinary data; bare names,
-# function names and method names refuse any leading '_'.
-DUNDER = "names starting with '__' are not allowed"
-PRIVATE = "names starting with '_' are not allowed"
-
 ESCAPES: list[tuple[str, str | None]] = [
     ("().__class__.__bases__[0].__subclasses__()", PRIVATE),  # the call is checked first
     ('"".__class__.__mro__[1]', DUNDER),

@@ -43,7 +43,7 @@ _SUMMARIZE_SYSTEM = (
 )
 _CLASSIFY_SYSTEM = (
     "You are a classifier. Assign the user's input to exactly one of these labels: "
-    "{labels}. Reply with a JSON object of the form {{\"label\": \"<label>\"}}, where "
+    '{labels}. Reply with a JSON object of the form {{"label": "<label>"}}, where '
     "<label> is copied exactly from the list, and nothing else."
 )
 _EXTRACT_SYSTEM = (
@@ -156,10 +156,9 @@ class AiAgentNode(NodeType):
             redact=resources.redact,
         )
         plan = _plan(config)
-        messages = list(plan.messages)
-        responses: list[ChatResponse] = []
-        for attempt in (1, 2):
-            response = await client.complete(
+
+        async def send(messages: list[ChatMessage]) -> ChatResponse:
+            return await client.complete(
                 ChatRequest(
                     model=model,
                     messages=messages,
@@ -168,32 +167,33 @@ class AiAgentNode(NodeType):
                     json_mode=plan.json_mode,
                 )
             )
-            responses.append(response)
-            try:
-                data = _read_answer(config, plan, response.text)
-            except _InvalidAnswer as problem:
-                if attempt == 2:
-                    raise NodeExecutionError(
-                        resources.redact(
-                            f"The model's answer is still invalid after one repair attempt: "
-                            f"{problem}. Answer: {_excerpt(response.text)}"
-                        ),
-                        error_type="LlmInvalidOutput",
-                        retryable=False,
-                        details={"problem": resources.redact(str(problem))},
-                    ) from None
-                messages = [
-                    *messages,
-                    {"role": "assistant", "content": response.text},
-                    {
-                        "role": "user",
-                        "content": f"Your answer is invalid: {problem}. Reply again with "
-                        f"{plan.expects} only.",
-                    },
-                ]
-                continue
-            return _output(response, responses, data, model)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        first = await send(plan.messages)
+        try:
+            return _output([first], _read_answer(config, plan, first.text), model)
+        except _InvalidAnswer as problem:
+            repair = [
+                *plan.messages,
+                {"role": "assistant", "content": first.text},
+                {
+                    "role": "user",
+                    "content": f"Your answer is invalid: {problem}. Reply again with "
+                    f"{plan.expects} only.",
+                },
+            ]
+        second = await send(repair)
+        try:
+            return _output([first, second], _read_answer(config, plan, second.text), model)
+        except _InvalidAnswer as problem:
+            raise NodeExecutionError(
+                resources.redact(
+                    f"The model's answer is still invalid after one repair attempt: "
+                    f"{problem}. Answer: {_excerpt(second.text)}"
+                ),
+                error_type="LlmInvalidOutput",
+                retryable=False,
+                details={"problem": resources.redact(str(problem))},
+            ) from None
 
 
 def _endpoint(config: AiAgentConfig, resources: NodeResources) -> LlmEndpoint:
@@ -229,12 +229,10 @@ def _model_setting(endpoint: LlmEndpoint) -> str:
 
 def _plan(config: AiAgentConfig) -> _Plan:
     structured = config.agent_type in ("classify", "extract")
-    json_mode = config.response_format == "json" or (
-        config.response_format is None and structured
-    )
+    json_mode = config.response_format == "json" or (config.response_format is None and structured)
     # Classification and extraction want the most likely answer, not a creative one.
-    temperature = config.temperature if config.temperature is not None else (
-        0.0 if structured else None
+    temperature = (
+        config.temperature if config.temperature is not None else (0.0 if structured else None)
     )
     if config.agent_type == "summarize":
         system, expects = _SUMMARIZE_SYSTEM, "the summary"
@@ -319,9 +317,8 @@ def _label(text: str, labels: list[str]) -> str:
     )
 
 
-def _output(
-    final: ChatResponse, responses: list[ChatResponse], data: Any, model: str
-) -> dict[str, Any]:
+def _output(responses: list[ChatResponse], data: Any, model: str) -> dict[str, Any]:
+    final = responses[-1]
     usage: dict[str, int] = {}
     for response in responses:  # A repair round costs tokens too.
         for key, value in response.usage.items():

@@ -19,7 +19,9 @@ message this module builds.
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +30,6 @@ import httpx
 from pydantic import SecretStr
 
 from flov7.errors import NodeExecutionError
-from flov7.nodes.api_call import parse_retry_after
 
 __all__ = [
     "ChatClient",
@@ -36,6 +37,7 @@ __all__ = [
     "ChatRequest",
     "ChatResponse",
     "LlmEndpoint",
+    "parse_retry_after",
 ]
 
 ChatMessage = dict[str, str]
@@ -43,6 +45,7 @@ ChatMessage = dict[str, str]
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _MAX_MESSAGE_CHARS = 500
+_MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,7 @@ class ChatClient:
         secret = endpoint.api_key.get_secret_value() if endpoint.api_key else ""
         # The key is redacted here too: a credential store may not know it (tests, or
         # an endpoint built by hand), and providers sometimes echo a bad key back.
-        self._redact = (
-            (lambda text: redact(text).replace(secret, "***")) if secret else redact
-        )
+        self._redact = (lambda text: redact(text).replace(secret, "***")) if secret else redact
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send ``request``; raise :class:`NodeExecutionError` on any failure."""
@@ -201,6 +202,27 @@ class ChatClient:
             details=details,
             retry_after_seconds=retry_after_seconds,
         )
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
+
+    None when absent or unparsable; capped at an hour so that a confused server cannot
+    park a workflow for days. (Same rules as ``api_call``; not imported from there so
+    that this module does not register that node type as a side effect.)
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_SECONDS)
 
 
 def _provider_message(response: httpx.Response) -> str:

@@ -27,9 +27,7 @@ _RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P0
 
 # MySQL / MariaDB error numbers worth retrying: connection trouble, server shutting
 # down, too many connections, lock wait timeout, deadlock, connection killed.
-_RETRY_MYSQL_ERRNOS = frozenset(
-    {1040, 1053, 1205, 1213, 1927, 2002, 2003, 2005, 2006, 2013, 2055}
-)
+_RETRY_MYSQL_ERRNOS = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2005, 2006, 2013, 2055})
 
 _RETRY_SQLITE_ERRORS = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR"})
 

@@ -207,4 +207,6 @@ def _key(row: Any, primary_key: list[Column[Any]]) -> Any:
         return None
     if len(primary_key) == 1:
         return to_json_safe(values[0])
-    return {column.name: to_json_safe(value) for column, value in zip(primary_key, values, strict=True)}
+    return {
+        column.name: to_json_safe(value) for column, value in zip(primary_key, values, strict=True)
+    }

@@ -163,7 +163,9 @@ def _tokenize(sql: str, dialect: str, *, backslash_escapes: bool) -> Iterator[_T
         char = sql[index]
         if char.isspace():
             index += 1
-        elif (sql.startswith("--", index) and _dash_comment(sql, index, dialect)) or (char == "#" and dialect == "mysql"):
+        elif (sql.startswith("--", index) and _dash_comment(sql, index, dialect)) or (
+            char == "#" and dialect == "mysql"
+        ):
             index = _line_end(sql, index)
         elif sql.startswith("/*", index):
             if dialect == "mysql" and sql.startswith(("/*!", "/*M!"), index):

@@ -116,7 +116,9 @@ class DatabaseRegistry:
         return Database(name=name, engine=engine, read_only=read_only, backend=target.backend)
 
     def _lookup(self, name: str) -> tuple[str, bool]:
-        databases = {key.lower(): value for key, value in self._resources.settings.databases.items()}
+        databases = {
+            key.lower(): value for key, value in self._resources.settings.databases.items()
+        }
         configured = databases.get(name.strip().lower())
         if configured is not None:
             return configured.url.get_secret_value(), configured.read_only

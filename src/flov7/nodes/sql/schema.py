@@ -122,8 +122,7 @@ def resolve_column(table: Table, name: str) -> Column[Any]:
     match = _match(name, known) if isinstance(name, str) else None
     if match is None:
         raise NodeExecutionError(
-            f"Unknown column {name!r} in table {table.name!r}; known columns: "
-            f"{_listing(known)}",
+            f"Unknown column {name!r} in table {table.name!r}; known columns: {_listing(known)}",
             error_type="UnknownColumn",
             retryable=False,
             details={"table": table.name, "column": name, "known_columns": known},

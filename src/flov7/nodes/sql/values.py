@@ -98,8 +98,7 @@ def coerce_param(column: Column[Any], value: Any) -> Any:
         return _coerce(target, value)
     except (ValueError, TypeError, ArithmeticError, binascii.Error) as exc:
         raise ValueCoercionError(
-            f"value {_preview(value)} for column {column.name!r} is not a valid "
-            f"{target.__name__}"
+            f"value {_preview(value)} for column {column.name!r} is not a valid {target.__name__}"
         ) from exc
 
 
@@ -156,4 +155,3 @@ def _to_int(value: str | float) -> int:
 def _preview(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
