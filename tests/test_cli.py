@@ -155,3 +155,62 @@ def test_embedded_defaults_start_and_stop_their_own_server(tmp_path: Path) -> No
         ["pgrep", "-f", str(data / "temporal.db")], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout.strip() == "", "the embedded server outlived flov7 run"
+
+
+def test_dev_server_and_worker_commands_run_until_signalled(tmp_path: Path) -> None:
+    """`flov7 dev-server` serves; `flov7 worker` polls it; SIGTERM stops both cleanly."""
+    import signal
+    import time
+
+    port, ui_port = free_ports(2)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
+    env = {
+        **base,
+        "FLOV7_DEVSERVER_PORT": str(port),
+        "FLOV7_DEVSERVER_UI_PORT": str(ui_port),
+        "FLOV7_DATA_DIR": str(tmp_path / "data"),
+    }
+    server = subprocess.Popen([*FLOV7, "dev-server"], env=env, stderr=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        for _ in range(100):
+            if "Temporal dev server on" in line:
+                break
+            line = server.stderr.readline()
+        assert f"127.0.0.1:{port}" in line
+        worker = subprocess.Popen([*FLOV7, "worker"], env=env, stderr=subprocess.PIPE, text=True)
+        assert worker.stderr is not None
+        banner = worker.stderr.readline()
+        for _ in range(100):
+            if "flov7 worker: polling" in banner:
+                break
+            banner = worker.stderr.readline()
+        assert "flov7-workflow-task-queue" in banner and f"127.0.0.1:{port}" in banner
+        # A run on the shared server is picked up by that worker (no in-process worker).
+        result = flov7(
+            "run",
+            str(WORKFLOWS / "linear.json"),
+            "--worker",
+            "never",
+            env={k: v for k, v in env.items() if k not in base},
+        )
+        assert result.returncode == 0, result.stderr
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=60)
+    assert code == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        left = subprocess.run(
+            ["pgrep", "-f", str(tmp_path / "data")], capture_output=True, text=True, check=False
+        )
+        if not left.stdout.strip():
+            break
+        time.sleep(0.2)
+    assert not left.stdout.strip(), "the Temporal server outlived flov7 dev-server"

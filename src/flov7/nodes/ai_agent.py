@@ -18,6 +18,7 @@ prompt would most likely fail the same way).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -92,9 +93,10 @@ class AiAgentConfig(NodeConfig):
 
     @model_validator(mode="after")
     def _type_needs(self) -> AiAgentConfig:
-        if self.agent_type == "classify":
-            if not self.labels or not all(label.strip() for label in self.labels):
-                raise ValueError("agent_type 'classify' needs 'labels' (non-empty strings)")
+        if self.agent_type == "classify" and (
+            not self.labels or not all(label.strip() for label in self.labels)
+        ):
+            raise ValueError("agent_type 'classify' needs 'labels' (non-empty strings)")
         if self.agent_type == "extract":
             if not self.schema_:
                 raise ValueError("agent_type 'extract' needs 'schema' (a JSON Schema)")
@@ -234,6 +236,7 @@ def _plan(config: AiAgentConfig) -> _Plan:
     temperature = (
         config.temperature if config.temperature is not None else (0.0 if structured else None)
     )
+    system: str | None
     if config.agent_type == "summarize":
         system, expects = _SUMMARIZE_SYSTEM, "the summary"
     elif config.agent_type == "classify":
@@ -294,10 +297,8 @@ def _validate(value: Any, schema: dict[str, Any]) -> None:
 def _label(text: str, labels: list[str]) -> str:
     """The label chosen by ``text``: JSON ``{"label": ...}``, a JSON string, or bare text."""
     answer: Any = text.strip()
-    try:
+    with contextlib.suppress(_InvalidAnswer):  # A bare label ("urgent") is fine too.
         answer = _parse_json(text)
-    except _InvalidAnswer:
-        pass  # A bare label ("urgent") is a fine answer too.
     if isinstance(answer, dict):
         if "label" not in answer:
             raise _InvalidAnswer('the JSON object has no "label" key')

@@ -72,7 +72,7 @@ def _driver_error(
     # SQLAlchemy's asyncpg adapter wraps asyncpg's exception: the original is the cause.
     inner: Any = error.__cause__ if error is not None and error.__cause__ is not None else error
     sqlstate = _attribute(error, inner, "sqlstate") or _attribute(error, inner, "pgcode")
-    args = getattr(error, "args", ())
+    args: tuple[Any, ...] = getattr(error, "args", ())
     errno = args[0] if len(args) >= 2 and isinstance(args[0], int) else None
     sqlite_error = getattr(error, "sqlite_errorname", None)
     connection_trouble = (

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, text
-from sqlalchemy.engine import Result, Row
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -159,7 +159,7 @@ async def _run_query(database: Database, sql: str, params: Mapping[str, Any]) ->
             finally:
                 await streamed.close()
             return _rows_output(columns, rows)
-        result: Result[Any] = await conn.execute(statement, dict(params))
+        result = await conn.execute(statement, dict(params))
         if result.returns_rows:
             return _rows_output(list(result.keys()), result.fetchmany(MAX_ROWS + 1))
         output: dict[str, Any] = {"affected_rows": result.rowcount}
