@@ -65,6 +65,9 @@ _MAX_BACKOFF_COEFFICIENT = 100.0
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+# Never echoed back in configuration errors.
+_SECRET_VARIABLES = frozenset({"TEMPORAL_API_KEY", "FLOV7_API_KEYS", "FLOV7_DATABASE_URL"})
+
 
 def _env_name(cls: type[BaseSettings], field_name: str | None) -> str:
     """The environment variable behind a field (its validation alias)."""
@@ -370,12 +373,57 @@ class Flov7Settings(_EnvSettings):
     log_level: str = Field(default="INFO", validation_alias="FLOV7_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="FLOV7_LOG_FORMAT")
 
+    # --- REST API (``flov7 serve``) ------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="FLOV7_API_HOST")
+    """Address ``flov7 serve`` listens on. Anything but the loopback needs API keys."""
+    api_port: int = Field(default=8002, validation_alias="FLOV7_API_PORT")
+    """Port ``flov7 serve`` listens on (the integration guide's 8002)."""
+    api_keys: SecretStr | None = Field(default=None, validation_alias="FLOV7_API_KEYS")
+    """Comma-separated raw API keys; only their hashes are kept in memory (see
+    :attr:`api_key_list`). Keys made with ``flov7 api-key create`` live in the store."""
+    allow_unauthenticated: bool = Field(
+        default=False, validation_alias="FLOV7_ALLOW_UNAUTHENTICATED"
+    )
+    """Serve without API keys on a non-loopback address (``--insecure-no-auth``)."""
+    database_url: SecretStr | None = Field(default=None, validation_alias="FLOV7_DATABASE_URL")
+    """The service's store: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``
+    (``sqlite://`` / ``postgresql://`` get the async driver). Unset: a SQLite file
+    ``flov7.db`` in the data directory. A secret, since URLs carry passwords."""
+    max_request_bytes: int = Field(default=1024 * 1024, validation_alias="FLOV7_MAX_REQUEST_BYTES")
+    """Largest request body the API accepts (larger ones get 413)."""
+
     @field_validator("data_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("devserver_port", "devserver_ui_port")
+    @field_validator("api_host", mode="before")
+    @classmethod
+    def _strip_host(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        scheme = value.get_secret_value().partition(":")[0].lower()
+        if scheme.partition("+")[0] not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                "FLOV7_DATABASE_URL must be a sqlite:// or postgresql:// URL, "
+                f"got one starting with {scheme + ':'!r}"
+            )
+        return value
+
+    @field_validator("max_request_bytes")
+    @classmethod
+    def _request_limit(cls, value: int) -> int:
+        # Below a few KiB not even a small workflow document fits.
+        if value < 4096:
+            raise ValueError(f"FLOV7_MAX_REQUEST_BYTES must be at least 4096, got {value}")
+        return value
+
+    @field_validator("devserver_port", "devserver_ui_port", "api_port")
     @classmethod
     def _port(cls, value: int, info: ValidationInfo) -> int:
         return _check_port(cls, value, info)
@@ -412,6 +460,24 @@ class Flov7Settings(_EnvSettings):
                 f"(both are {self.devserver_port})"
             )
         return self
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """The raw keys of ``FLOV7_API_KEYS`` (blanks around commas ignored)."""
+        if self.api_keys is None:
+            return []
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``FLOV7_DATABASE_URL`` with an async driver, or the SQLite file in the data dir."""
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'flov7.db').resolve()}"
+        url = self.database_url.get_secret_value()
+        scheme, sep, rest = url.partition(":")
+        drivers = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+        drivers["postgres"] = drivers["postgresql"]
+        return f"{drivers.get(scheme.lower(), scheme)}{sep}{rest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +527,7 @@ def _describe(cls: type[BaseSettings], exc: ValidationError) -> list[str]:
         raw = err.get("input")
         # Echo what the user typed (hide_input_in_errors keeps it out of err['msg']),
         # except secrets.
-        if env and env != "TEMPORAL_API_KEY" and isinstance(raw, str | int | float):
+        if env and env not in _SECRET_VARIABLES and isinstance(raw, str | int | float):
             line += f", got {raw!r}"
         lines.append(line)
     return lines

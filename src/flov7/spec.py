@@ -66,6 +66,12 @@ class ExecutionDefaults(BaseModel):
             max_interval_seconds=10,
         )
     )
+    search_attributes: bool = False
+    """Keep the ``Flov7Status`` search attribute up to date (upserted at start and end).
+
+    Set by the starter, which knows whether the cluster has the Flov7 search attributes
+    registered: upserting one that is not registered would fail every workflow task.
+    """
 
 
 class NodeSpec(BaseModel):

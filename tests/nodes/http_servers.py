@@ -125,7 +125,9 @@ class Reply:
     """Send these bytes after the headers, then close (with a lying Content-Length)."""
 
     @classmethod
-    def json(cls, data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Reply:
+    def json(
+        cls, data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+    ) -> Reply:
         """A JSON reply."""
         return cls(
             status,
@@ -134,7 +136,9 @@ class Reply:
         )
 
     @classmethod
-    def text(cls, text: str, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Reply:
+    def text(
+        cls, text: str, status: int = 200, headers: list[tuple[str, str]] | None = None
+    ) -> Reply:
         """A ``text/plain`` reply."""
         return cls(
             status, text.encode(), [("Content-Type", "text/plain; charset=utf-8"), *(headers or [])]
@@ -261,6 +265,8 @@ class TestHttpServer:
             await _write_reply(writer, request, reply)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass  # The client went away (timeouts in tests do that on purpose).
+        except asyncio.CancelledError:
+            pass  # stop() cancels what is still running (a slow handler, a trickle).
         finally:
             self._connections.discard(task)
             writer.close()
@@ -322,7 +328,9 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readexactly(2)
 
 
-async def _write_reply(writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply) -> None:
+async def _write_reply(
+    writer: asyncio.StreamWriter, request: RecordedRequest, reply: Reply
+) -> None:
     reason = _REASONS.get(reply.status, "Status")
     head = [f"HTTP/1.1 {reply.status} {reason}", "Connection: close"]
     head += [f"{name}: {value}" for name, value in reply.headers]

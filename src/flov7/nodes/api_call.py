@@ -65,8 +65,8 @@ class ApiCallConfig(NodeConfig):
     headers: dict[str, str] = Field(default_factory=dict)
     query: dict[str, Any] = Field(
         default_factory=dict,
-        description="Query parameters, merged with the URL's own; a list repeats the key, "
-        "null omits it.",
+        description="Query parameters added to the URL's own (replacing same-named ones); "
+        "a list repeats the key, null omits it.",
     )
     body: Any = Field(default=None, description="JSON value, or text when body_type is raw.")
     body_type: Literal["json", "form", "raw"] = "json"
@@ -108,11 +108,13 @@ class ApiCallNode(NodeType):
 async def call_api(config: ApiCallConfig, resources: NodeResources) -> dict[str, Any]:
     """One ``api_call``: build, send, read (capped), decode."""
     url = checked_url(config.url)
+    if config.query:
+        # Not build_request(params=...): since httpx 0.28 that replaces the URL's query.
+        url = url.copy_merge_params(query_params(config.query))
     auth = auth_headers(config.auth, resources.credentials)
     request = resources.http.build_request(
         config.method,
         url,
-        params=query_params(config.query),
         headers=request_headers(config, auth),
         timeout=httpx.Timeout(config.timeout_seconds),
         **body_arguments(config),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -61,11 +62,23 @@ class NodeActivities:
             resources=self.resources,
             extras={"execution": request.get("execution", {})},
         )
+        node = f"node '{context.node_id}' ({node_type.name}) of {context.workflow_id}"
+        log = activity.logger
+        log.debug("%s: attempt %d started", node, attempt)
+        started = time.monotonic()
         beating = asyncio.create_task(_heartbeat_until_done(attempt, info.heartbeat_timeout))
         try:
             config = node_type.parse_config(request.get("config") or {})
             output = await node_type.execute(config, context)
         except NodeExecutionError as exc:
+            log.warning(
+                "%s: attempt %d failed (%s, %s): %s",
+                node,
+                attempt,
+                exc.error_type,
+                "retryable" if exc.retryable else "not retryable",
+                exc.message,
+            )
             raise ApplicationError(
                 exc.message,
                 {"attempt": attempt, "details": exc.details},
@@ -78,8 +91,10 @@ class NodeActivities:
                 ),
             ) from exc
         except asyncio.CancelledError:
+            log.info("%s: attempt %d cancelled", node, attempt)
             raise
         except Exception as exc:  # An unexpected error: retry it under the node's policy.
+            log.warning("%s: attempt %d failed unexpectedly", node, attempt, exc_info=True)
             raise ApplicationError(
                 f"{type(exc).__name__}: {exc}", {"attempt": attempt}, type=type(exc).__name__
             ) from exc
@@ -87,6 +102,12 @@ class NodeActivities:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
+        log.info(
+            "%s: attempt %d completed in %.0f ms",
+            node,
+            attempt,
+            (time.monotonic() - started) * 1000,
+        )
         return {"output": output, "attempt": attempt}
 
 

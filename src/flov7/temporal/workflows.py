@@ -146,7 +146,16 @@ class WorkflowExecution:
         )
         if self._cancel_reason is not None:
             self._driver.request_cancel(self._cancel_reason)
+        workflow.logger.info("Run of workflow '%s' started (%d nodes)", spec.id, len(spec.nodes))
         result = await self._driver.run()
+        workflow.logger.info(
+            "Run of workflow '%s' %s: %d completed, %d failed, %d skipped",
+            spec.id,
+            result["status"],
+            result["completed_nodes"],
+            result["failed_nodes"],
+            result["skipped_nodes"],
+        )
         if self._driver.cancelled_from_outside:
             # A Temporal cancel request (not our signal): end as Canceled in Temporal too,
             # after every node in flight has been cancelled and recorded.
