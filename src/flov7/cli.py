@@ -1,7 +1,8 @@
 """The ``flov7`` command line.
 
 Commands: ``run`` (execute a workflow file on Temporal), ``validate``, ``worker``,
-``dev-server``. Results go to stdout, progress and logs to stderr.
+``dev-server``, ``serve`` (the REST API), ``setup-search-attributes``, ``api-key``.
+Results go to stdout, progress and logs to stderr.
 
 Exit codes: 0 success; 1 the run failed, was cancelled, or the document is invalid;
 2 usage error; 3 Temporal unreachable or no worker.
@@ -93,6 +94,43 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the embedded Temporal dev server (SQLite in FLOV7_DATA_DIR, UI on "
         "FLOV7_DEVSERVER_UI_PORT) until interrupted.",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="run the REST API, with a worker and (without TEMPORAL_HOST) the embedded server",
+        description="Serve the REST API on FLOV7_API_HOST:FLOV7_API_PORT (default "
+        "127.0.0.1:8002), with a worker when START_TEMPORAL_WORKER=true and the embedded "
+        "Temporal dev server when TEMPORAL_HOST is unset, until SIGTERM / Ctrl-C. Without "
+        "API keys (FLOV7_API_KEYS, `flov7 api-key create`) it only listens on the loopback.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: FLOV7_API_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: FLOV7_API_PORT)")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="listen beyond the loopback without API keys (anyone reaching the port can "
+        "run workflows); same as FLOV7_ALLOW_UNAUTHENTICATED=true",
+    )
+    commands.add_parser(
+        "setup-search-attributes",
+        help="register Flov7's search attributes on the Temporal namespace",
+        description="Register Flov7WorkflowId, Flov7Status and Flov7Version on "
+        "TEMPORAL_NAMESPACE (operator permission needed), so that the API can list runs "
+        "by workflow and status. Idempotent. The embedded dev server needs no setup.",
+    )
+    api_key = commands.add_parser(
+        "api-key",
+        help="create, list or revoke API keys (only their hashes are stored)",
+        description="API keys stored in the service's store (FLOV7_DATABASE_URL). Once any "
+        "key exists, every /api request needs one.",
+    )
+    key_actions = api_key.add_subparsers(dest="key_action", required=True, metavar="ACTION")
+    create = key_actions.add_parser(
+        "create", help="make a key; prints it once on stdout (only its hash is kept)"
+    )
+    create.add_argument("name", help="what the key is for, e.g. 'ci' or 'alice'")
+    key_actions.add_parser("list", help="list keys (id, name, created, last used)")
+    revoke = key_actions.add_parser("revoke", help="delete a key")
+    revoke.add_argument("key_id", help="the key's id (see `flov7 api-key list`)")
     return parser
 
 
@@ -111,6 +149,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
         "validate": _validate,
         "worker": _worker,
         "dev-server": _dev_server,
+        "serve": _serve,
+        "setup-search-attributes": _setup_search_attributes,
+        "api-key": _api_key,
     }
     code = asyncio.run(_guarded(handlers[args.command](args, settings)))
     sys.exit(code)
@@ -344,6 +385,78 @@ async def _dev_server(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         await _wait_for_stop()
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.api.server import serve
+    from flov7.store.database import StoreError
+
+    if args.port is not None and not 1 <= args.port <= 65535:
+        _fail(f"--port must be between 1 and 65535, got {args.port}", EXIT_USAGE)
+    try:
+        return await serve(
+            settings, host=args.host, port=args.port, insecure_no_auth=args.insecure_no_auth
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+async def _setup_search_attributes(args: argparse.Namespace, settings: Settings) -> int:
+    from temporalio.service import RPCError
+
+    from flov7.temporal.client import get_temporal_client
+    from flov7.temporal.search_attributes import SEARCH_ATTRIBUTES, register_search_attributes
+
+    client = await get_temporal_client(settings.temporal)
+    try:
+        added = await register_search_attributes(client)
+    except RPCError as exc:
+        print(f"error: cannot register search attributes: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    names = ", ".join(f"{name} ({kind})" for name, kind in SEARCH_ATTRIBUTES)
+    if added:
+        print(f"Registered on namespace '{client.namespace}': {', '.join(added)}")
+    else:
+        print(f"Already registered on namespace '{client.namespace}': {names}")
+    return EXIT_OK
+
+
+async def _api_key(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.api.auth import create_api_key
+    from flov7.store.database import Database, StoreError
+    from flov7.store.repository import Repository
+
+    try:
+        async with Database.open(settings.flov7.resolved_database_url) as database:
+            repository = Repository(database)
+            if args.key_action == "create":
+                record, key = await create_api_key(repository, args.name)
+                print(key)
+                print(
+                    f"Created API key '{record.name}' (id {record.id}). It is shown only "
+                    "once: store it now. Send it as `Authorization: Bearer <key>`.",
+                    file=sys.stderr,
+                )
+            elif args.key_action == "list":
+                for item in await repository.list_api_keys():
+                    used = item.last_used_at.isoformat() if item.last_used_at else "never"
+                    print(
+                        f"{item.id}  {item.name}  created {item.created_at.isoformat()}  "
+                        f"last used {used}"
+                    )
+            elif not await repository.delete_api_key(args.key_id):
+                print(f"error: no API key with id '{args.key_id}'", file=sys.stderr)
+                return EXIT_FAILED
+            else:
+                print(f"Revoked API key {args.key_id}", file=sys.stderr)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return EXIT_OK
 
 

@@ -55,7 +55,7 @@ class ExecutionDefaults(BaseModel):
     """One attempt of an I/O node (Temporal start-to-close)."""
     node_timeout_seconds: float = Field(default=300, gt=0)
     """One I/O node across all its attempts (Temporal schedule-to-close)."""
-    heartbeat_timeout_seconds: float = Field(default=10, gt=0)
+    heartbeat_timeout_seconds: float = Field(default=5, gt=0)
     """An I/O activity heartbeats well within this; a silent one is presumed dead (its
     worker was killed) and retried. Heartbeats also carry cancellation to activities."""
     retry: RetrySpec = Field(

@@ -43,7 +43,8 @@ def secrets() -> dict[str, str]:
 @pytest.fixture
 def credentials_config() -> dict[str, Any]:
     """The test credentials, as ``FLOV7_CREDENTIALS`` would hold them."""
-    return json.loads(json.dumps(CREDENTIALS))
+    copy: dict[str, Any] = json.loads(json.dumps(CREDENTIALS))
+    return copy
 
 
 MakeSettings = Callable[..., NodeSettings]
@@ -68,7 +69,7 @@ def make_settings(clean_env: Path) -> MakeSettings:
     def make(**fields: Any) -> NodeSettings:
         fields.setdefault("outbound_allowlist", "127.0.0.1")
         fields.setdefault("credentials", CREDENTIALS)
-        return NodeSettings(_env_file=None, **fields)  # type: ignore[call-arg]
+        return NodeSettings(_env_file=None, **fields)
 
     return make
 

@@ -11,7 +11,7 @@ Each test gets a fresh, uniquely named place to work in and leaves nothing behin
 A server that does not answer skips its tests (``-ra`` lists them) instead of failing
 the suite on a machine without it.
 
-Import the fixtures explicitly: ``from nodes.db_fixtures import db, resources, ...``.
+Import the fixtures explicitly: ``from nodes.db_fixtures import db, db_resources, ...``.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def no_env(clean_env: Path) -> Iterator[None]:
 
 
 @pytest_asyncio.fixture
-async def resources(db: TestDatabase, no_env: None) -> AsyncIterator[NodeResources]:
+async def db_resources(db: TestDatabase, no_env: None) -> AsyncIterator[NodeResources]:
     """Real node resources configured with ``db`` as ``main`` and ``readonly``."""
     async with NodeResources.open(database_settings(db.url)) as opened:
         yield opened

@@ -215,3 +215,24 @@ async def test_any_client_can_start_by_name_with_plain_json(
     result = output["result"]
     assert result["status"] == "completed"
     assert result["node_results"]["hi"]["output"] == {"hello": "go"}
+
+
+async def test_a_result_over_the_payload_limit_is_trimmed_not_stuck(run_on_temporal: Any) -> None:
+    """20 outputs of 100 KB: over Temporal's 2 MB; the run still finishes."""
+    document = {
+        "id": "big-outputs",
+        "nodes": [
+            {
+                "id": f"n{i:02d}",
+                "type": "transform",
+                "data": {"transform_type": "expression", "expression": "'x' * 100000"},
+            }
+            for i in range(20)
+        ],
+    }
+    result = await run_on_temporal(document)
+    assert result["status"] == "completed"
+    assert result["completed_nodes"] == 20
+    assert 0 < len(result["truncated_outputs"]) < 20
+    trimmed = result["node_results"][result["truncated_outputs"][0]]["output"]
+    assert trimmed["truncated"] is True and trimmed["size_bytes"] > 100000

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from flov7.engine.expressions import render_value
 from flov7.engine.interpreter import Interpreter
+from flov7.engine.result_size import fit_result
 from flov7.errors import ExpressionError, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
 from flov7.spec import ExecutionDefaults, NodeSpec
@@ -182,7 +183,7 @@ class GraphDriver:
             del self._tasks[node_id]
             self._record(node_id, kind, payload, attempts)
         interpreter.finish(self.runner.now())
-        return interpreter.result()
+        return fit_result(interpreter.result())
 
     def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
         now = self.runner.now()

@@ -142,60 +142,66 @@ class AiAgentNode(NodeType):
         """Send the prompt, read the answer (one repair round), return the output."""
         assert isinstance(config, AiAgentConfig)
         resources = require_resources(context, self.name)
-        endpoint = _endpoint(config, resources)
-        model = config.model or endpoint.model
-        if not model:
-            raise NodeExecutionError(
-                f"No model for the ai_agent node: set 'model' on the node, or the default "
-                f"model of the endpoint ({_model_setting(endpoint)})",
-                error_type="LlmNotConfigured",
-                retryable=False,
-            )
-        client = ChatClient(
-            resources.http,
-            endpoint,
-            timeout_seconds=config.timeout_seconds or resources.settings.llm_timeout_seconds,
-            redact=resources.redact,
+        with resources.redacting_errors():
+            output = await _run(config, resources)
+            # A model can repeat anything it was sent; outputs go to the run's history.
+            return resources.redact_value(output)
+
+
+async def _run(config: AiAgentConfig, resources: NodeResources) -> dict[str, Any]:
+    """One ``ai_agent`` run: resolve the endpoint, ask, read the answer (one repair)."""
+    endpoint = _endpoint(config, resources)
+    model = config.model or endpoint.model
+    if not model:
+        raise NodeExecutionError(
+            f"No model for the ai_agent node: set 'model' on the node, or the default "
+            f"model of the endpoint ({_model_setting(endpoint)})",
+            error_type="LlmNotConfigured",
+            retryable=False,
         )
-        plan = _plan(config)
+    client = ChatClient(
+        resources.http,
+        endpoint,
+        timeout_seconds=config.timeout_seconds or resources.settings.llm_timeout_seconds,
+        redact=resources.redact,
+    )
+    plan = _plan(config)
 
-        async def send(messages: list[ChatMessage]) -> ChatResponse:
-            return await client.complete(
-                ChatRequest(
-                    model=model,
-                    messages=messages,
-                    temperature=plan.temperature,
-                    max_tokens=config.max_tokens,
-                    json_mode=plan.json_mode,
-                )
+    async def send(messages: list[ChatMessage]) -> ChatResponse:
+        return await client.complete(
+            ChatRequest(
+                model=model,
+                messages=messages,
+                temperature=plan.temperature,
+                max_tokens=config.max_tokens,
+                json_mode=plan.json_mode,
             )
+        )
 
-        first = await send(plan.messages)
-        try:
-            return _output([first], _read_answer(config, plan, first.text), model)
-        except _InvalidAnswer as problem:
-            repair = [
-                *plan.messages,
-                {"role": "assistant", "content": first.text},
-                {
-                    "role": "user",
-                    "content": f"Your answer is invalid: {problem}. Reply again with "
-                    f"{plan.expects} only.",
-                },
-            ]
-        second = await send(repair)
-        try:
-            return _output([first, second], _read_answer(config, plan, second.text), model)
-        except _InvalidAnswer as problem:
-            raise NodeExecutionError(
-                resources.redact(
-                    f"The model's answer is still invalid after one repair attempt: "
-                    f"{problem}. Answer: {_excerpt(second.text)}"
-                ),
-                error_type="LlmInvalidOutput",
-                retryable=False,
-                details={"problem": resources.redact(str(problem))},
-            ) from None
+    first = await send(plan.messages)
+    try:
+        return _output([first], _read_answer(config, plan, first.text), model)
+    except _InvalidAnswer as problem:
+        repair = [
+            *plan.messages,
+            {"role": "assistant", "content": first.text},
+            {
+                "role": "user",
+                "content": f"Your answer is invalid: {problem}. Reply again with "
+                f"{plan.expects} only.",
+            },
+        ]
+    second = await send(repair)
+    try:
+        return _output([first, second], _read_answer(config, plan, second.text), model)
+    except _InvalidAnswer as problem:
+        raise NodeExecutionError(
+            f"The model's answer is still invalid after one repair attempt: {problem}. "
+            f"Answer: {_excerpt(second.text)}",
+            error_type="LlmInvalidOutput",
+            retryable=False,
+            details={"problem": str(problem)},
+        ) from None
 
 
 def _endpoint(config: AiAgentConfig, resources: NodeResources) -> LlmEndpoint:
@@ -303,6 +309,8 @@ def _label(text: str, labels: list[str]) -> str:
         if "label" not in answer:
             raise _InvalidAnswer('the JSON object has no "label" key')
         answer = answer["label"]
+    if isinstance(answer, int | float):  # bool too: labels such as "1", "2", "true".
+        answer = json.dumps(answer)
     if not isinstance(answer, str):
         raise _InvalidAnswer(f"the label must be a string, got {json.dumps(answer)}")
     if answer in labels:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import ipaddress
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
@@ -32,7 +33,7 @@ from flov7.nodes.credentials import (
     SecretCredential,
 )
 from flov7.nodes.resources import NodeResources, require_resources
-from flov7.security.ssrf import ALLOWED_SCHEMES, OutboundBlockedError, display_url
+from flov7.security.ssrf import ALLOWED_SCHEMES, OutboundBlockedError, display_url, is_hostname
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
@@ -112,11 +113,12 @@ async def call_api(config: ApiCallConfig, resources: NodeResources) -> dict[str,
         # Not build_request(params=...): since httpx 0.28 that replaces the URL's query.
         url = url.copy_merge_params(query_params(config.query))
     auth = auth_headers(config.auth, resources.credentials)
-    request = resources.http.build_request(
+    request = build_request(
+        resources.http,
         config.method,
         url,
         headers=request_headers(config, auth),
-        timeout=httpx.Timeout(config.timeout_seconds),
+        timeout_seconds=config.timeout_seconds,
         **body_arguments(config),
     )
     started = time.perf_counter()
@@ -153,12 +155,22 @@ def checked_url(raw: str) -> httpx.URL:
     if not url.scheme:
         raise _invalid(f"URL {raw!r} must start with http:// or https://", "InvalidUrl")
     if url.scheme not in ALLOWED_SCHEMES:
-        raise OutboundBlockedError(
-            url.host, url.host, f"scheme '{url.scheme}' is not http or https"
-        ).for_url(url)
+        raise OutboundBlockedError.unsupported_scheme(url)
     if not url.host:
         raise _invalid(f"URL {raw!r} has no host", "InvalidUrl")
+    host = url.raw_host.decode("ascii")  # IDNA-encoded: bücher.de -> xn--bcher-kva.de
+    if not is_hostname(host) and not _is_ip(host):
+        # Caught here: otherwise a DNS failure, retried for nothing.
+        raise _invalid(f"URL {raw!r} has an invalid host", "InvalidUrl")
     return url
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def auth_headers(auth: AuthConfig | None, credentials: CredentialStore) -> dict[str, str]:
@@ -254,6 +266,35 @@ def _form_values(value: Any) -> str | list[str]:
     if isinstance(value, list | tuple):
         return [_scalar(item) for item in value if item is not None]
     return "" if value is None else _scalar(value)
+
+
+def build_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    *,
+    headers: Mapping[str, str],
+    timeout_seconds: float,
+    **body: Any,
+) -> httpx.Request:
+    """``client.build_request``, with malformed input as a non-retryable error.
+
+    ``timeout_seconds`` becomes httpx's per-phase limit (connect, each read, each write);
+    :func:`open_response` adds the overall deadline.
+    """
+    try:
+        return client.build_request(
+            method, url, headers=headers, timeout=httpx.Timeout(timeout_seconds), **body
+        )
+    except UnicodeEncodeError:
+        raise _invalid(
+            f"Invalid request {method} {display_url(url)}: header names and values must be ASCII",
+            "InvalidRequest",
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise _invalid(
+            f"Invalid request {method} {display_url(url)}: {exc}", "InvalidRequest"
+        ) from exc
 
 
 def target(request: httpx.Request) -> str:

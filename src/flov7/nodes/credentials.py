@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
@@ -33,6 +34,7 @@ from pydantic import (
 from flov7.errors import NodeExecutionError
 
 __all__ = [
+    "MIN_REDACTED_LENGTH",
     "REDACTED",
     "BasicCredential",
     "BearerCredential",
@@ -49,6 +51,8 @@ __all__ = [
 ]
 
 REDACTED = "***"
+
+log = logging.getLogger(__name__)
 
 
 class _CredentialBase(BaseModel):
@@ -227,9 +231,17 @@ def redact_value(value: Any, pattern: re.Pattern[str] | None) -> Any:
     return value
 
 
+MIN_REDACTED_LENGTH = 4
+"""Shorter values are not redacted: replacing every ``t`` or ``ab`` in outputs and
+messages would mangle them (``"text"`` -> ``"***ex***"``) while protecting nothing, since
+such a value is no secret. :class:`CredentialStore` warns about them."""
+
+
 def secrets_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
     """One regex matching any of ``secrets``, longest first (so no fragment survives)."""
-    unique = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+    unique = sorted(
+        {secret for secret in secrets if len(secret) >= MIN_REDACTED_LENGTH}, key=len, reverse=True
+    )
     if not unique:
         return None
     return re.compile("|".join(re.escape(secret) for secret in unique))
@@ -243,6 +255,14 @@ class CredentialStore:
     ) -> None:
         """``extra_secrets``: more values to redact (database URLs, the LLM API key...)."""
         self._credentials = {name.lower(): credential for name, credential in credentials.items()}
+        for name, credential in self._credentials.items():
+            if any(len(value) < MIN_REDACTED_LENGTH for value in credential.secret_values()):
+                log.warning(
+                    "Credential '%s' has a value shorter than %d characters: too short to be "
+                    "redacted from outputs and messages",
+                    name,
+                    MIN_REDACTED_LENGTH,
+                )
         values = [value for c in self._credentials.values() for value in c.secret_values()]
         self._pattern = secrets_pattern([*values, *extra_secrets])
 

@@ -89,21 +89,22 @@ class DatabaseNode(NodeType):
         """Run the operation in one transaction; see :mod:`flov7.nodes.sql.operations`."""
         assert isinstance(config, DatabaseConfig)
         resources = require_resources(context, self.name)
-        registry = resources.shared(REGISTRY_KEY, DatabaseRegistry)
-        database = await registry.get(config.connection)
-        try:
-            return await run_operation(database, config)
-        except NodeExecutionError as exc:
-            exc.message = resources.redact(exc.message)
-            exc.args = (exc.message,)
-            raise
-        except Exception as exc:
-            error = translate_error(exc, connection=database.name, redact=resources.redact)
-            if error is None:
+        with resources.redacting_errors():
+            registry = resources.shared(REGISTRY_KEY, DatabaseRegistry)
+            database = await registry.get(config.connection)
+            try:
+                output = await run_operation(database, config)
+            except NodeExecutionError:
                 raise
-            # Not chained: Temporal records an error's causes in the workflow history,
-            # and a driver exception's text includes the SQL and its parameters.
-            raise error from None
+            except Exception as exc:
+                error = translate_error(exc, connection=database.name, redact=resources.redact)
+                if error is None:
+                    raise
+                # Not chained: Temporal records an error's causes in the run's history,
+                # and a driver exception's text includes the SQL and its parameters.
+                raise error from None
+            # Outputs are stored in the run's history too: no configured secret in them.
+            return resources.redact_value(output)
 
 
 database_node = register(DatabaseNode())

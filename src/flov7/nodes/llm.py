@@ -45,7 +45,7 @@ ChatMessage = dict[str, str]
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _MAX_MESSAGE_CHARS = 500
-_MAX_RETRY_AFTER_SECONDS = 3600.0
+_MAX_RETRY_AFTER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -207,9 +207,9 @@ class ChatClient:
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
 
-    None when absent or unparsable; capped at an hour so that a confused server cannot
-    park a workflow for days. (Same rules as ``api_call``; not imported from there so
-    that this module does not register that node type as a side effect.)
+    None when absent or unparsable; capped at a minute so that a confused server cannot
+    park a workflow. (Same rules as ``api_call``; not imported from there so that this
+    module does not register that node type as a side effect.)
     """
     if value is None or not value.strip():
         return None

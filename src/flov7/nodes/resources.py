@@ -65,7 +65,7 @@ def build_http_client(
     return httpx.AsyncClient(
         transport=GuardedTransport(policy, limits=limits, verify=verify),
         trust_env=False,
-        cookies=httpx.Cookies(_NoCookies()),
+        cookies=_NoCookies(),
         headers={"User-Agent": USER_AGENT},
         timeout=httpx.Timeout(30.0),
         follow_redirects=False,

@@ -8,7 +8,7 @@ Variables (see ``docs/nodes.md``):
 
 - ``FLOV7_OUTBOUND_ALLOWLIST``: comma-separated hosts, ``*.domain`` wildcards, IPs and
   CIDRs that the SSRF guard lets through (``127.0.0.1,10.0.0.0/8,api.internal``).
-- ``FLOV7_HTTP_MAX_RESPONSE_BYTES`` (5 MiB), ``FLOV7_HTTP_MAX_CONNECTIONS`` (100).
+- ``FLOV7_HTTP_MAX_RESPONSE_BYTES`` (1 MiB: Temporal refuses payloads over 2 MB), ``FLOV7_HTTP_MAX_CONNECTIONS`` (100).
 - ``FLOV7_CREDENTIALS``: a JSON object ``{name: credential}``, and
   ``FLOV7_CREDENTIAL_<NAME>``: one credential (JSON object, or a plain string = a secret).
   The single-name variable wins over an entry of the same name in the object.
@@ -64,7 +64,7 @@ __all__ = [
     "load_node_settings",
 ]
 
-DEFAULT_MAX_RESPONSE_BYTES: Final = 5 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES: Final = 1024 * 1024
 
 _CREDENTIAL_PREFIX: Final = "flov7_credential_"
 _DATABASE_PREFIX: Final = "flov7_database_"
@@ -406,7 +406,7 @@ def load_node_settings(env_file: str | Path | None = ".env") -> NodeSettings:
     a secret.
     """
     try:
-        return NodeSettings(_env_file=env_file)  # type: ignore[call-arg]
+        return NodeSettings(_env_file=env_file)
     except ValidationError as exc:
         raise ConfigError("Invalid node configuration:\n  " + "\n  ".join(_describe(exc))) from None
 

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Final, Literal
 from pydantic import Field
 
 from flov7.nodes.api_call import (
+    build_request,
     checked_url,
     merge_headers,
     open_response,
@@ -107,7 +108,14 @@ async def deliver(
     headers = merge_headers(config.headers, ours)
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = "application/json"
-    request = resources.http.build_request(config.method, url, headers=headers, content=body)
+    request = build_request(
+        resources.http,
+        config.method,
+        url,
+        headers=headers,
+        timeout_seconds=config.timeout_seconds,
+        content=body,
+    )
     started = time.perf_counter()
     async with open_response(
         resources, request, timeout_seconds=config.timeout_seconds, follow_redirects=False

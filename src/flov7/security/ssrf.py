@@ -48,6 +48,7 @@ __all__ = [
     "Resolver",
     "blocked_reason",
     "display_url",
+    "is_hostname",
     "resolve_host",
 ]
 
@@ -64,6 +65,8 @@ ALLOWED_SCHEMES: Final = frozenset({"http", "https"})
 _METADATA_ADDRESSES: Final = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
+# Forms whose traffic is delivered to the embedded IPv4 address itself.
+_TRANSLATED_FORMS: Final = frozenset({"IPv4-mapped", "NAT64"})
 # NAT64 (RFC 6052): the last 32 bits are an IPv4 address, reachable through a gateway.
 _NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
 
@@ -78,7 +81,11 @@ def blocked_reason(address: IPAddress) -> str | None:
         for form, embedded in _embedded_ipv4(address):
             reason = blocked_reason(embedded)
             if reason is not None:
-                return f"{reason} {embedded} inside an {form} IPv6 address"
+                return f"{reason} {embedded} in {form} form"
+            if form in _TRANSLATED_FORMS:
+                # The packets go to the IPv4 address (a dual-stack socket, a NAT64
+                # gateway), which is public: judge by it alone.
+                return None
     if address.is_unspecified:
         return "unspecified address"
     if address.is_loopback:
@@ -145,9 +152,9 @@ class OutboundPolicy:
             network = _parse_network(entry)
             if network is not None:
                 networks.append(network)
-            elif entry.startswith("*.") and _is_hostname(entry[2:]):
+            elif entry.startswith("*.") and is_hostname(entry[2:]):
                 suffixes.append(entry[1:])  # keep the dot: "*.internal" -> ".internal"
-            elif _is_hostname(entry):
+            elif is_hostname(entry):
                 hosts.add(entry)
             else:
                 raise ValueError(
@@ -184,7 +191,8 @@ def _parse_network(entry: str) -> IPNetwork | None:
         return None
 
 
-def _is_hostname(name: str) -> bool:
+def is_hostname(name: str) -> bool:
+    """True for a syntactically valid DNS name (ASCII/punycode labels, ``_`` tolerated)."""
     labels = name.split(".")
     return 0 < len(name) <= 253 and all(
         0 < len(label) <= 63
@@ -196,22 +204,37 @@ def _is_hostname(name: str) -> bool:
 
 
 class OutboundBlockedError(NodeExecutionError):
-    """A connection refused by the :class:`OutboundPolicy` (non-retryable)."""
+    """A destination refused by the guard (non-retryable, ``error_type="OutboundBlocked"``).
 
-    def __init__(self, host: str, address: str, reason: str, url: str | None = None) -> None:
+    ``address`` is the refused IP, or None when the URL itself is refused (its scheme).
+    """
+
+    def __init__(self, host: str, address: str | None, reason: str, url: str | None = None) -> None:
         self.host = host
         self.address = address
         self.reason = reason
         self.url = url
-        target = f" for {url}" if url else f" (host {host})"
+        if address is None:
+            message = f"Refused {url or host}: {reason}"
+        else:
+            target = f" for {url}" if url else f" (host {host})"
+            message = (
+                f"Refused to connect to {address} ({reason}){target}: outbound requests to "
+                "private networks are blocked; add the host or a CIDR to "
+                f"{ALLOWLIST_VARIABLE} to allow it"
+            )
         super().__init__(
-            f"Refused to connect to {address} ({reason}){target}: outbound requests to "
-            "private networks are blocked; add the host or a CIDR to "
-            f"{ALLOWLIST_VARIABLE} to allow it",
+            message,
             error_type="OutboundBlocked",
             retryable=False,
             details={"host": host, "address": address, "reason": reason, "url": url},
         )
+
+    @classmethod
+    def unsupported_scheme(cls, url: httpx.URL) -> OutboundBlockedError:
+        """The refusal of a URL whose scheme is not http or https."""
+        reason = f"only http and https URLs are allowed, not '{url.scheme}'"
+        return cls(url.host, None, reason, display_url(url))
 
     def for_url(self, url: httpx.URL) -> OutboundBlockedError:
         """The same refusal, naming the URL being requested (known to the transport only)."""
@@ -405,11 +428,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request (one redirect hop) through the guarded pool."""
-        scheme = request.url.scheme
-        if scheme not in ALLOWED_SCHEMES:
-            raise OutboundBlockedError(
-                request.url.host, request.url.host, f"scheme '{scheme}' is not http or https"
-            ).for_url(request.url)
+        if request.url.scheme not in ALLOWED_SCHEMES:
+            raise OutboundBlockedError.unsupported_scheme(request.url)
         assert isinstance(request.stream, httpx.AsyncByteStream)
         core_request = httpcore.Request(
             method=request.method,

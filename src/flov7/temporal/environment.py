@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,9 +49,16 @@ class TemporalEnvironment:
 
 @contextlib.asynccontextmanager
 async def temporal_environment(
-    settings: Settings, *, worker: WorkerMode = WorkerMode.NEVER
+    settings: Settings,
+    *,
+    worker: WorkerMode = WorkerMode.NEVER,
+    search_attributes: Iterable[tuple[str, str]] = (),
 ) -> AsyncIterator[TemporalEnvironment]:
-    """Connect (starting the embedded server when needed) and maybe run a worker."""
+    """Connect (starting the embedded server when needed) and maybe run a worker.
+
+    ``search_attributes`` (``(name, type)`` pairs) are registered on the embedded server
+    when this call starts it; an external cluster needs ``flov7 setup-search-attributes``.
+    """
     async with contextlib.AsyncExitStack() as stack:
         server: EmbeddedDevServer | None = None
         target = settings.temporal.host
@@ -61,7 +68,9 @@ async def temporal_environment(
                 client = await get_temporal_client(settings.temporal, target=target)
                 log.info("Using the Temporal dev server already running at %s", target)
             except TemporalConnectionError:
-                server = EmbeddedDevServer.from_settings(settings)
+                server = EmbeddedDevServer.from_settings(
+                    settings, search_attributes=search_attributes
+                )
                 await stack.enter_async_context(server)
                 log.info(
                     "Started the embedded Temporal dev server at %s (UI: %s, data: %s)",
@@ -75,7 +84,10 @@ async def temporal_environment(
         environment = TemporalEnvironment(client=client, target=target, server=server)
         if worker == WorkerMode.ALWAYS or (
             worker == WorkerMode.IF_NONE
-            and (server is not None or not await task_queue_pollers(client, settings.temporal.task_queue))
+            and (
+                server is not None
+                or not await task_queue_pollers(client, settings.temporal.task_queue)
+            )
         ):
             resources = await stack.enter_async_context(node_resources(settings))
             environment.worker = create_worker(client, settings.temporal, resources=resources)

@@ -6,14 +6,17 @@ import asyncio
 import copy
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError, TimeoutError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, TimeoutError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from flov7.config import TemporalSettings
 from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
+from flov7.temporal.search_attributes import start_attributes
 
 StatusCallback = Callable[[dict[str, Any]], None]
 
@@ -61,6 +64,80 @@ async def start_execution(
         execution_timeout=settings.workflow_timeout,
         retry_policy=settings.workflow_retry_policy(),
     )
+
+
+MEMO_KEY = "flov7"
+"""Memo entry of a run started by :func:`start_execution_once`: workflow id and version."""
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    """What :func:`start_execution_once` did."""
+
+    handle: WorkflowHandle[Any, Any]
+    created: bool
+    """False when the execution id already named a run, which is returned instead."""
+
+
+async def start_execution_once(
+    client: Client,
+    document: dict[str, Any],
+    settings: TemporalSettings,
+    *,
+    execution_id: str,
+    run_input: dict[str, Any] | None = None,
+    workflow_id: str | None = None,
+    version: int | None = None,
+    search_attributes: bool = False,
+) -> StartedExecution:
+    """Start ``WorkflowExecution`` unless ``execution_id`` already names a run.
+
+    Idempotent: a retried request (a client that timed out, a double click) never starts
+    a second run. A running run with that id is joined (``USE_EXISTING``); a closed one
+    is not replaced (``REJECT_DUPLICATE``) and is returned as it is.
+
+    ``workflow_id`` / ``version`` label the run (memo, and search attributes when
+    ``search_attributes`` is true: only pass true when the cluster has them registered,
+    see :mod:`flov7.temporal.search_attributes`). The same flag goes to the workflow in
+    ``defaults.search_attributes``, overriding the document: it decides whether the
+    workflow upserts ``Flov7Status``, and only the starter knows the cluster.
+    """
+    prepared = prepare_document(document, settings, run_input=run_input)
+    defaults = prepared.get("defaults")
+    prepared["defaults"] = {
+        **(defaults if isinstance(defaults, dict) else {}),
+        "search_attributes": search_attributes,
+    }
+    label = workflow_id or str(prepared.get("id") or "workflow")
+    try:
+        handle = await client.start_workflow(
+            EXECUTION_WORKFLOW,
+            prepared,
+            id=execution_id,
+            task_queue=settings.task_queue,
+            execution_timeout=settings.workflow_timeout,
+            retry_policy=settings.workflow_retry_policy(),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={MEMO_KEY: {"workflow_id": label, "version": version}},
+            search_attributes=start_attributes(label, version) if search_attributes else None,
+        )
+    except WorkflowAlreadyStartedError as exc:
+        # REJECT_DUPLICATE: the id belongs to a closed run. That run is the answer.
+        existing = client.get_workflow_handle(execution_id, run_id=exc.run_id)
+        return StartedExecution(handle=existing, created=False)
+    return StartedExecution(handle=handle, created=_was_started(handle))
+
+
+def _was_started(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the start call created the run (false when USE_EXISTING joined one).
+
+    The server says so in the start response's ``started`` field, which the SDK keeps on
+    the handle without a public accessor; default to true if that ever changes.
+    """
+    response = getattr(handle, "_start_workflow_response", None)
+    started = getattr(response, "started", None)
+    return started if isinstance(started, bool) else True
 
 
 async def query_status(handle: WorkflowHandle[Any, Any]) -> dict[str, Any] | None:

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from flov7.engine.interpreter import Interpreter
     from flov7.engine.validate import validate_workflow
     from flov7.temporal.names import activity_name
+    from flov7.temporal.search_attributes import status_update
 
 
 class TemporalNodeRunner:
@@ -42,9 +43,13 @@ class TemporalNodeRunner:
     def now(self) -> str:
         return workflow.now().isoformat()
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float, node_id: str | None = None) -> None:
         if seconds > 0:
-            await workflow.sleep(timedelta(seconds=seconds))
+            # The summary names the delay node on its TimerStarted event, as activities
+            # carry theirs, so that the history timeline can attribute the timer. The
+            # driver does not pass node_id yet; flov7.temporal.history then attributes
+            # unnamed timers to delay nodes in start order.
+            await workflow.sleep(timedelta(seconds=seconds), summary=node_id)
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
@@ -62,9 +67,10 @@ class TemporalNodeRunner:
                     backoff_coefficient=policy.backoff_coefficient,
                     maximum_interval=timedelta(seconds=policy.max_interval_seconds),
                 ),
-                # TRY_CANCEL: a cancelled run reports at once; the activity learns of it
-                # through its next heartbeat and stops.
-                cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
+                # Wait until the activity has really stopped (it learns of the cancel at
+                # its next heartbeat), so a "cancelled" result never hides a call still
+                # running. If the node finishes anyway, its real outcome is recorded.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=request.node_id,
             )
         except ActivityError as err:
@@ -147,7 +153,15 @@ class WorkflowExecution:
         if self._cancel_reason is not None:
             self._driver.request_cancel(self._cancel_reason)
         workflow.logger.info("Run of workflow '%s' started (%d nodes)", spec.id, len(spec.nodes))
+        # Only when the starter says the Flov7 search attributes are registered: an
+        # upsert of an unknown attribute fails the workflow task (the run would hang).
+        track_status = spec.defaults.search_attributes
+        if track_status:
+            workflow.upsert_search_attributes(status_update("running"))
         result = await self._driver.run()
+        if track_status:
+            final = "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
+            workflow.upsert_search_attributes(status_update(final))
         workflow.logger.info(
             "Run of workflow '%s' %s: %d completed, %d failed, %d skipped",
             spec.id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, Table, text
+from sqlalchemy import Column, Insert, Table, text
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -72,12 +72,7 @@ async def _run_on_table(
         rows = config.values if isinstance(config.values, list) else [config.values]
         return await _insert(conn, table, rows)
     if config.operation == "update":
-        if not isinstance(config.values, dict):
-            raise NodeExecutionError(
-                "operation 'update' needs 'values' as one object (column -> new value)",
-                error_type="InvalidNodeConfig",
-                retryable=False,
-            )
+        assert isinstance(config.values, dict)  # Checked by DatabaseConfig.
         result = await conn.execute(build_update(table, config.values, config.where))
         return {"affected_rows": result.rowcount}
     result = await conn.execute(build_delete(table, config.where))
@@ -108,33 +103,47 @@ async def _insert(
             error_type="InvalidNodeConfig",
             retryable=False,
         )
-    statement, params = build_insert(table, rows)
+    statement, runs = build_insert(table, rows)
     primary_key = list(table.primary_key.columns)
     if not primary_key:
-        result = await conn.execute(statement, params)
-        return {"affected_rows": result.rowcount if result.rowcount >= 0 else len(params)}
+        affected = 0
+        for params in runs:
+            result = await conn.execute(statement, params)
+            affected += result.rowcount if result.rowcount >= 0 else len(params)
+        return {"affected_rows": affected}
+    ids: list[Any] = []
+    for params in runs:
+        ids.extend(await _insert_returning_keys(conn, statement, params, primary_key))
+    return {"affected_rows": len(rows), "inserted_ids": ids}
+
+
+async def _insert_returning_keys(
+    conn: AsyncConnection,
+    statement: Insert,
+    params: list[dict[str, Any]],
+    primary_key: list[Column[Any]],
+) -> list[Any]:
+    """Insert ``params`` (rows setting the same columns); their primary keys, in order."""
     dialect = conn.dialect
     if not dialect.insert_returning:
         # No RETURNING (MySQL): one statement per row, the key comes from lastrowid.
-        ids = []
+        keys = []
         for row in params:
             result = await conn.execute(statement, row)
-            ids.append(_key(result.inserted_primary_key, primary_key))
-        return {"affected_rows": len(params), "inserted_ids": ids}
+            keys.append(_key(result.inserted_primary_key, primary_key))
+        return keys
     if len(params) > 1 and dialect.insert_executemany_returning:
         try:
             batch = statement.returning(*primary_key, sort_by_parameter_order=True)
             result = await conn.execute(batch, params)
-            ids = [_key(row, primary_key) for row in result.all()]
-            return {"affected_rows": len(params), "inserted_ids": ids}
+            return [_key(row, primary_key) for row in result.all()]
         except InvalidRequestError:
             # Raised before anything is sent: SQLAlchemy cannot guarantee that a batch's
             # keys come back in row order for this (reflected) table. One statement per
             # row below keeps inserted_ids aligned with 'values'.
             pass
     single = statement.returning(*primary_key)
-    ids = [_key((await conn.execute(single, row)).one(), primary_key) for row in params]
-    return {"affected_rows": len(params), "inserted_ids": ids}
+    return [_key((await conn.execute(single, row)).one(), primary_key) for row in params]
 
 
 async def _run_query(database: Database, sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,7 +171,10 @@ async def _run_query(database: Database, sql: str, params: Mapping[str, Any]) ->
         result = await conn.execute(statement, dict(params))
         if result.returns_rows:
             return _rows_output(list(result.keys()), result.fetchmany(MAX_ROWS + 1))
-        output: dict[str, Any] = {"affected_rows": result.rowcount}
+        # DBAPI rowcount is -1 when not applicable (DDL): reported as null, not -1.
+        output: dict[str, Any] = {
+            "affected_rows": result.rowcount if result.rowcount >= 0 else None
+        }
         # lastrowid: MySQL/MariaDB and SQLite only (PostgreSQL has RETURNING instead).
         if keyword == "INSERT" and database.backend != "postgresql" and result.lastrowid:
             output["last_insert_id"] = result.lastrowid

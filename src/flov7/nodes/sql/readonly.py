@@ -177,11 +177,11 @@ def _tokenize(sql: str, dialect: str, *, backslash_escapes: bool) -> Iterator[_T
                 raise UnsafeQueryError("unterminated comment")
             index = end + 2
         elif char in "'\"`" or (char == "[" and dialect == "sqlite"):
-            index = _quoted(sql, index, dialect, backslash_escapes=backslash_escapes)
+            index = _quoted(sql, index, backslash_escapes=backslash_escapes)
             yield _Token("literal", sql[index - 1])
         elif char in "eE" and dialect == "postgresql" and sql.startswith("'", index + 1):
             # E'...' strings take backslash escapes even with standard_conforming_strings.
-            index = _quoted(sql, index + 1, dialect, backslash_escapes=True)
+            index = _quoted(sql, index + 1, backslash_escapes=True)
             yield _Token("literal", "'")
         elif char == "$" and dialect == "postgresql" and (tag := _DOLLAR_TAG.match(sql, index)):
             end = sql.find(tag.group(0), tag.end())
@@ -213,7 +213,7 @@ def _line_end(sql: str, index: int) -> int:
     return len(sql) if end < 0 else end + 1
 
 
-def _quoted(sql: str, index: int, dialect: str, *, backslash_escapes: bool) -> int:
+def _quoted(sql: str, index: int, *, backslash_escapes: bool) -> int:
     """Index just past the literal or quoted identifier starting at ``index``."""
     opening = sql[index]
     closing = "]" if opening == "[" else opening

@@ -16,7 +16,6 @@ where there is one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -60,7 +59,6 @@ class DatabaseRegistry:
     def __init__(self, resources: NodeResources) -> None:
         self._resources = resources
         self._databases: dict[str, Database] = {}
-        self._lock = asyncio.Lock()
 
     def resolve_name(self, name: str | None) -> str:
         """The connection a node means: ``name``, else the default, else the only one.
@@ -95,12 +93,10 @@ class DatabaseRegistry:
         resolved = self.resolve_name(name)
         key = resolved.strip().lower()
         database = self._databases.get(key)
-        if database is not None:
-            return database
-        async with self._lock:  # Two first runs at once must not build two pools.
-            database = self._databases.get(key)
-            if database is None:
-                database = self._databases[key] = self._create(resolved)
+        if database is None:
+            # Creating an engine does not await (it connects on first use), so two first
+            # runs at once cannot both get here and build two pools.
+            database = self._databases[key] = self._create(resolved)
         return database
 
     async def aclose(self) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, MetaData, Table, inspect
+from sqlalchemy import Column, Float, MetaData, Table, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -131,7 +131,13 @@ def resolve_column(table: Table, name: str) -> Column[Any]:
 
 
 def _reflect(sync_conn: Connection, name: str, schema: str | None) -> Table:
-    return Table(name, MetaData(), schema=schema, autoload_with=sync_conn)
+    table = Table(name, MetaData(), schema=schema, autoload_with=sync_conn)
+    for column in table.columns:
+        # MySQL's reflected DOUBLE/FLOAT default to asdecimal=True ("0.5000000000");
+        # floating-point columns should come out as JSON numbers, like elsewhere.
+        if isinstance(column.type, Float):
+            column.type.asdecimal = False
+    return table
 
 
 def _table_and_view_names(sync_conn: Connection, schema: str | None) -> list[str]:

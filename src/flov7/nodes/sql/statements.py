@@ -78,22 +78,22 @@ def row_params(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def build_insert(
     table: Table, rows: Sequence[Mapping[str, Any]]
-) -> tuple[Insert, list[dict[str, Any]]]:
-    """``INSERT INTO table`` and its parameter sets (one per row).
+) -> tuple[Insert, list[list[dict[str, Any]]]]:
+    """``INSERT INTO table`` and its parameter sets, in runs of rows setting the same columns.
 
-    Every row must set the same columns: an executemany runs one statement shape.
+    One executemany needs one statement shape, so rows are grouped into consecutive runs
+    of identical column sets (JSON rows often leave optional fields out; a missing column
+    gets its default, which is not the same as NULL). Keeping runs consecutive keeps the
+    rows, and their keys, in the caller's order.
     """
-    params = [row_params(table, row) for row in rows]
-    first = set(params[0])
-    for index, row in enumerate(params[1:], start=1):
-        if set(row) != first:
-            raise NodeExecutionError(
-                f"Every row of 'values' must set the same columns: row 0 sets "
-                f"{sorted(first)}, row {index} sets {sorted(row)}",
-                error_type="InvalidNodeConfig",
-                retryable=False,
-            )
-    return insert(table), params
+    runs: list[list[dict[str, Any]]] = []
+    for row in rows:
+        params = row_params(table, row)
+        if runs and set(runs[-1][0]) == set(params):
+            runs[-1].append(params)
+        else:
+            runs.append([params])
+    return insert(table), runs
 
 
 def build_update(table: Table, values: Mapping[str, Any], where: Mapping[str, Any]) -> Update:

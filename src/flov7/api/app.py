@@ -1,0 +1,144 @@
+"""The FastAPI application: :func:`create_app`.
+
+``flov7 serve`` builds it with the Temporal environment it started; deployments that run
+the API alone use the factory directly::
+
+    uvicorn --factory flov7.api.app:create_app --host 0.0.0.0 --port 8002
+
+Then the app opens what it needs in its lifespan: the store (migrated), and the
+execution backend the settings select (``TEMPORAL_HOST``; a worker only with
+``START_TEMPORAL_WORKER=true``; the embedded dev server when no ``TEMPORAL_HOST``).
+Building the app does no I/O, so it can also be imported for its OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from flov7 import __version__
+from flov7.api.auth import ApiKeyRing, require_api_key
+from flov7.api.backend import ExecutionBackend, open_backend
+from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
+from flov7.api.errors import install_error_handlers
+from flov7.api.limits import BodySizeLimitMiddleware
+from flov7.api.routes import executions, health, node_types, workflows
+from flov7.api.runs import API_PREFIX
+from flov7.config import Settings, get_settings
+from flov7.store.database import Database, redacted_url
+from flov7.store.repository import Repository
+
+log = logging.getLogger(__name__)
+
+__all__ = ["API_PREFIX", "create_app"]
+
+_DESCRIPTION = """
+Run workflow documents (JSON graphs of typed nodes) durably on Temporal, store them
+with immutable versions, and follow every run: status, per-node timeline, cancel.
+
+**Authentication.** When API keys are configured (`FLOV7_API_KEYS`, or
+`flov7 api-key create NAME`), every `/api/v1` route needs `Authorization: Bearer <key>`
+or `X-API-Key: <key>`. Without keys, only clients on the loopback are served.
+
+**Errors** always have the shape `{"error": {"code", "message", "details"}}`.
+"""
+
+_TAGS = [
+    {"name": "executions", "description": "Start runs and follow them."},
+    {"name": "workflows", "description": "Stored workflows and their versions."},
+    {"name": "node types", "description": "What each node type accepts."},
+    {"name": "health", "description": "Liveness and Temporal reachability."},
+]
+
+
+@dataclass(frozen=True)
+class _Wiring:
+    """What :func:`create_app` was given; the lifespan opens whatever is missing."""
+
+    settings: Settings | None
+    backend: ExecutionBackend | None
+    database: Database | None
+    max_wait_seconds: float
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: ExecutionBackend | None = None,
+    database: Database | None = None,
+    max_wait_seconds: float = MAX_WAIT_SECONDS,
+) -> FastAPI:
+    """Build the API.
+
+    Args:
+        settings: Default: the process settings (environment and ``.env``), read now.
+        backend: An execution backend already running (``flov7 serve``, tests);
+            default: the lifespan opens the one the settings select.
+        database: An open store; default: the lifespan opens ``FLOV7_DATABASE_URL``
+            (migrating it) and closes it at shutdown.
+        max_wait_seconds: Cap of ``?wait=true`` (the timeout a client may ask for).
+    """
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Flov7 API",
+        version=__version__,
+        description=_DESCRIPTION,
+        openapi_tags=_TAGS,
+        lifespan=_lifespan,
+    )
+    app.state.wiring = _Wiring(settings, backend, database, max_wait_seconds)
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
+    api.include_router(executions.router)
+    api.include_router(workflows.router)
+    api.include_router(node_types.router)
+    api.include_router(health.router)
+    app.include_router(api)
+    # The guide's unauthenticated paths (probes carry no key).
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    wiring: _Wiring = app.state.wiring
+    settings = wiring.settings or get_settings()
+    async with contextlib.AsyncExitStack() as stack:
+        database = wiring.database
+        if database is None:
+            url = settings.flov7.resolved_database_url
+            database = await stack.enter_async_context(Database.open(url))
+            log.info("Store: %s", redacted_url(url))
+        repository = Repository(database)
+        backend = wiring.backend
+        if backend is None:
+            backend = await stack.enter_async_context(open_backend(settings))
+        keys = ApiKeyRing(
+            settings.flov7.api_key_list,
+            repository,
+            allow_unauthenticated=settings.flov7.allow_unauthenticated,
+        )
+        if not await keys.required():
+            log.warning(
+                "No API keys configured: %s. Set FLOV7_API_KEYS or run "
+                "`flov7 api-key create NAME` to require keys.",
+                "anyone can call the API (FLOV7_ALLOW_UNAUTHENTICATED=true)"
+                if settings.flov7.allow_unauthenticated
+                else "only clients on this machine (loopback) are served",
+            )
+        app.state.context = ApiContext(
+            settings=settings,
+            backend=backend,
+            repository=repository,
+            keys=keys,
+            max_wait_seconds=wiring.max_wait_seconds,
+        )
+        try:
+            yield
+        finally:
+            app.state.context = None

@@ -1,0 +1,60 @@
+"""Opaque page tokens: URL-safe strings clients hand back unchanged.
+
+Behind a token is either an engine's own cursor (Temporal's ``next_page_token`` bytes)
+or a small JSON position (an offset, the last id seen). Clients must not build or
+parse them; a token that does not decode is a 400, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from flov7.api.backend import InvalidQueryError
+
+__all__ = ["decode_bytes", "decode_position", "encode_bytes", "encode_position"]
+
+_MAX_TOKEN_LENGTH = 8192
+
+
+def encode_bytes(raw: bytes | None) -> str | None:
+    """An engine cursor as a token (None stays None: no further page)."""
+    if not raw:
+        return None
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_bytes(token: str | None) -> bytes | None:
+    """The engine cursor behind a token; :class:`InvalidQueryError` if it is not one."""
+    if token is None or token == "":
+        return None
+    if len(token) > _MAX_TOKEN_LENGTH:
+        raise InvalidQueryError("Invalid page_token: too long")
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidQueryError("Invalid page_token: pass back the token you were given") from exc
+
+
+def encode_position(kind: str, value: Any) -> str:
+    """A position (``kind`` names what it indexes, so tokens cannot be mixed up)."""
+    raw = json.dumps({"k": kind, "v": value}, separators=(",", ":")).encode()
+    token = encode_bytes(raw)
+    assert token is not None
+    return token
+
+
+def decode_position(token: str | None, kind: str) -> Any:
+    """The position behind a token made by :func:`encode_position` with this ``kind``."""
+    raw = decode_bytes(token)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if not isinstance(data, dict) or data.get("k") != kind or "v" not in data:
+        raise InvalidQueryError("Invalid page_token: pass back the token you were given")
+    return data["v"]

@@ -1,0 +1,654 @@
+"""The Temporal execution backend: runs are ``WorkflowExecution`` workflows.
+
+- status: ``describe`` says whether the run is open; an open run answers the
+  ``get_status`` query (when a worker polls), a closed one has its result document.
+- history: the run's real event history, through :mod:`flov7.temporal.history`.
+- list: Temporal visibility, filtered with the Flov7 search attributes.
+
+Every Temporal failure is translated into the backend errors of
+:mod:`flov7.api.backend`, so the API answers 404 / 409 / 400 / 503, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from temporalio.api.common.v1 import WorkflowExecution as WorkflowExecutionRef
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from flov7.api.backend import (
+    BackendUnavailableError,
+    ExecutionAlreadyClosedError,
+    ExecutionFilters,
+    ExecutionNotFoundError,
+    ExecutionRef,
+    InvalidQueryError,
+    WorkflowRef,
+)
+from flov7.api.pagination import decode_bytes, decode_position, encode_bytes, encode_position
+from flov7.config import TemporalSettings
+from flov7.errors import TemporalConnectionError
+from flov7.temporal.client import get_temporal_client, task_queue_pollers
+from flov7.temporal.executions import MEMO_KEY, describe_failure, start_execution_once
+from flov7.temporal.history import build_timeline, raw_event
+from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
+from flov7.temporal.search_attributes import (
+    SEARCH_ATTRIBUTES,
+    STATUS,
+    VERSION,
+    WORKFLOW_ID,
+    missing_search_attributes,
+    register_search_attributes,
+)
+
+if TYPE_CHECKING:
+    from flov7.config import Settings
+    from flov7.temporal.devserver import EmbeddedDevServer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TemporalBackend", "open_temporal_backend", "visibility_query"]
+
+ENGINE = "temporal"
+
+_RPC_TIMEOUT = timedelta(seconds=10)
+# An unregistered attribute may be added by an operator at any time: look again now
+# and then rather than once per process.
+_SEARCH_ATTRIBUTE_RECHECK_SECONDS = 60.0
+
+_CLOSED_STATUS = {
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "completed",
+}
+
+# How each status filter reads in Temporal's visibility query language. A Flov7 run
+# that failed or was cancelled by signal still *completes* in Temporal terms.
+_STATUS_QUERIES = {
+    "running": "ExecutionStatus = 'Running'",
+    "completed": "(ExecutionStatus = 'Completed' AND Flov7Status = 'completed')",
+    "failed": "(ExecutionStatus = 'Failed' OR "
+    "(ExecutionStatus = 'Completed' AND Flov7Status = 'failed'))",
+    "cancelled": "(ExecutionStatus = 'Canceled' OR "
+    "(ExecutionStatus = 'Completed' AND Flov7Status = 'cancelled'))",
+    "timed_out": "ExecutionStatus = 'TimedOut'",
+    "terminated": "ExecutionStatus = 'Terminated'",
+}
+_STATUS_QUERIES_WITHOUT_ATTRIBUTES = {
+    "running": _STATUS_QUERIES["running"],
+    "timed_out": _STATUS_QUERIES["timed_out"],
+    "terminated": _STATUS_QUERIES["terminated"],
+}
+_UNSAFE_QUERY_CHARACTERS = frozenset("'\"\\")
+
+
+def visibility_query(filters: ExecutionFilters, *, search_attributes: bool) -> str:
+    """The Temporal visibility query for ``filters``.
+
+    Raises :class:`InvalidQueryError` for a filter the cluster cannot answer (Flov7
+    search attributes not registered) or a value that cannot be quoted safely.
+    """
+    clauses = [f"WorkflowType = '{EXECUTION_WORKFLOW}'"]
+    hint = (
+        "needs the Flov7 search attributes, which this Temporal namespace does not have: "
+        "run `flov7 setup-search-attributes`"
+    )
+    if filters.workflow_id is not None:
+        if not search_attributes:
+            raise InvalidQueryError(f"Filtering by workflow_id {hint}")
+        clauses.append(f"{WORKFLOW_ID.name} = {_quote(filters.workflow_id, 'workflow_id')}")
+    if filters.status is not None:
+        table = _STATUS_QUERIES if search_attributes else _STATUS_QUERIES_WITHOUT_ATTRIBUTES
+        if filters.status not in table:
+            if filters.status in _STATUS_QUERIES:
+                raise InvalidQueryError(f"Filtering by status '{filters.status}' {hint}")
+            raise InvalidQueryError(f"Unknown status filter '{filters.status}'")
+        clauses.append(table[filters.status])
+    if filters.started_after is not None:
+        clauses.append(f"StartTime >= '{_rfc3339(filters.started_after)}'")
+    if filters.started_before is not None:
+        clauses.append(f"StartTime <= '{_rfc3339(filters.started_before)}'")
+    return " AND ".join(clauses)
+
+
+def _quote(value: str, name: str) -> str:
+    # Temporal's SQL visibility has no reliable escape for quotes: refuse them instead.
+    if any(char in _UNSAFE_QUERY_CHARACTERS or ord(char) < 32 for char in value):
+        raise InvalidQueryError(f"{name} filter cannot contain quotes, backslashes or controls")
+    return f"'{value}'"
+
+
+def _rfc3339(value: datetime) -> str:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class TemporalBackend:
+    """:class:`~flov7.api.backend.ExecutionBackend` on Temporal."""
+
+    engine = ENGINE
+
+    def __init__(
+        self,
+        settings: TemporalSettings,
+        *,
+        client: Client | None = None,
+        target: str | None = None,
+        worker: Worker | None = None,
+        server: EmbeddedDevServer | None = None,
+        query_timeout: float = 5.0,
+    ) -> None:
+        """Use ``client``, or connect to ``target`` (default: the settings') on first use.
+
+        A lazy connection lets the API start while Temporal is down, answering 503
+        until it is back. ``worker`` / ``server`` are what this process runs, for health.
+        """
+        self.settings = settings
+        self._client = client
+        self.target = target or (client.service_client.config.target_host if client else None)
+        self.worker = worker
+        self.server = server
+        self.query_timeout = query_timeout
+        self._search_attributes: bool | None = None
+        self._search_attributes_checked = 0.0
+
+    # -- connection ---------------------------------------------------------------------
+
+    async def client(self) -> Client:
+        """The Temporal client, connecting now if needed."""
+        if self._client is None:
+            try:
+                self._client = await get_temporal_client(self.settings, target=self.target)
+            except TemporalConnectionError as exc:
+                raise BackendUnavailableError(str(exc)) from exc
+        return self._client
+
+    async def search_attributes_enabled(self) -> bool:
+        """Whether the namespace has the Flov7 search attributes (cached, rechecked)."""
+        if self._search_attributes:
+            return True
+        now = time.monotonic()
+        if (
+            self._search_attributes is False
+            and now - self._search_attributes_checked < _SEARCH_ATTRIBUTE_RECHECK_SECONDS
+        ):
+            return False
+        client = await self.client()
+        try:
+            missing = await missing_search_attributes(client)
+        except RPCError as exc:  # e.g. no operator permission: run without them
+            log.warning("Cannot list Temporal search attributes (%s): not using them", exc)
+            missing = [name for name, _ in SEARCH_ATTRIBUTES]
+        if missing and self._search_attributes is None:
+            log.warning(
+                "Temporal namespace '%s' lacks the search attributes %s: runs are listed "
+                "without workflow/status filters. Run `flov7 setup-search-attributes`.",
+                client.namespace,
+                ", ".join(missing),
+            )
+        self._search_attributes = not missing
+        self._search_attributes_checked = now
+        return self._search_attributes
+
+    # -- ExecutionBackend ---------------------------------------------------------------
+
+    async def start(
+        self,
+        document: dict[str, Any],
+        run_input: dict[str, Any] | None,
+        execution_id: str,
+        workflow_ref: WorkflowRef,
+    ) -> ExecutionRef:
+        """Start (or join) the run; see :func:`~flov7.temporal.executions.start_execution_once`."""
+        client = await self.client()
+        use_attributes = await self.search_attributes_enabled()
+        with _translated(execution_id, self.target):
+            started = await start_execution_once(
+                client,
+                document,
+                self.settings,
+                execution_id=execution_id,
+                run_input=run_input,
+                workflow_id=workflow_ref.workflow_id,
+                version=workflow_ref.version,
+                search_attributes=use_attributes,
+            )
+        handle = started.handle
+        return ExecutionRef(
+            execution_id=execution_id,
+            run_id=handle.result_run_id or handle.run_id,
+            engine=ENGINE,
+            created=started.created,
+        )
+
+    async def status(self, execution_id: str) -> dict[str, Any]:
+        """See :meth:`~flov7.api.backend.ExecutionBackend.status`."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            description = await self._describe(handle)
+            return await self._status_of(handle, description)
+
+    async def wait(self, execution_id: str, wait_seconds: float) -> dict[str, Any] | None:
+        """See :meth:`~flov7.api.backend.ExecutionBackend.wait`."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            await self._describe(handle)
+            try:
+                await asyncio.wait_for(handle.result(), wait_seconds)
+            except TimeoutError:
+                return None
+            except WorkflowFailureError:
+                pass  # closed without a result document: status() says why
+        return await self.status(execution_id)
+
+    async def cancel(self, execution_id: str, reason: str | None = None) -> None:
+        """Send ``cancel_workflow``; 409-style error when the run is closed."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            description = await self._describe(handle)
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                status, _ = await self._closed_outcome(handle, description)
+                raise ExecutionAlreadyClosedError(
+                    f"Execution '{execution_id}' is closed ({status}): nothing to cancel",
+                    status=status,
+                )
+            try:
+                await handle.signal(CANCEL_SIGNAL, reason or "cancelled through the API")
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:  # closed since the describe
+                    raise ExecutionAlreadyClosedError(
+                        f"Execution '{execution_id}' closed meanwhile: nothing to cancel",
+                        status="closed",
+                    ) from exc
+                raise
+
+    async def history(
+        self, execution_id: str, page: str | None, page_size: int, raw: bool
+    ) -> dict[str, Any]:
+        """See :meth:`~flov7.api.backend.ExecutionBackend.history`."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            description = await self._describe(handle)
+            if raw:
+                return await self._raw_history(client, execution_id, page, page_size)
+            offset = decode_position(page, "timeline") or 0
+            if not isinstance(offset, int) or offset < 0:
+                raise InvalidQueryError("Invalid page_token: pass back the token you were given")
+            events: builtins.list[HistoryEvent] = [
+                event async for event in handle.fetch_history_events()
+            ]
+            status = await self._status_of(handle, description, with_outputs=True)
+            timeline = build_timeline(
+                events,
+                decode=client.data_converter.payload_converter.from_payload,
+                node_states=status["nodes"],
+            )
+        end = offset + page_size
+        return {
+            "execution_id": execution_id,
+            "run_id": description.run_id,
+            "engine": ENGINE,
+            "status": status["status"],
+            "nodes": timeline.nodes,
+            "events": timeline.entries[offset:end],
+            "total_events": len(timeline.entries),
+            "next_page_token": (
+                encode_position("timeline", end) if end < len(timeline.entries) else None
+            ),
+        }
+
+    async def list(
+        self, filters: ExecutionFilters, page_token: str | None, page_size: int
+    ) -> dict[str, Any]:
+        """See :meth:`~flov7.api.backend.ExecutionBackend.list`."""
+        client = await self.client()
+        query = visibility_query(filters, search_attributes=await self.search_attributes_enabled())
+        token = decode_bytes(page_token)
+        with _translated(None, self.target):
+            iterator = client.list_workflows(
+                query, page_size=page_size, next_page_token=token, rpc_timeout=_RPC_TIMEOUT
+            )
+            await iterator.fetch_next_page()
+            executions = [await _listed(execution) for execution in iterator.current_page or []]
+        return {
+            "executions": executions,
+            "next_page_token": encode_bytes(iterator.next_page_token),
+            "engine": ENGINE,
+        }
+
+    # -- health ---------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        """Server reachable (with latency), this process's worker, pollers on the queue."""
+        report: dict[str, Any] = {
+            "engine": ENGINE,
+            "target": self.target,
+            "namespace": self.settings.namespace,
+            "task_queue": self.settings.task_queue,
+            "embedded_server": self.server is not None,
+            "reachable": False,
+            "latency_ms": None,
+            "worker_running": bool(self.worker is not None and self.worker.is_running),
+            "pollers": [],
+            "healthy": False,
+            "reason": None,
+        }
+        began = time.perf_counter()
+        try:
+            client = await self.client()
+            await client.service_client.check_health(timeout=timedelta(seconds=5))
+            report["latency_ms"] = round((time.perf_counter() - began) * 1000, 2)
+            report["reachable"] = True
+            pollers = await task_queue_pollers(client, self.settings.task_queue)
+        except (BackendUnavailableError, RPCError) as exc:
+            report["reason"] = f"Temporal is not reachable at {self.target}: {exc}"
+            return report
+        report["pollers"] = [
+            {
+                "identity": poller.identity,
+                "last_access_time": poller.last_access_time.ToDatetime(tzinfo=UTC).isoformat(),
+            }
+            for poller in pollers
+        ]
+        if not pollers and not report["worker_running"]:
+            report["reason"] = (
+                f"No worker polls task queue '{self.settings.task_queue}': runs would wait. "
+                "Start `flov7 worker` or set START_TEMPORAL_WORKER=true"
+            )
+            return report
+        report["healthy"] = True
+        return report
+
+    # -- internals ----------------------------------------------------------------------
+
+    async def _describe(self, handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
+        description = await handle.describe(rpc_timeout=_RPC_TIMEOUT)
+        if description.workflow_type != EXECUTION_WORKFLOW:
+            # Same namespace, other workflows (WorkflowValidation, other apps): not runs.
+            raise ExecutionNotFoundError(f"No execution '{handle.id}'")
+        return description
+
+    async def _status_of(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        description: WorkflowExecutionDescription,
+        *,
+        with_outputs: bool = False,
+    ) -> dict[str, Any]:
+        labels = await _labels(description)
+        answer: dict[str, Any] = {
+            "execution_id": description.id,
+            "run_id": description.run_id,
+            "engine": ENGINE,
+            "workflow_id": labels.get("workflow_id"),
+            "workflow_name": None,
+            "version": labels.get("version"),
+            "status": "running",
+            "engine_status": description.status.name if description.status else None,
+            "started_at": _iso(description.start_time),
+            "finished_at": _iso(description.close_time),
+            "nodes": {},
+            "counts": {},
+            "execution_path": [],
+            "result": None,
+            "error": None,
+        }
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            report = await self._query(handle, description.task_queue)
+            if report is None or report.get("status") == "starting":
+                answer["status"] = "pending"
+                return answer
+            answer.update(_from_report(report))
+            # The interpreter may already know the outcome (a node failed, a cancel was
+            # asked) while nodes in flight finish: the run is still running until closed.
+            answer["status"] = "running"
+            return answer
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
+            if isinstance(result, dict):
+                answer.update(_from_result(result, with_outputs=with_outputs))
+                answer["result"] = result
+                return answer
+        answer["status"], answer["error"] = await self._closed_outcome(handle, description)
+        # No result document: ask the workflow (replayed by a worker) for its node states.
+        report = await self._query(handle, description.task_queue)
+        if report is not None:
+            answer.update({k: v for k, v in _from_report(report).items() if k != "error"})
+        return answer
+
+    async def _closed_outcome(
+        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Status and error of a closed run."""
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
+            if isinstance(result, dict):
+                return str(result.get("status") or "completed"), result.get("error")
+            return "completed", None
+        status = _CLOSED_STATUS.get(description.status or WorkflowExecutionStatus.FAILED, "failed")
+        try:
+            await handle.result(rpc_timeout=_RPC_TIMEOUT)
+        except WorkflowFailureError as exc:
+            cause = exc.cause
+            kind = cause.type if isinstance(cause, ApplicationError) and cause.type else None
+            return status, {
+                "type": kind or type(cause or exc).__name__,
+                "message": describe_failure(exc),
+            }
+        return status, None
+
+    async def _query(
+        self, handle: WorkflowHandle[Any, Any], task_queue: str
+    ) -> dict[str, Any] | None:
+        """The ``get_status`` answer, or None when no worker can answer it now.
+
+        A query waits for a worker; with nobody polling it would hang until its
+        timeout, so look at the pollers first.
+        """
+        client = await self.client()
+        try:
+            if not await task_queue_pollers(client, task_queue):
+                return None
+            answer = await handle.query(
+                STATUS_QUERY, rpc_timeout=timedelta(seconds=self.query_timeout)
+            )
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            log.debug("get_status query of %s failed: %s", handle.id, exc)
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    async def _raw_history(
+        self, client: Client, execution_id: str, page: str | None, page_size: int
+    ) -> dict[str, Any]:
+        response = await client.workflow_service.get_workflow_execution_history(
+            GetWorkflowExecutionHistoryRequest(
+                namespace=client.namespace,
+                execution=WorkflowExecutionRef(workflow_id=execution_id),
+                maximum_page_size=page_size,
+                next_page_token=decode_bytes(page) or b"",
+            ),
+            retry=True,
+            timeout=_RPC_TIMEOUT,
+        )
+        return {
+            "execution_id": execution_id,
+            "engine": ENGINE,
+            "events": [raw_event(event) for event in response.history.events],
+            "next_page_token": encode_bytes(response.next_page_token),
+        }
+
+
+@contextlib.contextmanager
+def _translated(execution_id: str | None, target: str | None) -> Iterator[None]:
+    """Temporal's RPC errors as backend errors (404 / 400 / 503)."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and execution_id is not None:
+            raise ExecutionNotFoundError(f"No execution '{execution_id}'") from exc
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise InvalidQueryError(f"Temporal refused the request: {exc.message}") from exc
+        raise BackendUnavailableError(
+            f"Temporal at {target or 'the configured address'} failed the request "
+            f"({exc.status.name}): {exc.message}"
+        ) from exc
+    except TemporalConnectionError as exc:
+        raise BackendUnavailableError(str(exc)) from exc
+
+
+async def _labels(description: WorkflowExecution) -> dict[str, Any]:
+    """Workflow id and version of a run: from its memo, else its search attributes."""
+    labels: dict[str, Any] = {}
+    try:
+        memo = await description.memo()
+    except Exception:  # a memo from another client we cannot decode: ignore it
+        memo = {}
+    entry = memo.get(MEMO_KEY)
+    if isinstance(entry, dict):
+        labels = {"workflow_id": entry.get("workflow_id"), "version": entry.get("version")}
+    attributes = description.typed_search_attributes
+    labels.setdefault("workflow_id", attributes.get(WORKFLOW_ID))
+    labels.setdefault("version", attributes.get(VERSION))
+    return labels
+
+
+async def _listed(execution: WorkflowExecution) -> dict[str, Any]:
+    labels = await _labels(execution)
+    status: str
+    if execution.status == WorkflowExecutionStatus.RUNNING:
+        status = "running"
+    elif execution.status == WorkflowExecutionStatus.COMPLETED:
+        status = execution.typed_search_attributes.get(STATUS) or "completed"
+    else:
+        status = _CLOSED_STATUS.get(execution.status or WorkflowExecutionStatus.FAILED, "failed")
+    return {
+        "execution_id": execution.id,
+        "run_id": execution.run_id,
+        "engine": ENGINE,
+        "workflow_id": labels.get("workflow_id"),
+        "version": labels.get("version"),
+        "status": status,
+        "engine_status": execution.status.name if execution.status else None,
+        "started_at": _iso(execution.start_time),
+        "finished_at": _iso(execution.close_time),
+    }
+
+
+def _node_view(node: dict[str, Any], *, with_output: bool) -> dict[str, Any]:
+    view = {
+        "type": node.get("type"),
+        "status": node.get("status"),
+        "attempts": node.get("attempts"),
+        "started_at": node.get("started_at"),
+        "finished_at": node.get("finished_at"),
+        "duration_ms": _duration_ms(node.get("started_at"), node.get("finished_at")),
+        "error": node.get("error"),
+    }
+    if with_output:
+        view["output"] = node.get("output")
+    return view
+
+
+def _from_report(report: dict[str, Any]) -> dict[str, Any]:
+    nodes = report.get("nodes") or {}
+    return {
+        "workflow_name": report.get("workflow_name"),
+        "nodes": {node_id: _node_view(node, with_output=False) for node_id, node in nodes.items()},
+        "counts": report.get("counts") or {},
+        "execution_path": report.get("execution_path") or [],
+        "error": report.get("error"),
+    }
+
+
+def _from_result(result: dict[str, Any], *, with_outputs: bool) -> dict[str, Any]:
+    nodes = result.get("node_results") or {}
+    views = {node_id: _node_view(node, with_output=with_outputs) for node_id, node in nodes.items()}
+    counts: dict[str, int] = {}
+    for view in views.values():
+        counts[str(view["status"])] = counts.get(str(view["status"]), 0) + 1
+    return {
+        "workflow_name": result.get("workflow_name"),
+        "status": result.get("status", "completed"),
+        "nodes": views,
+        "counts": counts,
+        "execution_path": result.get("execution_path") or [],
+        "error": result.get("error"),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _duration_ms(started: Any, finished: Any) -> float | None:
+    if not isinstance(started, str) or not isinstance(finished, str):
+        return None
+    try:
+        delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+    except (ValueError, TypeError):
+        return None
+    return round(delta.total_seconds() * 1000, 3)
+
+
+@contextlib.asynccontextmanager
+async def open_temporal_backend(settings: Settings) -> AsyncIterator[TemporalBackend]:
+    """The Temporal backend the settings describe, with what this process must run.
+
+    - ``TEMPORAL_HOST`` set and ``START_TEMPORAL_WORKER=false``: connect lazily, so the
+      API starts (and reports 503) while Temporal is down.
+    - otherwise :func:`~flov7.temporal.environment.temporal_environment`: the embedded dev
+      server when ``TEMPORAL_HOST`` is unset (with the Flov7 search attributes), and a
+      worker in this process when ``START_TEMPORAL_WORKER=true``.
+    """
+    from flov7.temporal.environment import WorkerMode, temporal_environment
+
+    temporal = settings.temporal
+    if temporal.host is not None and not temporal.start_worker:
+        yield TemporalBackend(temporal, target=temporal.host)
+        return
+    mode = WorkerMode.ALWAYS if temporal.start_worker else WorkerMode.NEVER
+    async with temporal_environment(
+        settings, worker=mode, search_attributes=SEARCH_ATTRIBUTES
+    ) as environment:
+        if temporal.uses_embedded_server:
+            # A dev server started earlier by `flov7 worker` has no Flov7 attributes; on
+            # our own loopback server registering them is safe (an external cluster is
+            # the operator's call: `flov7 setup-search-attributes`).
+            try:
+                await register_search_attributes(environment.client)
+            except RPCError as exc:
+                log.warning("Could not register the Flov7 search attributes: %s", exc)
+        yield TemporalBackend(
+            temporal,
+            client=environment.client,
+            target=environment.target,
+            worker=environment.worker,
+            server=environment.server,
+        )

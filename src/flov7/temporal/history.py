@@ -1,0 +1,605 @@
+"""A run's Temporal event history, turned into a per-node timeline people can read.
+
+Temporal records what the workflow *did*: activities scheduled, started, completed or
+failed, timers started and fired, signals received. Flov7 names every node on the
+events it causes (the node id is the activity's ``summary`` and is in its input; delay
+timers carry it as their summary), so each event can be put on its node's line.
+
+Two things the history alone cannot show, which :func:`build_timeline` merges in from
+the node states (the result document, or the ``get_status`` query while running):
+
+- Pure nodes (``condition``, ``transform``) are evaluated inside workflow code, with no
+  activity and so no event. Their ``started_at`` / ``finished_at`` become entries
+  marked ``"source": "workflow"``.
+- Retries add no events: Temporal records only the last attempt's start, with the
+  previous attempt's failure (``last_failure``). That becomes one ``attempt_failed``
+  entry with the cause, before the last ``started``.
+
+Entry events: run-level ``run_started``, ``cancel_requested``, ``signal_received``,
+``workflow_task_failed``, ``run_completed`` / ``run_failed`` / ``run_timed_out`` /
+``run_cancelled`` / ``run_terminated`` / ``run_continued_as_new``; node-level
+``scheduled``, ``started``, ``attempt_failed``, ``completed``, ``failed``, ``timed_out``,
+``cancel_requested``, ``cancelled``, ``timer_started``, ``timer_fired``, ``skipped``.
+
+Stack traces never leave this module: failures keep their type and message only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType, RetryState, TimeoutType, WorkflowTaskFailedCause
+from temporalio.api.failure.v1 import Failure
+from temporalio.api.history.v1 import HistoryEvent
+
+from flov7.nodes.base import NodeKind, get_node_type
+from flov7.temporal.names import CANCEL_SIGNAL
+
+__all__ = ["Timeline", "build_timeline", "raw_event"]
+
+PayloadDecoder = Callable[[Payload], Any]
+"""Turns a Temporal payload into a Python value (the client's payload converter)."""
+
+_ACTIVITY_PREFIX = "flov7."
+_MAX_CAUSE_DEPTH = 3
+
+_RUN_CLOSE_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED: "run_completed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED: "run_failed",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT: "run_timed_out",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED: "run_cancelled",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED: "run_terminated",
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "run_continued_as_new",
+}
+
+# The terminal entry a node state produces when history has nothing for the node.
+_STATE_EVENTS = {
+    "completed": "completed",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "skipped": "skipped",
+}
+
+
+@dataclass
+class Timeline:
+    """Every entry of a run in time order, and one summary per node."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def raw_event(event: HistoryEvent) -> dict[str, Any]:
+    """One history event as JSON (``MessageToDict``), with stack traces removed."""
+    cleaned: dict[str, Any] = _without_stack_traces(MessageToDict(event))
+    return cleaned
+
+
+def build_timeline(
+    events: Iterable[HistoryEvent],
+    *,
+    decode: PayloadDecoder,
+    node_states: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Timeline:
+    """Turn a run's history plus its node states into a :class:`Timeline`.
+
+    Args:
+        events: The run's history events, in order (all pages).
+        decode: The client's payload converter, to read activity inputs, summaries,
+            signal arguments and the result.
+        node_states: ``node_id -> {type, status, started_at, finished_at, attempts,
+            error, output?}`` in document order: ``node_results`` of the result, or the
+            ``nodes`` of the ``get_status`` query. Empty when neither is available.
+    """
+    states = dict(node_states or {})
+    builder = _Builder(decode, states)
+    for event in events:
+        builder.add(event)
+    builder.order_states()
+    builder.attribute_unnamed_timers()
+    builder.merge_states()
+    return Timeline(entries=builder.sorted_entries(), nodes=builder.node_summaries())
+
+
+class _Builder:
+    def __init__(self, decode: PayloadDecoder, states: dict[str, Mapping[str, Any]]) -> None:
+        self.decode = decode
+        self.states = states
+        self.entries: list[tuple[datetime | None, int, dict[str, Any]]] = []
+        self._sequence = itertools.count()
+        # scheduled / started event id -> (node id, node type), to attribute later events.
+        self.activities: dict[int, tuple[str | None, str | None]] = {}
+        self.timers: dict[int, str | None] = {}
+        self.timer_durations: dict[int, float | None] = {}
+        self.document_order: list[str] = []
+
+    # -- history events ---------------------------------------------------------------
+
+    def add(self, event: HistoryEvent) -> None:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes
+            document = self._decode_first(attrs.input.payloads)
+            if isinstance(document, dict) and isinstance(document.get("nodes"), list):
+                self.document_order = [
+                    node["id"]
+                    for node in document["nodes"]
+                    if isinstance(node, dict) and isinstance(node.get("id"), str)
+                ]
+            self._entry(
+                event,
+                "run_started",
+                details={
+                    "workflow_type": attrs.workflow_type.name,
+                    "task_queue": attrs.task_queue.name,
+                    "attempt": attrs.attempt,
+                },
+            )
+        elif kind in _RUN_CLOSE_EVENTS:
+            self._entry(event, _RUN_CLOSE_EVENTS[kind], details=self._close_details(event))
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            reason = event.workflow_execution_cancel_requested_event_attributes.cause
+            self._entry(event, "cancel_requested", details={"reason": reason or None})
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            self._signal(event)
+        elif kind in (
+            EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+        ):
+            self._workflow_task_problem(event)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            self._activity_scheduled(event)
+        elif kind in _ACTIVITY_HANDLERS:
+            _ACTIVITY_HANDLERS[kind](self, event)
+        elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
+            timer = event.timer_started_event_attributes
+            node_id = self._summary(event)
+            seconds = timer.start_to_fire_timeout.ToTimedelta().total_seconds()
+            self.timers[event.event_id] = node_id
+            self.timer_durations[event.event_id] = seconds
+            self._entry(
+                event,
+                "timer_started",
+                node_id=node_id,
+                details={"duration_seconds": seconds},
+                timer=event.event_id,
+            )
+        elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
+            started = event.timer_fired_event_attributes.started_event_id
+            self._entry(event, "timer_fired", node_id=self.timers.get(started), timer=started)
+        elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
+            started = event.timer_canceled_event_attributes.started_event_id
+            self._entry(event, "cancelled", node_id=self.timers.get(started), timer=started)
+
+    def _close_details(self, event: HistoryEvent) -> dict[str, Any]:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+            payloads = event.workflow_execution_completed_event_attributes.result.payloads
+            result = self._decode_first(payloads)
+            status = result.get("status") if isinstance(result, dict) else None
+            return {"status": status}
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            return {"cause": _failure(event.workflow_execution_failed_event_attributes.failure)}
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            return {"reason": event.workflow_execution_terminated_event_attributes.reason or None}
+        return {}
+
+    def _signal(self, event: HistoryEvent) -> None:
+        attrs = event.workflow_execution_signaled_event_attributes
+        if attrs.signal_name == CANCEL_SIGNAL:
+            reason = self._decode_first(attrs.input.payloads)
+            self._entry(
+                event,
+                "cancel_requested",
+                details={"reason": reason if isinstance(reason, str) else None},
+            )
+        else:
+            self._entry(event, "signal_received", details={"signal": attrs.signal_name})
+
+    def _workflow_task_problem(self, event: HistoryEvent) -> None:
+        # A workflow task that fails is a bug or a non-determinism: the run stalls until
+        # a fixed worker replays it. It must be visible, not filtered out as noise.
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            attrs = event.workflow_task_failed_event_attributes
+            details = {
+                "cause": _failure(attrs.failure) if attrs.HasField("failure") else None,
+                "reason": _enum_name(
+                    WorkflowTaskFailedCause, attrs.cause, "WORKFLOW_TASK_FAILED_CAUSE_"
+                ),
+            }
+        else:
+            details = {"reason": "workflow task timed out"}
+        self._entry(event, "workflow_task_failed", details=details)
+
+    def _activity_scheduled(self, event: HistoryEvent) -> None:
+        attrs = event.activity_task_scheduled_event_attributes
+        request = self._decode_first(attrs.input.payloads)
+        node_id = self._summary(event)
+        if node_id is None and isinstance(request, dict):
+            node_id = request.get("node_id") if isinstance(request.get("node_id"), str) else None
+        activity_type = attrs.activity_type.name
+        node_type = activity_type.removeprefix(_ACTIVITY_PREFIX)
+        self.activities[event.event_id] = (node_id, node_type)
+        retry = attrs.retry_policy
+        self._entry(
+            event,
+            "scheduled",
+            node_id=node_id,
+            node_type=node_type,
+            details={
+                "activity_type": activity_type,
+                "max_attempts": retry.maximum_attempts or None,
+                "start_to_close_timeout_seconds": _seconds(attrs.start_to_close_timeout),
+            },
+        )
+
+    def _activity_started(self, event: HistoryEvent) -> None:
+        attrs = event.activity_task_started_event_attributes
+        node_id, node_type = self.activities.get(attrs.scheduled_event_id, (None, None))
+        self.activities[event.event_id] = (node_id, node_type)
+        if attrs.attempt > 1:
+            # Only the last attempt's start is recorded; it carries the previous
+            # attempt's failure. Earlier failures are summarised by their count.
+            self._entry(
+                event,
+                "attempt_failed",
+                node_id=node_id,
+                node_type=node_type,
+                attempt=attrs.attempt - 1,
+                details={
+                    "failed_attempts": attrs.attempt - 1,
+                    "cause": _failure(attrs.last_failure)
+                    if attrs.HasField("last_failure")
+                    else None,
+                },
+            )
+        self._entry(event, "started", node_id=node_id, node_type=node_type, attempt=attrs.attempt)
+
+    def _activity_closed(self, event: HistoryEvent) -> None:
+        kind = event.event_type
+        details: dict[str, Any] = {}
+        started = 0
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = event.activity_task_completed_event_attributes
+            name, scheduled, started = "completed", done.scheduled_event_id, done.started_event_id
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failed = event.activity_task_failed_event_attributes
+            name, scheduled, started = "failed", failed.scheduled_event_id, failed.started_event_id
+            details = {
+                "cause": _failure(failed.failure),
+                "retry_state": _enum_name(RetryState, failed.retry_state, "RETRY_STATE_"),
+            }
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+            timed_out = event.activity_task_timed_out_event_attributes
+            name, scheduled = "timed_out", timed_out.scheduled_event_id
+            details = {
+                "cause": _failure(timed_out.failure),
+                "retry_state": _enum_name(RetryState, timed_out.retry_state, "RETRY_STATE_"),
+            }
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED:
+            requested = event.activity_task_cancel_requested_event_attributes
+            name, scheduled = "cancel_requested", requested.scheduled_event_id
+        else:  # EVENT_TYPE_ACTIVITY_TASK_CANCELED
+            cancelled = event.activity_task_canceled_event_attributes
+            name, scheduled = "cancelled", cancelled.scheduled_event_id
+            started = cancelled.started_event_id
+        node_id, node_type = self.activities.get(scheduled, (None, None))
+        self._entry(
+            event,
+            name,
+            node_id=node_id,
+            node_type=node_type,
+            attempt=self._attempt_of(started),
+            details=details,
+        )
+
+    def _attempt_of(self, started_event_id: int) -> int | None:
+        for _, _, entry in reversed(self.entries):
+            if entry.get("event_id") == started_event_id and entry["event"] == "started":
+                attempt = entry.get("attempt")
+                return attempt if isinstance(attempt, int) else None
+        return None
+
+    def order_states(self) -> None:
+        """Put the node states in document order (the run's input says it).
+
+        Node states come from a result or a query, whose JSON objects Temporal's
+        converter writes with sorted keys; people read a workflow in document order.
+        """
+        rank = {node_id: index for index, node_id in enumerate(self.document_order)}
+        ordered = sorted(self.states, key=lambda node_id: rank.get(node_id, len(rank)))
+        self.states = {node_id: self.states[node_id] for node_id in ordered}
+
+    # -- timers without a node id -----------------------------------------------------
+
+    def attribute_unnamed_timers(self) -> None:
+        """Give timers with no summary to delay nodes, in the order the nodes started.
+
+        Timers started by a runner that did not name them (older workers) are matched
+        to timer-kind nodes that started, skipping nodes already named by a timer and
+        nodes whose output shows another duration (a zero delay starts no timer).
+        """
+        unnamed = [event_id for event_id, node in self.timers.items() if node is None]
+        if not unnamed:
+            return
+        named = {node for node in self.timers.values() if node is not None}
+        order = {node_id: index for index, node_id in enumerate(self.states)}
+        candidates = sorted(
+            (
+                node_id
+                for node_id, state in self.states.items()
+                if node_id not in named and _is_timer_type(state.get("type")) and _started(state)
+            ),
+            key=lambda node_id: (str(self.states[node_id].get("started_at")), order[node_id]),
+        )
+        for timer_id in unnamed:
+            duration = self.timer_durations.get(timer_id)
+            while candidates:
+                node_id = candidates.pop(0)
+                delay = _delay_of(self.states[node_id])
+                if delay is None or duration is None or abs(delay - duration) < 1e-3:
+                    self.timers[timer_id] = node_id
+                    break
+        for _, _, entry in self.entries:
+            timer = entry.pop("_timer", None)
+            if timer is not None and entry["node_id"] is None:
+                entry["node_id"] = self.timers.get(timer)
+                if entry["node_id"] is not None:
+                    entry["node_type"] = self.states[entry["node_id"]].get("type")
+
+    # -- node states ------------------------------------------------------------------
+
+    def merge_states(self) -> None:
+        """Entries for what history cannot show: pure nodes, and skipped nodes."""
+        seen = {entry["node_id"] for _, _, entry in self.entries if entry["node_id"]}
+        for node_id, state in self.states.items():
+            status = str(state.get("status") or "")
+            node_type = state.get("type") if isinstance(state.get("type"), str) else None
+            if status == "skipped":
+                self._synthetic(node_id, node_type, "skipped", state.get("finished_at"))
+                continue
+            if node_id in seen or not _started(state):
+                continue
+            # No event at all: evaluated inside workflow code (or never reached Temporal).
+            self._synthetic(node_id, node_type, "started", state.get("started_at"))
+            event = _STATE_EVENTS.get(status)
+            if event is not None:
+                details = {"error": state.get("error")} if state.get("error") else {}
+                self._synthetic(node_id, node_type, event, state.get("finished_at"), details)
+
+    def node_summaries(self) -> dict[str, dict[str, Any]]:
+        """One line per node: from its state when known, else from its last entry."""
+        summaries: dict[str, dict[str, Any]] = {}
+        for node_id, state in self.states.items():
+            started, finished = state.get("started_at"), state.get("finished_at")
+            summaries[node_id] = {
+                "type": state.get("type"),
+                "status": state.get("status"),
+                "attempts": state.get("attempts"),
+                "started_at": started,
+                "finished_at": finished,
+                "duration_ms": _duration_ms(started, finished),
+                "error": state.get("error"),
+                "in_history": False,
+            }
+        for _, _, entry in self.entries:
+            node_id = entry["node_id"]
+            if node_id is None:
+                continue
+            summary = summaries.setdefault(node_id, _summary_from_history(entry))
+            if entry["source"] == "history":
+                summary["in_history"] = True
+            if node_id not in self.states:
+                _advance_summary(summary, entry)
+        return summaries
+
+    def sorted_entries(self) -> list[dict[str, Any]]:
+        ordered = sorted(
+            self.entries,
+            key=lambda item: (item[0] or datetime.max.replace(tzinfo=UTC), item[1]),
+        )
+        for _, _, entry in ordered:
+            entry.pop("_timer", None)
+        return [entry for _, _, entry in ordered]
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _entry(
+        self,
+        event: HistoryEvent,
+        name: str,
+        *,
+        node_id: str | None = None,
+        node_type: str | None = None,
+        attempt: int | None = None,
+        details: dict[str, Any] | None = None,
+        timer: int | None = None,
+    ) -> None:
+        when = event.event_time.ToDatetime(tzinfo=UTC) if event.HasField("event_time") else None
+        entry: dict[str, Any] = {
+            "time": when.isoformat() if when else None,
+            "event": name,
+            "node_id": node_id,
+            "node_type": node_type or self._state_type(node_id),
+            "attempt": attempt,
+            "source": "history",
+            "event_id": event.event_id,
+            "details": details or {},
+        }
+        if timer is not None:
+            entry["_timer"] = timer
+        self.entries.append((when, next(self._sequence), entry))
+
+    def _synthetic(
+        self,
+        node_id: str,
+        node_type: str | None,
+        name: str,
+        at: Any,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        when = _parse_time(at)
+        entry: dict[str, Any] = {
+            "time": when.isoformat() if when else None,
+            "event": name,
+            "node_id": node_id,
+            "node_type": node_type,
+            "attempt": None,
+            "source": "workflow",
+            "event_id": None,
+            "details": details or {},
+        }
+        self.entries.append((when, next(self._sequence), entry))
+
+    def _state_type(self, node_id: str | None) -> str | None:
+        if node_id is None or node_id not in self.states:
+            return None
+        node_type = self.states[node_id].get("type")
+        return node_type if isinstance(node_type, str) else None
+
+    def _summary(self, event: HistoryEvent) -> str | None:
+        if not event.HasField("user_metadata") or not event.user_metadata.HasField("summary"):
+            return None
+        value = self._decode(event.user_metadata.summary)
+        return value if isinstance(value, str) and value else None
+
+    def _decode_first(self, payloads: Iterable[Payload]) -> Any:
+        for payload in payloads:
+            return self._decode(payload)
+        return None
+
+    def _decode(self, payload: Payload) -> Any:
+        try:
+            return self.decode(payload)
+        except Exception:  # an undecodable payload loses its detail, not the timeline
+            return None
+
+
+_ACTIVITY_HANDLERS: dict[int, Callable[[_Builder, HistoryEvent], None]] = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: _Builder._activity_started,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: _Builder._activity_closed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: _Builder._activity_closed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: _Builder._activity_closed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED: _Builder._activity_closed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: _Builder._activity_closed,
+}
+
+_NODE_EVENT_STATUS = {
+    "scheduled": "running",
+    "started": "running",
+    "attempt_failed": "running",
+    "timer_started": "running",
+    "completed": "completed",
+    "timer_fired": "completed",
+    "failed": "failed",
+    "timed_out": "failed",
+    "cancel_requested": "running",
+    "cancelled": "cancelled",
+}
+
+
+def _summary_from_history(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": entry.get("node_type"),
+        "status": None,
+        "attempts": None,
+        "started_at": None,
+        "finished_at": None,
+        "duration_ms": None,
+        "error": None,
+        "in_history": False,
+    }
+
+
+def _advance_summary(summary: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Node summary from history alone (no state known: e.g. a terminated run)."""
+    event = entry["event"]
+    summary["status"] = _NODE_EVENT_STATUS.get(event, summary["status"])
+    if summary["started_at"] is None and event in ("scheduled", "timer_started", "started"):
+        summary["started_at"] = entry["time"]
+    if isinstance(entry.get("attempt"), int):
+        summary["attempts"] = entry["attempt"]
+    if event in ("completed", "timer_fired", "failed", "timed_out", "cancelled"):
+        summary["finished_at"] = entry["time"]
+        summary["duration_ms"] = _duration_ms(summary["started_at"], entry["time"])
+        if event in ("failed", "timed_out"):
+            summary["error"] = entry["details"].get("cause")
+
+
+def _failure(failure: Failure, depth: int = 0) -> dict[str, Any]:
+    """Type and message of a Temporal failure (no stack trace), with its cause."""
+    info = failure.WhichOneof("failure_info")
+    if info == "application_failure_info":
+        kind = failure.application_failure_info.type or "ApplicationError"
+    elif info == "timeout_failure_info":
+        timeout = failure.timeout_failure_info.timeout_type
+        kind = "Timeout:" + _enum_name(TimeoutType, timeout, "TIMEOUT_TYPE_").replace("_", "-")
+    elif info == "canceled_failure_info":
+        kind = "Cancelled"
+    else:
+        kind = (info or "failure").removesuffix("_failure_info")
+    described: dict[str, Any] = {"type": kind, "message": failure.message}
+    if failure.HasField("cause") and depth < _MAX_CAUSE_DEPTH:
+        described["cause"] = _failure(failure.cause, depth + 1)
+    return described
+
+
+def _enum_name(enum: Any, value: int, prefix: str) -> str:
+    """``RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED`` -> ``maximum_attempts_reached``."""
+    try:
+        name = str(enum.Name(value))
+    except ValueError:  # a value newer than this SDK
+        return str(value)
+    return name.removeprefix(prefix).lower()
+
+
+def _seconds(duration: Any) -> float | None:
+    seconds = float(duration.ToTimedelta().total_seconds())
+    return seconds or None
+
+
+def _is_timer_type(node_type: Any) -> bool:
+    found = get_node_type(node_type) if isinstance(node_type, str) else None
+    return found is not None and found.kind == NodeKind.TIMER
+
+
+def _started(state: Mapping[str, Any]) -> bool:
+    return state.get("started_at") is not None and state.get("status") not in ("pending", None)
+
+
+def _delay_of(state: Mapping[str, Any]) -> float | None:
+    output = state.get("output")
+    if isinstance(output, dict) and isinstance(output.get("delayed_seconds"), int | float):
+        return float(output["delayed_seconds"])
+    return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _duration_ms(started: Any, finished: Any) -> float | None:
+    begin, end = _parse_time(started), _parse_time(finished)
+    if begin is None or end is None:
+        return None
+    return round((end - begin).total_seconds() * 1000, 3)
+
+
+def _without_stack_traces(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_stack_traces(v) for k, v in value.items() if k != "stackTrace"}
+    if isinstance(value, list):
+        return [_without_stack_traces(item) for item in value]
+    return value

@@ -1,0 +1,117 @@
+"""Helpers of the API tests: apps, clients, documents, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from flov7.api.app import create_app
+from flov7.api.backend import ExecutionBackend
+from flov7.config import Flov7Settings, Settings, TemporalSettings
+from flov7.nodes import base as node_base
+from flov7.nodes.base import NodeType
+from flov7.store.database import Database
+
+API = "/api/v1"
+
+
+def api_settings(temporal: TemporalSettings, data_dir: Path, **flov7: Any) -> Settings:
+    """Settings for a test app: the given Temporal settings, defaults elsewhere."""
+    return Settings(
+        temporal=temporal,
+        flov7=Flov7Settings(_env_file=None, data_dir=data_dir, **flov7),  # type: ignore[call-arg]
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    settings: Settings,
+    *,
+    backend: ExecutionBackend,
+    database: Database,
+    max_wait_seconds: float = 60.0,
+) -> AsyncIterator[FastAPI]:
+    """An app with its lifespan started (ASGI transports do not run lifespans)."""
+    app = create_app(
+        settings, backend=backend, database=database, max_wait_seconds=max_wait_seconds
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def client_for(
+    app: FastAPI, *, client: tuple[str, int] = ("127.0.0.1", 50000)
+) -> httpx.AsyncClient:
+    """An HTTP client of ``app`` as seen from ``client`` (host, port)."""
+    transport = httpx.ASGITransport(app=app, client=client)
+    return httpx.AsyncClient(transport=transport, base_url="http://flov7.test", timeout=90)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    *,
+    within: float = 30.0,
+    interval: float = 0.2,
+) -> Any:
+    """Call ``probe`` until it returns something truthy (visibility lags ~1 s)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within} s (last: {value!r})")
+        await asyncio.sleep(interval)
+
+
+@contextlib.contextmanager
+def registered_node_type(node_type: NodeType) -> Iterator[NodeType]:
+    """Register a test-only node type for the duration of the block.
+
+    The registry has no public unregister (node types register at import for good);
+    tests that add one must take it out again so that other tests see the built-ins only.
+    """
+    node_base.register(node_type)
+    try:
+        yield node_type
+    finally:
+        node_base._REGISTRY.pop(node_type.name, None)
+
+
+def document(
+    *nodes: dict[str, Any], edges: list[dict[str, Any]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A workflow document with a fresh unique id."""
+    return {
+        "id": extra.pop("id", f"wf-{uuid.uuid4().hex[:10]}"),
+        "nodes": list(nodes),
+        "edges": edges or [],
+        **extra,
+    }
+
+
+def transform(node_id: str, **mapping: str) -> dict[str, Any]:
+    """A transform node mapping output keys to expressions."""
+    return {"id": node_id, "type": "transform", "data": {"mapping": mapping or {"ok": "true"}}}
+
+
+def delay(node_id: str, seconds: float) -> dict[str, Any]:
+    """A delay node."""
+    return {"id": node_id, "type": "delay", "data": {"delay_seconds": seconds}}
+
+
+def chain(*node_ids: str) -> list[dict[str, Any]]:
+    """Edges linking the nodes in order."""
+    return [
+        {"id": f"e{index}", "source": source, "target": target}
+        for index, (source, target) in enumerate(itertools.pairwise(node_ids))
+    ]

@@ -1,0 +1,373 @@
+"""POST /workflow/execute, GET /workflow/status, POST /workflow/cancel, POST /workflow/validate."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_support import (
+    API,
+    api_settings,
+    chain,
+    client_for,
+    delay,
+    document,
+    eventually,
+    running_app,
+    transform,
+)
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from flov7.api.temporal_backend import TemporalBackend
+from flov7.config import TemporalSettings
+from flov7.store.database import Database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def execute(api: httpx.AsyncClient, body: dict[str, Any], **params: Any) -> httpx.Response:
+    return await api.post(f"{API}/workflow/execute", json=body, params=params)
+
+
+async def status_of(api: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    response = await api.get(f"{API}/workflow/status/{execution_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def closed_status(api: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    async def closed() -> dict[str, Any] | None:
+        body = await status_of(api, execution_id)
+        return body if body["engine_status"] != "RUNNING" else None
+
+    result: dict[str, Any] = await eventually(closed)
+    return result
+
+
+# -- execute ------------------------------------------------------------------------------
+
+
+async def test_execute_answers_202_with_links_at_once(api: httpx.AsyncClient) -> None:
+    doc = document(transform("a", x="input.n * 2"), input={"n": 21})
+    response = await execute(api, {"workflow_data": doc})
+    assert response.status_code == 202
+    body = response.json()
+    execution_id = body["execution_id"]
+    assert execution_id.startswith(doc["id"] + "-")
+    assert body["engine"] == "temporal"
+    assert body["created"] is True
+    assert body["workflow_id"] == doc["id"]
+    assert body["version"] is None
+    assert body["links"] == {
+        "status": f"{API}/workflow/status/{execution_id}",
+        "history": f"{API}/workflow/history/{execution_id}",
+        "cancel": f"{API}/workflow/cancel/{execution_id}",
+    }
+    assert response.headers["location"] == body["links"]["status"]
+    final = await closed_status(api, execution_id)
+    assert final["status"] == "completed"
+    assert final["result"]["node_results"]["a"]["output"] == {"x": 42}
+
+
+async def test_execute_with_wait_returns_the_result(api: httpx.AsyncClient) -> None:
+    doc = document(
+        transform("a", x="input.n + 1"),
+        transform("b", y="inputs.x * 10"),
+        edges=chain("a", "b"),
+        name="Waited",
+    )
+    response = await execute(
+        api, {"workflow_data": doc, "input": {"n": 4}}, wait="true", timeout="30"
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "completed"
+    assert body["engine_status"] == "COMPLETED"
+    assert body["workflow_name"] == "Waited"
+    assert body["created"] is True
+    assert body["result"]["node_results"]["b"]["output"] == {"y": 50}
+    assert body["execution_path"] == ["a", "b"]
+    assert body["counts"] == {"completed": 2}
+    for node in ("a", "b"):
+        assert body["nodes"][node]["status"] == "completed"
+        assert body["nodes"][node]["started_at"] is not None
+        assert body["nodes"][node]["duration_ms"] is not None
+    assert body["links"]["history"].endswith(body["execution_id"])
+
+
+async def test_guide_path_with_trailing_slash(api: httpx.AsyncClient) -> None:
+    doc = document(transform("a"))
+    response = await api.post(
+        f"{API}/workflow/execute/", json={"workflow_data": doc}, params={"wait": "true"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "completed"
+
+
+async def test_wait_timeout_answers_202_with_links(api: httpx.AsyncClient) -> None:
+    doc = document(delay("slow", 120))
+    response = await execute(api, {"workflow_data": doc}, wait="true", timeout="0.5")
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body["links"]) == {"status", "history", "cancel"}
+    cancel = await api.post(body["links"]["cancel"])
+    assert cancel.status_code == 202
+
+
+async def test_repeated_execution_id_joins_the_running_run(
+    api: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    execution_id = f"idem-{uuid.uuid4().hex[:8]}"
+    doc = document(delay("slow", 120))
+    first = await execute(api, {"workflow_data": doc, "execution_id": execution_id})
+    second = await execute(api, {"workflow_data": doc, "execution_id": execution_id})
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["created"] is True
+    assert second.json()["created"] is False
+    assert first.json()["run_id"] == second.json()["run_id"]
+    await api.post(f"{API}/workflow/cancel/{execution_id}")
+    final = await closed_status(api, execution_id)
+    assert final["status"] == "cancelled"
+
+
+async def test_repeated_execution_id_returns_the_closed_run(api: httpx.AsyncClient) -> None:
+    execution_id = f"idem-{uuid.uuid4().hex[:8]}"
+    doc = document(transform("a", v="1"))
+    first = await execute(api, {"workflow_data": doc, "execution_id": execution_id}, wait="true")
+    assert first.status_code == 200
+    # Another document under the same id: nothing new starts, the first run answers.
+    other = document(transform("b", v="2"))
+    again = await execute(api, {"workflow_data": other, "execution_id": execution_id}, wait="true")
+    assert again.status_code == 200
+    body = again.json()
+    assert body["created"] is False
+    assert body["run_id"] == first.json()["run_id"]
+    assert body["workflow_id"] == doc["id"]
+    assert list(body["nodes"]) == ["a"]
+
+
+async def test_invalid_document_is_422_with_the_report_and_starts_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    execution_id = f"bad-{uuid.uuid4().hex[:8]}"
+    doc = document({"id": "x", "type": "no_such_type"})
+    response = await execute(api, {"workflow_data": doc, "execution_id": execution_id})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_workflow"
+    assert error["details"]["valid"] is False
+    assert error["details"]["issues"][0]["code"] == "unknown_node_type"
+    missing = await api.get(f"{API}/workflow/status/{execution_id}")
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"workflow_data": {"nodes": []}, "workflow_id": "also"},
+        {"workflow_data": {"nodes": []}, "version": 2},
+        {"workflow_data": {"nodes": []}, "execution_id": "has spaces"},
+        {"workflow_data": {"nodes": []}, "unknown": 1},
+        {"workflow_data": "not an object"},
+    ],
+    ids=["empty", "both-sources", "version-without-id", "bad-execution-id", "extra", "type"],
+)
+async def test_malformed_execute_requests_are_422(
+    api: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    response = await execute(api, body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert isinstance(error["details"], list) and error["details"]
+    assert {"location", "message", "type"} <= set(error["details"][0])
+
+
+async def test_execute_unknown_stored_workflow_is_404(api: httpx.AsyncClient) -> None:
+    response = await execute(api, {"workflow_id": f"missing-{uuid.uuid4().hex[:6]}"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_failed_run_reports_failed_with_the_node_error(api: httpx.AsyncClient) -> None:
+    doc = document(transform("boom", x="1 / 0"), transform("after"), edges=chain("boom", "after"))
+    response = await execute(api, {"workflow_data": doc}, wait="true")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "failed"
+    # Temporal-wise the run completed: it returned a result that says failed.
+    assert body["engine_status"] == "COMPLETED"
+    assert body["nodes"]["boom"]["status"] == "failed"
+    assert body["nodes"]["after"]["status"] == "pending"
+    assert body["error"]["node_id"] == "boom"
+    assert "division" in body["error"]["message"]
+
+
+# -- status -------------------------------------------------------------------------------
+
+
+async def test_status_of_unknown_execution_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{API}/workflow/status/nope-{uuid.uuid4().hex}")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {
+            "code": "not_found",
+            "message": response.json()["error"]["message"],
+            "details": None,
+        }
+    }
+
+
+async def test_status_of_a_running_run_comes_from_the_query(api: httpx.AsyncClient) -> None:
+    doc = document(transform("first"), delay("wait", 120), edges=chain("first", "wait"))
+    execution_id = (await execute(api, {"workflow_data": doc})).json()["execution_id"]
+
+    async def waiting() -> dict[str, Any] | None:
+        body = await status_of(api, execution_id)
+        return body if body["nodes"].get("wait", {}).get("status") == "running" else None
+
+    body = await eventually(waiting)
+    assert body["status"] == "running"
+    assert body["engine_status"] == "RUNNING"
+    assert body["nodes"]["first"]["status"] == "completed"
+    assert body["finished_at"] is None
+    assert body["result"] is None
+    await api.post(f"{API}/workflow/cancel/{execution_id}")
+
+
+async def test_status_is_pending_while_no_worker_polls(
+    temporal_client: Client,
+    api_database: Database,
+    search_attributes: None,
+    tmp_path: Path,
+) -> None:
+    """A run on a task queue nobody polls: no query is attempted (it would hang)."""
+    temporal = TemporalSettings(task_queue=f"nobody-{uuid.uuid4().hex[:8]}")
+    backend = TemporalBackend(temporal, client=temporal_client)
+    async with (
+        running_app(
+            api_settings(temporal, tmp_path), backend=backend, database=api_database
+        ) as app,
+        client_for(app) as client,
+    ):
+        started = await execute(client, {"workflow_data": document(transform("a"))})
+        execution_id = started.json()["execution_id"]
+        body = await status_of(client, execution_id)
+        assert body["status"] == "pending"
+        assert body["nodes"] == {}
+        await temporal_client.get_workflow_handle(execution_id).terminate("test over")
+        final = await status_of(client, execution_id)
+        assert final["status"] == "terminated"
+        assert final["engine_status"] == "TERMINATED"
+        assert final["error"]["message"]
+
+
+async def test_status_of_a_run_temporal_failed(
+    api: httpx.AsyncClient, temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    """A document started around the API's validation fails in Temporal itself."""
+    execution_id = f"tfail-{uuid.uuid4().hex[:8]}"
+    handle = await temporal_client.start_workflow(
+        "WorkflowExecution",
+        {"id": "broken", "nodes": [{"id": "a", "type": "no_such_type"}]},
+        id=execution_id,
+        task_queue=flov7_worker.task_queue,
+    )
+    body = await closed_status(api, handle.id)
+    assert body["status"] == "failed"
+    assert body["engine_status"] == "FAILED"
+    assert body["error"]["type"] == "InvalidWorkflow"
+    assert "no_such_type" in body["error"]["message"]
+
+
+async def test_terminated_run_still_shows_its_nodes(
+    api: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    doc = document(transform("first"), delay("wait", 120), edges=chain("first", "wait"))
+    execution_id = (await execute(api, {"workflow_data": doc})).json()["execution_id"]
+
+    async def waiting() -> bool:
+        body = await status_of(api, execution_id)
+        return body["nodes"].get("wait", {}).get("status") == "running"
+
+    await eventually(waiting)
+    await temporal_client.get_workflow_handle(execution_id).terminate("operator")
+    body = await closed_status(api, execution_id)
+    assert body["status"] == "terminated"
+    # No result document: the node states come from the query, answered by replay.
+    assert body["nodes"]["first"]["status"] == "completed"
+
+
+# -- cancel -------------------------------------------------------------------------------
+
+
+async def test_cancel_stops_a_running_run(api: httpx.AsyncClient, temporal_client: Client) -> None:
+    doc = document(delay("wait", 300), transform("never"), edges=chain("wait", "never"))
+    execution_id = (await execute(api, {"workflow_data": doc})).json()["execution_id"]
+    response = await api.post(
+        f"{API}/workflow/cancel/{execution_id}", json={"reason": "changed my mind"}
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelling"
+    assert response.json()["engine"] == "temporal"
+    body = await closed_status(api, execution_id)
+    assert body["status"] == "cancelled"
+    assert body["nodes"]["never"]["status"] == "pending"
+    description = await temporal_client.get_workflow_handle(execution_id).describe()
+    assert description.status == WorkflowExecutionStatus.COMPLETED
+    again = await api.post(f"{API}/workflow/cancel/{execution_id}")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "execution_closed"
+    assert again.json()["error"]["details"] == {"status": "cancelled"}
+
+
+async def test_cancel_unknown_execution_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.post(f"{API}/workflow/cancel/nope-{uuid.uuid4().hex}")
+    assert response.status_code == 404
+
+
+async def test_cancel_rejects_unknown_fields(api: httpx.AsyncClient) -> None:
+    response = await api.post(f"{API}/workflow/cancel/whatever", json={"why": "x"})
+    assert response.status_code == 422
+
+
+# -- validate -----------------------------------------------------------------------------
+
+
+async def test_validate_valid_document(api: httpx.AsyncClient) -> None:
+    doc = document(transform("a"), transform("b"), edges=chain("a", "b"))
+    response = await api.post(f"{API}/workflow/validate", json={"workflow_data": doc})
+    assert response.status_code == 200
+    assert response.json() == {
+        "valid": True,
+        "issues": [],
+        "warnings": [],
+        "node_count": 2,
+        "edge_count": 1,
+    }
+
+
+async def test_validate_invalid_document_lists_every_issue(api: httpx.AsyncClient) -> None:
+    doc = {
+        "nodes": [
+            {"id": "a", "type": "nope"},
+            {"id": "b", "type": "delay", "data": {"delay_seconds": -1}},
+        ],
+        "edges": [{"id": "e", "source": "a", "target": "ghost"}],
+    }
+    response = await api.post(f"{API}/workflow/validate", json={"workflow_data": doc})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["valid"] is False
+    codes = sorted(issue["code"] for issue in body["issues"])
+    assert codes == ["invalid_config", "missing_node", "unknown_node_type"]
+
+
+async def test_validate_starts_nothing_and_needs_a_document(api: httpx.AsyncClient) -> None:
+    response = await api.post(f"{API}/workflow/validate", json={})
+    assert response.status_code == 422

@@ -1,0 +1,301 @@
+"""GET /workflow/history: the real Temporal history as a per-node timeline, and raw.
+
+Test-only node types make attempts fail and activities block on purpose, so that the
+history holds retries, failures and cancellations deterministically. They run on a
+worker and task queue of this module only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+import pytest_asyncio
+from api_support import (
+    API,
+    api_settings,
+    client_for,
+    document,
+    eventually,
+    registered_node_type,
+    running_app,
+    transform,
+)
+from temporalio.client import Client
+
+from flov7.api.temporal_backend import TemporalBackend
+from flov7.config import TemporalSettings
+from flov7.errors import NodeExecutionError
+from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
+from flov7.store.database import Database
+from flov7.temporal.worker import create_worker
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+class FlakyConfig(NodeConfig):
+    fail_times: int = 1
+
+
+class FlakyNode(NodeType):
+    """Fails its first ``fail_times`` attempts, then succeeds."""
+
+    name = "test_flaky"
+    kind = NodeKind.ACTIVITY
+    config_model = FlakyConfig
+    description = "test only"
+    example: ClassVar[dict[str, Any]] = {}
+
+    async def execute(self, config: NodeConfig, context: ActivityContext) -> Any:
+        assert isinstance(config, FlakyConfig)
+        if context.attempt <= config.fail_times:
+            raise NodeExecutionError(f"flaky failure {context.attempt}", error_type="Flaky")
+        return {"attempt": context.attempt}
+
+
+class BlockingNode(NodeType):
+    """Runs until cancelled (the activity heartbeats in the background meanwhile)."""
+
+    name = "test_blocking"
+    kind = NodeKind.ACTIVITY
+    config_model = NodeConfig
+    description = "test only"
+    example: ClassVar[dict[str, Any]] = {}
+
+    async def execute(self, config: NodeConfig, context: ActivityContext) -> Any:
+        await asyncio.Event().wait()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def history_api(
+    temporal_client: Client,
+    api_database: Database,
+    search_attributes: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[httpx.AsyncClient]:
+    temporal = TemporalSettings(task_queue=f"history-{uuid.uuid4().hex[:8]}")
+    backend = TemporalBackend(temporal, client=temporal_client)
+    settings = api_settings(temporal, Path(tmp_path_factory.mktemp("history")))
+    with registered_node_type(FlakyNode()), registered_node_type(BlockingNode()):
+        async with (
+            create_worker(temporal_client, temporal),
+            running_app(settings, backend=backend, database=api_database) as app,
+            client_for(app) as client,
+        ):
+            yield client
+
+
+def flaky(node_id: str, fail_times: int, max_attempts: int = 3) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "type": "test_flaky",
+        "data": {"fail_times": fail_times},
+        "retry": {"max_attempts": max_attempts, "initial_interval_seconds": 0.1},
+    }
+
+
+async def run(client: httpx.AsyncClient, doc: dict[str, Any]) -> str:
+    response = await client.post(
+        f"{API}/workflow/execute", json={"workflow_data": doc}, params={"wait": "true"}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["execution_id"])
+
+
+async def timeline(client: httpx.AsyncClient, execution_id: str, **params: Any) -> dict[str, Any]:
+    response = await client.get(f"{API}/workflow/history/{execution_id}", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def of_node(events: list[dict[str, Any]], node_id: str) -> list[str]:
+    return [event["event"] for event in events if event["node_id"] == node_id]
+
+
+async def test_timeline_shows_every_node_with_retries_timers_and_skips(
+    history_api: httpx.AsyncClient,
+) -> None:
+    doc = document(
+        {"id": "check", "type": "condition", "data": {"condition": "input.go"}},
+        flaky("fetch", fail_times=1),
+        {"id": "pause", "type": "delay", "data": {"delay_seconds": 1}},
+        transform("shape", attempt="inputs.attempt"),
+        transform("other"),
+        edges=[
+            {"id": "e1", "source": "check", "target": "fetch", "sourceHandle": "true"},
+            {"id": "e2", "source": "check", "target": "other", "sourceHandle": "false"},
+            {"id": "e3", "source": "fetch", "target": "pause"},
+            {"id": "e4", "source": "pause", "target": "shape"},
+        ],
+        input={"go": True},
+    )
+    execution_id = await run(history_api, doc)
+    body = await timeline(history_api, execution_id)
+    assert body["raw"] is False
+    assert body["engine"] == "temporal"
+    assert body["status"] == "completed"
+    events = body["events"]
+    assert body["total_events"] == len(events)
+    assert events[0]["event"] == "run_started"
+    assert events[-1]["event"] == "run_completed"
+    assert events[-1]["details"] == {"status": "completed"}
+
+    # An activity node: what Temporal recorded, the failed attempt with its cause.
+    assert of_node(events, "fetch") == ["scheduled", "attempt_failed", "started", "completed"]
+    failed = next(e for e in events if e["event"] == "attempt_failed")
+    assert failed["attempt"] == 1
+    assert failed["node_type"] == "test_flaky"
+    cause = failed["details"]["cause"]
+    assert (cause["type"], cause["message"]) == ("Flaky", "flaky failure 1")
+    assert "stack" not in json.dumps(cause).lower()
+    completed = next(e for e in events if e["node_id"] == "fetch" and e["event"] == "completed")
+    assert completed["attempt"] == 2
+    assert completed["source"] == "history"
+    # A delay node: a durable timer.
+    assert of_node(events, "pause") == ["timer_started", "timer_fired"]
+    timer = next(e for e in events if e["event"] == "timer_started")
+    assert timer["details"]["duration_seconds"] == 1
+    # Pure nodes have no Temporal event: they come from the node results.
+    for pure in ("check", "shape"):
+        assert of_node(events, pure) == ["started", "completed"]
+        assert {e["source"] for e in events if e["node_id"] == pure} == {"workflow"}
+    assert of_node(events, "other") == ["skipped"]
+    # Node by node, in the order things happened.
+    order = [e["node_id"] for e in events if e["node_id"] and e["event"] != "skipped"]
+    firsts = [order.index(node) for node in ("check", "fetch", "pause", "shape")]
+    assert firsts == sorted(firsts)
+    times = [e["time"] for e in events]
+    assert times == sorted(times)
+
+    nodes = body["nodes"]
+    assert list(nodes) == ["check", "fetch", "pause", "shape", "other"]  # document order
+    assert nodes["fetch"]["attempts"] == 2
+    assert nodes["fetch"]["in_history"] is True
+    assert nodes["check"]["in_history"] is False
+    assert nodes["other"]["status"] == "skipped"
+    assert nodes["pause"]["duration_ms"] >= 900
+
+
+async def test_node_failing_every_attempt(history_api: httpx.AsyncClient) -> None:
+    doc = document(flaky("fetch", fail_times=10, max_attempts=2), transform("after"))
+    doc["edges"] = [{"id": "e", "source": "fetch", "target": "after"}]
+    execution_id = await run(history_api, doc)
+    body = await timeline(history_api, execution_id)
+    assert body["status"] == "failed"
+    events = body["events"]
+    assert of_node(events, "fetch") == ["scheduled", "attempt_failed", "started", "failed"]
+    failure = next(e for e in events if e["node_id"] == "fetch" and e["event"] == "failed")
+    assert failure["attempt"] == 2
+    assert failure["details"]["cause"]["message"] == "flaky failure 2"
+    assert failure["details"]["retry_state"] == "maximum_attempts_reached"
+    assert of_node(events, "after") == []
+    assert body["nodes"]["after"]["status"] == "pending"
+    assert body["nodes"]["fetch"]["error"]["type"] == "Flaky"
+
+
+async def test_cancelled_run_shows_the_cancel_and_the_cancelled_node(
+    history_api: httpx.AsyncClient,
+) -> None:
+    doc = document({"id": "block", "type": "test_blocking"})
+    started = await history_api.post(f"{API}/workflow/execute", json={"workflow_data": doc})
+    execution_id = started.json()["execution_id"]
+
+    async def blocking() -> bool:
+        status = (await history_api.get(f"{API}/workflow/status/{execution_id}")).json()
+        return status["nodes"].get("block", {}).get("status") == "running"
+
+    await eventually(blocking)
+    cancel = await history_api.post(
+        f"{API}/workflow/cancel/{execution_id}", json={"reason": "enough"}
+    )
+    assert cancel.status_code == 202
+
+    async def closed() -> dict[str, Any] | None:
+        body = await timeline(history_api, execution_id)
+        return body if body["events"][-1]["event"] == "run_completed" else None
+
+    body = await eventually(closed)
+    assert body["status"] == "cancelled"
+    run_level = [(e["event"], e["details"]) for e in body["events"] if e["node_id"] is None]
+    assert ("cancel_requested", {"reason": "enough"}) in run_level
+    node_events = of_node(body["events"], "block")
+    assert node_events[0] == "scheduled"
+    assert "cancel_requested" in node_events
+    assert body["nodes"]["block"]["status"] == "cancelled"
+
+
+async def test_timeline_pages_add_up_to_the_whole(history_api: httpx.AsyncClient) -> None:
+    doc = document(*(transform(f"n{i}") for i in range(6)))
+    execution_id = await run(history_api, doc)
+    whole = (await timeline(history_api, execution_id, page_size=1000))["events"]
+    assert len(whole) > 3
+    pages: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        params: dict[str, Any] = {"page_size": 3}
+        if token:
+            params["page_token"] = token
+        body = await timeline(history_api, execution_id, **params)
+        assert len(body["events"]) <= 3
+        pages.extend(body["events"])
+        token = body["next_page_token"]
+        if token is None:
+            break
+    assert pages == whole
+
+
+async def test_raw_history_is_temporal_events_without_stack_traces(
+    history_api: httpx.AsyncClient, temporal_client: Client
+) -> None:
+    execution_id = await run(history_api, document(flaky("fetch", fail_times=1)))
+    raw = await timeline(history_api, execution_id, raw="true", page_size=1000)
+    assert raw["raw"] is True
+    events = raw["events"]
+    assert events[0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert events[-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
+    started = next(e for e in events if e["eventType"] == "EVENT_TYPE_ACTIVITY_TASK_STARTED")
+    last_failure = started["activityTaskStartedEventAttributes"]["lastFailure"]
+    assert last_failure["message"] == "flaky failure 1"
+    assert "stackTrace" not in json.dumps(raw)
+    expected = [
+        e async for e in temporal_client.get_workflow_handle(execution_id).fetch_history_events()
+    ]
+    assert [int(e["eventId"]) for e in events] == [e.event_id for e in expected]
+
+    paged: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(100):
+        params: dict[str, Any] = {"raw": "true", "page_size": 2}
+        if token:
+            params["page_token"] = token
+        body = await timeline(history_api, execution_id, **params)
+        paged.extend(body["events"])
+        token = body["next_page_token"]
+        if token is None:
+            break
+    assert [e["eventId"] for e in paged] == [e["eventId"] for e in events]
+
+
+@pytest.mark.parametrize("raw", ["false", "true"])
+async def test_history_errors(history_api: httpx.AsyncClient, raw: str) -> None:
+    missing = await history_api.get(f"{API}/workflow/history/nope-{uuid.uuid4().hex}")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    execution_id = await run(history_api, document(transform("a")))
+    bad = await history_api.get(
+        f"{API}/workflow/history/{execution_id}",
+        params={"raw": raw, "page_token": "bm90LWEtdG9rZW4"},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "bad_request"
+    zero = await history_api.get(
+        f"{API}/workflow/history/{execution_id}", params={"raw": raw, "page_size": 0}
+    )
+    assert zero.status_code == 422

@@ -1,0 +1,188 @@
+"""I/O nodes on a real Temporal server: retries, cancellation, a killed worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from flov7.config import TemporalSettings
+from flov7.temporal.devserver import EmbeddedDevServer
+from flov7.temporal.executions import start_execution
+from flov7.temporal.worker import create_worker
+from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+FAST = {"initial_interval_seconds": 0.1, "backoff_coefficient": 1.0, "max_interval_seconds": 0.2}
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def server() -> AsyncIterator[TestHttpServer]:
+    async with TestHttpServer() as http:
+        hung: dict[str, int] = {}
+
+        @http.route("/hang-once/", prefix=True)
+        async def hang_once(request: RecordedRequest, _: TestHttpServer) -> Reply:
+            key = request.path.removeprefix("/hang-once/")
+            hung[key] = hung.get(key, 0) + 1
+            if hung[key] == 1:
+                await asyncio.sleep(120)
+            return Reply.json({"key": key, "calls": hung[key]})
+
+        yield http
+
+
+def call(node_id: str, url: str, **extra: Any) -> dict[str, Any]:
+    return {"id": node_id, "type": "api_call", "data": {"url": url, **extra}}
+
+
+async def test_retries_that_fail_then_succeed(run_on_temporal: Any, server: TestHttpServer) -> None:
+    key = uuid.uuid4().hex
+    document = {
+        "id": "flaky",
+        "nodes": [call("fetch", server.url_for(f"/flaky/{key}?failures=2"), retry=FAST)],
+    }
+    result = await run_on_temporal(document)
+    node = result["node_results"]["fetch"]
+    assert result["status"] == "completed", result["error"]
+    assert node["attempts"] == 3
+    assert node["output"]["status_code"] == 200
+    assert node["output"]["body"] == {"key": key, "calls": 3}
+
+
+async def test_exhausted_retries_fail_with_attempts_and_cause(
+    run_on_temporal: Any, server: TestHttpServer
+) -> None:
+    key = uuid.uuid4().hex
+    document = {
+        "id": "always-503",
+        "nodes": [
+            call("fetch", server.url_for(f"/flaky/{key}?failures=99"),
+                 retry={**FAST, "max_attempts": 3}),
+            {"id": "after", "type": "transform", "data": {"mapping": {"x": 1}}},
+        ],
+        "edges": [{"id": "e", "source": "fetch", "target": "after"}],
+    }
+    result = await run_on_temporal(document)
+    assert result["status"] == "failed"
+    assert result["error"]["node_id"] == "fetch"
+    assert result["error"]["attempts"] == 3
+    assert "503" in result["error"]["message"]
+    assert result["node_results"]["after"]["status"] == "pending"
+
+
+async def test_client_errors_are_not_retried(run_on_temporal: Any, server: TestHttpServer) -> None:
+    document = {"id": "404", "nodes": [call("fetch", server.url_for("/status/404"), retry=FAST)]}
+    result = await run_on_temporal(document)
+    assert result["status"] == "failed"
+    assert result["node_results"]["fetch"]["attempts"] == 1
+    assert "404" in result["error"]["message"]
+
+
+async def test_api_call_output_drives_a_condition(
+    run_on_temporal: Any, server: TestHttpServer
+) -> None:
+    document = {
+        "id": "api-then-branch",
+        "nodes": [
+            call("fetch", server.url_for("/json")),
+            {"id": "ok", "type": "condition",
+             "data": {"condition": "inputs.status_code == 200 and len(inputs.body.items) == 3"}},
+            {"id": "yes", "type": "transform", "data": {"mapping": {"hello": "inputs.body.hello"}}},
+            {"id": "no", "type": "transform", "data": {"mapping": {"x": 1}}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "fetch", "target": "ok"},
+            {"id": "e2", "source": "ok", "target": "yes", "sourceHandle": "true"},
+            {"id": "e3", "source": "ok", "target": "no", "sourceHandle": "false"},
+        ],
+    }
+    result = await run_on_temporal(document)
+    assert result["node_results"]["yes"]["output"] == {"hello": "world"}
+    assert result["node_results"]["no"]["status"] == "skipped"
+
+
+async def test_cancel_signal_cancels_an_activity_in_flight(
+    temporal_client: Client, flov7_worker: TemporalSettings, server: TestHttpServer
+) -> None:
+    document = {
+        "id": "cancel-in-flight",
+        "defaults": {"heartbeat_timeout_seconds": 2},
+        "nodes": [call("slow", server.url_for("/slow?seconds=60"), timeout_seconds=120)],
+    }
+    handle = await start_execution(temporal_client, document, flov7_worker)
+    for _ in range(400):
+        status = await handle.query("get_status")
+        if status.get("nodes", {}).get("slow", {}).get("status") == "running":
+            break
+        await asyncio.sleep(0.05)
+    await handle.signal("cancel_workflow", "test")
+    result = await handle.result()
+    assert result["status"] == "cancelled"
+    assert result["cancelled_nodes"] == ["slow"]
+    # The run reports "cancelled" only once the activity has really stopped.
+    events = [event.event_type async for event in handle.fetch_history_events()]
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED in events
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED in events
+
+
+async def test_node_survives_its_worker_being_killed_mid_activity(
+    temporal_server: EmbeddedDevServer,
+    temporal_client: Client,
+    server: TestHttpServer,
+    tmp_path: Path,
+) -> None:
+    """kill -9 a worker while a node's HTTP call is in flight: after the heartbeat
+    timeout, another worker retries the node and the run completes."""
+    queue = f"kill-io-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
+    env |= {"TEMPORAL_HOST": temporal_server.target, "TEMPORAL_TASK_QUEUE": queue,
+            "FLOV7_DATA_DIR": str(tmp_path), "FLOV7_OUTBOUND_ALLOWLIST": "127.0.0.1"}
+    key = uuid.uuid4().hex
+    document = {
+        "id": "survivor-io",
+        "defaults": {"heartbeat_timeout_seconds": 2},
+        "nodes": [call("fetch", server.url_for(f"/hang-once/{key}"), retry=FAST,
+                       timeout_seconds=300)],
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flov7.cli", "worker"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    settings = TemporalSettings(task_queue=queue)
+    try:
+        handle = await start_execution(temporal_client, document, settings)
+        for _ in range(600):
+            if server.requests_to(f"/hang-once/{key}"):
+                break
+            await asyncio.sleep(0.05)
+        assert server.requests_to(f"/hang-once/{key}"), "the first attempt never started"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
+        from flov7.config import load_settings
+        from flov7.temporal.environment import node_resources
+
+        async with (
+            node_resources(load_settings()) as resources,
+            create_worker(temporal_client, settings, resources=resources),
+        ):
+            result = await asyncio.wait_for(handle.result(), timeout=120)
+    assert result["status"] == "completed", result["error"]
+    node = result["node_results"]["fetch"]
+    assert node["attempts"] == 2
+    assert node["output"]["body"] == {"key": key, "calls": 2}
