@@ -89,15 +89,17 @@ class NodeActivities:
                     if exc.retry_after_seconds is not None
                     else None
                 ),
-            ) from exc
+                # Not "from exc": Temporal records the cause chain in the history, and a
+                # driver's original exception may quote what the node redacted.
+            ) from None
         except asyncio.CancelledError:
             log.info("%s: attempt %d cancelled", node, attempt)
             raise
         except Exception as exc:  # An unexpected error: retry it under the node's policy.
-            log.warning("%s: attempt %d failed unexpectedly", node, attempt, exc_info=True)
-            raise ApplicationError(
-                f"{type(exc).__name__}: {exc}", {"attempt": attempt}, type=type(exc).__name__
-            ) from exc
+            # Driver errors can quote a connection URL: never let a secret through.
+            message = self._redact(f"{type(exc).__name__}: {exc}")
+            log.warning("%s: attempt %d failed unexpectedly: %s", node, attempt, message)
+            raise ApplicationError(message, {"attempt": attempt}, type=type(exc).__name__) from None
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,6 +111,10 @@ class NodeActivities:
             (time.monotonic() - started) * 1000,
         )
         return {"output": output, "attempt": attempt}
+
+    def _redact(self, text: str) -> str:
+        redact = getattr(self.resources, "redact", None)
+        return str(redact(text)) if callable(redact) else text
 
 
 async def _heartbeat_until_done(attempt: int, heartbeat_timeout: timedelta | None) -> None:
