@@ -8,8 +8,8 @@ Each test gets a fresh, uniquely named place to work in and leaves nothing behin
   ``options`` (which also exercises that URL translation);
 - MariaDB/MySQL (``127.0.0.1:3306``, root, no password): a database ``flov7_t_<random>``.
 
-A server that does not answer skips its tests (``-ra`` lists them) instead of failing
-the suite on a machine without it.
+A server that does not answer fails its tests with the command that starts it: the
+suite needs both (the README says so), and a silently skipped backend proves nothing.
 
 Import the fixtures explicitly: ``from nodes.db_fixtures import db, db_resources, ...``.
 """
@@ -149,7 +149,10 @@ async def _database(backend: str, tmp_path: Path) -> AsyncIterator[TestDatabase]
         return
     if backend == "postgresql":
         if not _answers(PG_HOST):
-            pytest.skip(f"PostgreSQL does not answer on {PG_HOST}")
+            pytest.fail(
+                f"PostgreSQL does not answer on {PG_HOST}; start it with "
+                "'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start'"
+            )
         admin = create_async_engine(
             f"postgresql+asyncpg://postgres@{PG_HOST}/test",
             connect_args={"server_settings": {"search_path": name}},
@@ -165,7 +168,10 @@ async def _database(backend: str, tmp_path: Path) -> AsyncIterator[TestDatabase]
             await admin.dispose()
         return
     if not _answers(MYSQL_HOST):
-        pytest.skip(f"MariaDB/MySQL does not answer on {MYSQL_HOST}")
+        pytest.fail(
+            f"MariaDB/MySQL does not answer on {MYSQL_HOST}; start it with "
+            "'start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd'"
+        )
     server = create_async_engine(f"mysql+aiomysql://root@{MYSQL_HOST}/")
     async with server.begin() as conn:
         await conn.execute(text(f"CREATE DATABASE `{name}`"))
