@@ -25,8 +25,6 @@ from flov7.api.temporal_backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 async def execute(api: httpx.AsyncClient, body: dict[str, Any], **params: Any) -> httpx.Response:
     return await api.post(f"{API}/workflow/execute", json=body, params=params)

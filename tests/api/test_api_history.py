@@ -36,8 +36,6 @@ from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.store.database import Database
 from flov7.temporal.worker import create_worker
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 class FlakyConfig(NodeConfig):
     fail_times: int = 1

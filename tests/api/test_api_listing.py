@@ -28,8 +28,6 @@ from flov7.config import TemporalSettings
 from flov7.store.database import Database
 from flov7.temporal.search_attributes import STATUS, VERSION, WORKFLOW_ID
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 
 async def listing(api: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
     response = await api.get(f"{API}/workflow/executions", params=params)
