@@ -28,7 +28,7 @@ def api_settings(temporal: TemporalSettings, data_dir: Path, **flov7: Any) -> Se
     """Settings for a test app: the given Temporal settings, defaults elsewhere."""
     return Settings(
         temporal=temporal,
-        flov7=Flov7Settings(_env_file=None, data_dir=data_dir, **flov7),  # type: ignore[call-arg]
+        flov7=Flov7Settings(_env_file=None, data_dir=data_dir, **flov7),
     )
 
 

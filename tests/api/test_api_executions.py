@@ -291,7 +291,7 @@ async def test_terminated_run_still_shows_its_nodes(
 
     async def waiting() -> bool:
         body = await status_of(api, execution_id)
-        return body["nodes"].get("wait", {}).get("status") == "running"
+        return bool(body["nodes"].get("wait", {}).get("status") == "running")
 
     await eventually(waiting)
     await temporal_client.get_workflow_handle(execution_id).terminate("operator")

@@ -207,7 +207,7 @@ async def test_cancelled_run_shows_the_cancel_and_the_cancelled_node(
 
     async def blocking() -> bool:
         status = (await history_api.get(f"{API}/workflow/status/{execution_id}")).json()
-        return status["nodes"].get("block", {}).get("status") == "running"
+        return bool(status["nodes"].get("block", {}).get("status") == "running")
 
     await eventually(blocking)
     cancel = await history_api.post(

@@ -96,7 +96,7 @@ def create_app(
     api.include_router(executions.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
-    api.include_router(health.router)
+    api.include_router(health.api_router)
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)

@@ -129,10 +129,13 @@ async def status_body(
 
 
 async def _record(context: ApiContext, started: ExecutionRef, ref: WorkflowRef) -> ExecutionRecord:
-    """Record the run in the store (the first record of an id wins).
+    """Record a run this request started (the first record of an id wins), or read the
+    record of the existing run it found.
 
-    The run has started already: if the store cannot be written, say so in the log and
-    go on (the engine keeps workflow id and version with the run too).
+    A found run is never recorded under this request's workflow and version: a reused
+    execution id may well come with another document. The run has started already: if
+    the store cannot be written, say so in the log and go on (the engine keeps workflow
+    id and version with the run too).
     """
     record = ExecutionRecord(
         execution_id=started.execution_id,
@@ -143,6 +146,8 @@ async def _record(context: ApiContext, started: ExecutionRef, ref: WorkflowRef) 
         run_id=started.run_id,
     )
     try:
+        if not started.created:
+            return await context.repository.get_execution(started.execution_id) or record
         return await context.repository.record_execution(record)
     except (StoreError, SQLAlchemyError, OSError) as exc:
         log.error("Run %s started but could not be recorded: %s", started.execution_id, exc)

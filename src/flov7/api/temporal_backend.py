@@ -77,6 +77,15 @@ _RPC_TIMEOUT = timedelta(seconds=10)
 # and then rather than once per process.
 _SEARCH_ATTRIBUTE_RECHECK_SECONDS = 60.0
 
+_TRANSIENT = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
 _CLOSED_STATUS = {
     WorkflowExecutionStatus.FAILED: "failed",
     WorkflowExecutionStatus.CANCELED: "cancelled",
@@ -199,7 +208,13 @@ class TemporalBackend:
         client = await self.client()
         try:
             missing = await missing_search_attributes(client)
-        except RPCError as exc:  # e.g. no operator permission: run without them
+        except RPCError as exc:
+            if exc.status in _TRANSIENT:
+                # Temporal is down: say so now rather than remember "no attributes".
+                raise BackendUnavailableError(
+                    f"Temporal at {self.target} is unavailable: {exc.message}"
+                ) from exc
+            # No operator permission (e.g. Temporal Cloud): run without them.
             log.warning("Cannot list Temporal search attributes (%s): not using them", exc)
             missing = [name for name, _ in SEARCH_ATTRIBUTES]
         if missing and self._search_attributes is None:

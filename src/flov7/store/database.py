@@ -14,19 +14,18 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -34,6 +33,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from flov7.errors import Flov7Error
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["Database", "StoreError", "alembic_config", "redacted_url"]
 
@@ -55,6 +57,9 @@ def redacted_url(url: str) -> str:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config built in code (no ``alembic.ini``), on the packaged migrations."""
+    with _quiet_alembic():
+        # Imported here: alembic logs its plugin setup at import, at INFO.
+        from alembic.config import Config
     config = Config()
     config.set_main_option("script_location", "flov7.store:migrations")
     if connection is not None:
@@ -113,16 +118,27 @@ class Database:
 
     async def upgrade(self, revision: str = "head") -> None:
         """Run the migrations up to ``revision`` (idempotent)."""
-        async with self.engine.connect() as connection:
-            await self._lock_for_migrations(connection)
-            await connection.run_sync(_upgrade, revision)
-            await connection.commit()
+        await self._migrate(_upgrade, revision)
 
     async def downgrade(self, revision: str = "base") -> None:
         """Undo migrations down to ``revision`` (tests and manual rollbacks)."""
-        async with self.engine.connect() as connection:
-            await self._lock_for_migrations(connection)
-            await connection.run_sync(_downgrade, revision)
+        await self._migrate(_downgrade, revision)
+
+    async def _migrate(self, step: Callable[[Connection, str], None], revision: str) -> None:
+        # Alembic keeps its migration context in module globals: two migrations in one
+        # process must not interleave (each runs in a greenlet that yields on I/O).
+        async with _migration_lock(), self.engine.connect() as connection:
+            # One transaction around the whole migration, taken exclusively, so
+            # that another process migrating the same database waits, then finds
+            # the schema up to date (SQLite: BEGIN IMMEDIATE, see _create_engine).
+            if connection.dialect.name == "postgresql":
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": _MIGRATION_LOCK_KEY},
+                )
+            else:
+                await connection.execute(text("SELECT 1"))
+            await connection.run_sync(step, revision)
             await connection.commit()
 
     @contextlib.asynccontextmanager
@@ -131,22 +147,18 @@ class Database:
         async with self.sessions.begin() as session:
             yield session
 
-    async def _lock_for_migrations(self, connection: AsyncConnection) -> None:
-        # Two processes starting at once must not both create the tables. PostgreSQL:
-        # a transaction-scoped advisory lock. SQLite serialises writers by itself.
-        if connection.dialect.name == "postgresql":
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
-            )
-
 
 def _upgrade(connection: Connection, revision: str) -> None:
     with _quiet_alembic():
+        from alembic import command
+
         command.upgrade(alembic_config(connection), revision)
 
 
 def _downgrade(connection: Connection, revision: str) -> None:
     with _quiet_alembic():
+        from alembic import command
+
         command.downgrade(alembic_config(connection), revision)
 
 
@@ -174,11 +186,16 @@ def _create_engine(url: str) -> AsyncEngine:
         options["connect_args"] = {"timeout": 15}
     engine = create_async_engine(url, **options)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # The sqlite3 driver opens transactions itself, lazily and only before DML: DDL
+    # would autocommit statement by statement. Take that over (SQLAlchemy's documented
+    # recipe) so that a transaction covers everything, migrations included.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         # WAL: readers never block the writer (the API reads while a run is recorded).
@@ -186,3 +203,25 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # IMMEDIATE: take the write lock at the start. A deferred transaction that reads
+    # then writes can fail at once with "database is locked" when another writer got
+    # there first (SQLite cannot wait there without risking a deadlock); an immediate
+    # one waits for the lock (the busy timeout) instead. Every transaction here is short.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_migration_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _migration_lock() -> asyncio.Lock:
+    """This event loop's migration lock (asyncio locks belong to one loop)."""
+    loop = asyncio.get_running_loop()
+    lock = _migration_locks.get(loop)
+    if lock is None:
+        lock = _migration_locks[loop] = asyncio.Lock()
+    return lock

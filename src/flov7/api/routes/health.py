@@ -15,15 +15,7 @@ from flov7.api.errors import error_response
 from flov7.api.schemas.common import ErrorResponse
 from flov7.api.schemas.health import Liveness, TemporalHealth
 
-router = APIRouter(tags=["health"])
 
-
-@router.get(
-    "/health",
-    response_model=Liveness,
-    summary="Liveness",
-    operation_id="health",
-)
 async def liveness(request: Request) -> dict[str, Any]:
     """200 while the process serves requests."""
     context = getattr(request.app.state, "context", None)
@@ -31,13 +23,6 @@ async def liveness(request: Request) -> dict[str, Any]:
     return {"status": "ok", "version": __version__, "engine": engine}
 
 
-@router.get(
-    "/health/temporal",
-    response_model=TemporalHealth,
-    responses={503: {"model": ErrorResponse, "description": "Unhealthy: `details` says why"}},
-    summary="Temporal health",
-    operation_id="health_temporal",
-)
 async def temporal_health(request: Request) -> Any:
     """Temporal reachable (with the round-trip latency), whether this process runs a
     worker, and the workers polling the task queue. 503 with the reason when Temporal
@@ -61,3 +46,33 @@ async def temporal_health(request: Request) -> Any:
         str(report["reason"]),
         details=body.model_dump(mode="json"),
     )
+
+
+def build_router(*, operation_prefix: str = "") -> APIRouter:
+    """The health routes; mounted twice (root, and under the API prefix), hence the
+    operation id prefix that keeps OpenAPI's operation ids unique."""
+    router = APIRouter(tags=["health"])
+    router.add_api_route(
+        "/health",
+        liveness,
+        methods=["GET"],
+        response_model=Liveness,
+        summary="Liveness",
+        operation_id=f"{operation_prefix}health",
+    )
+    router.add_api_route(
+        "/health/temporal",
+        temporal_health,
+        methods=["GET"],
+        response_model=TemporalHealth,
+        responses={503: {"model": ErrorResponse, "description": "Unhealthy: `details` says why"}},
+        summary="Temporal health",
+        operation_id=f"{operation_prefix}health_temporal",
+    )
+    return router
+
+
+router = build_router()
+"""At the root, without authentication (the guide's ``/health/temporal``)."""
+api_router = build_router(operation_prefix="api_")
+"""Under ``/api/v1``, with authentication like every API route."""

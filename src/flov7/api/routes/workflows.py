@@ -12,7 +12,7 @@ from flov7.api.deps import ContextDep, RepositoryDep
 from flov7.api.errors import BadRequestError, InvalidWorkflowError
 from flov7.api.pagination import decode_position, encode_position
 from flov7.api.routes.executions import Wait, WaitSeconds
-from flov7.api.runs import start_run
+from flov7.api.runs import API_PREFIX, start_run
 from flov7.api.schemas.common import WORKFLOW_ID_MAX_LENGTH, WORKFLOW_ID_PATTERN, error_responses
 from flov7.api.schemas.executions import ExecuteAccepted, ExecutionStatus
 from flov7.api.schemas.workflows import (
@@ -85,7 +85,7 @@ def _version_out(version: WorkflowVersion) -> dict[str, Any]:
     operation_id="create_workflow",
 )
 async def create_workflow(
-    repository: RepositoryDep, body: WorkflowCreate, response: Response
+    request: Request, repository: RepositoryDep, body: WorkflowCreate, response: Response
 ) -> dict[str, Any]:
     """Store a document as version 1 of a new workflow. The id is `id`, else the
     document's `id`; the stored document's `id` is set to it. 409 if it exists; a
@@ -99,7 +99,8 @@ async def create_workflow(
     workflow = await repository.create_workflow(
         workflow_id, document, name=name, description=body.description or ""
     )
-    response.headers["Location"] = f"{router.prefix}/{workflow_id}"
+    root = request.scope.get("root_path", "")
+    response.headers["Location"] = f"{root}{API_PREFIX}{router.prefix}/{workflow_id}"
     return _out(workflow)
 
 

@@ -345,3 +345,4 @@ class ExecutionList(BaseModel):
     next_page_token: str | None = Field(
         default=None, description="Pass as `page_token` for the next page; null at the end."
     )
+    engine: str | None = Field(default=None, examples=["temporal"])
