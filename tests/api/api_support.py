@@ -22,6 +22,8 @@ from flov7.nodes.base import NodeType
 from flov7.store.database import Database
 
 API = "/api/v1"
+WAIT = {"wait": "true", "timeout": "60"}
+"""Query of an execute that waits for the result (as long as the API allows)."""
 
 
 def api_settings(temporal: TemporalSettings, data_dir: Path, **flov7: Any) -> Settings:
@@ -75,16 +77,13 @@ async def eventually(
 
 @contextlib.contextmanager
 def registered_node_type(node_type: NodeType) -> Iterator[NodeType]:
-    """Register a test-only node type for the duration of the block.
-
-    The registry has no public unregister (node types register at import for good);
-    tests that add one must take it out again so that other tests see the built-ins only.
-    """
+    """Register a test-only node type for the duration of the block, so that other
+    tests see the built-ins only."""
     node_base.register(node_type)
     try:
         yield node_type
     finally:
-        node_base._REGISTRY.pop(node_type.name, None)
+        node_base.unregister(node_type.name)
 
 
 def document(

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from api_support import (
     API,
+    WAIT,
     api_settings,
     client_for,
     document,
@@ -100,7 +101,7 @@ def flaky(node_id: str, fail_times: int, max_attempts: int = 3) -> dict[str, Any
 
 async def run(client: httpx.AsyncClient, doc: dict[str, Any]) -> str:
     response = await client.post(
-        f"{API}/workflow/execute", json={"workflow_data": doc}, params={"wait": "true"}
+        f"{API}/workflow/execute", json={"workflow_data": doc}, params=WAIT
     )
     assert response.status_code == 200, response.text
     return str(response.json()["execution_id"])

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from api_support import (
     API,
+    WAIT,
     api_settings,
     chain,
     client_for,
@@ -47,8 +48,8 @@ async def test_list_by_workflow_and_status(api: httpx.AsyncClient, temporal_clie
     ok = document(transform("a"), id=workflow_id)
     bad = document(transform("a", x="1 / 0"), id=workflow_id)
     waiting = document(delay("d", 300), id=workflow_id)
-    completed_id = await start(api, ok, wait="true")
-    failed_id = await start(api, bad, wait="true")
+    completed_id = await start(api, ok, **WAIT)
+    failed_id = await start(api, bad, **WAIT)
     running_id = await start(api, waiting)
 
     async def all_three() -> dict[str, Any] | None:
@@ -90,7 +91,7 @@ async def test_list_by_workflow_and_status(api: httpx.AsyncClient, temporal_clie
 
 async def test_list_by_start_time(api: httpx.AsyncClient) -> None:
     workflow_id = f"timed-{uuid.uuid4().hex[:8]}"
-    execution_id = await start(api, document(transform("a"), id=workflow_id), wait="true")
+    execution_id = await start(api, document(transform("a"), id=workflow_id), **WAIT)
     now = datetime.now(UTC)
 
     async def listed(**window: str) -> list[str]:
@@ -110,9 +111,7 @@ async def test_list_by_start_time(api: httpx.AsyncClient) -> None:
 
 async def test_pagination_with_opaque_tokens(api: httpx.AsyncClient) -> None:
     workflow_id = f"paged-{uuid.uuid4().hex[:8]}"
-    started = {
-        await start(api, document(transform("a"), id=workflow_id), wait="true") for _ in range(5)
-    }
+    started = {await start(api, document(transform("a"), id=workflow_id), **WAIT) for _ in range(5)}
 
     async def all_visible() -> bool:
         body = await listing(api, workflow_id=workflow_id, page_size=100)
@@ -143,9 +142,7 @@ async def test_stored_workflow_runs_carry_their_version(
     )
     assert created.status_code == 201
     await api.put(f"{API}/workflows/{workflow_id}", json={"document": document(transform("b"))})
-    response = await api.post(
-        f"{API}/workflows/{workflow_id}/execute", params={"wait": "true"}, json={}
-    )
+    response = await api.post(f"{API}/workflows/{workflow_id}/execute", params=WAIT, json={})
     execution_id = response.json()["execution_id"]
     description = await temporal_client.get_workflow_handle(execution_id).describe()
     assert description.typed_search_attributes.get(VERSION) == 2
@@ -212,7 +209,7 @@ async def test_runs_start_without_attributes_on_a_cluster_lacking_them(
     ):
         doc = document(transform("a"), transform("b"), edges=chain("a", "b"))
         response = await client.post(
-            f"{API}/workflow/execute", json={"workflow_data": doc}, params={"wait": "true"}
+            f"{API}/workflow/execute", json={"workflow_data": doc}, params=WAIT
         )
         assert response.json()["status"] == "completed"
         handle = temporal_client.get_workflow_handle(response.json()["execution_id"])

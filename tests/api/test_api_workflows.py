@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import API, chain, document, transform
+from api_support import API, WAIT, chain, document, transform
 
 from flov7.store.database import Database
 from flov7.store.repository import Repository
@@ -184,7 +184,7 @@ async def test_execute_a_stored_workflow_records_its_version(
     current = await api.post(
         f"{API}/workflows/{workflow_id}/execute",
         json={"input": {"v": 5}},
-        params={"wait": "true"},
+        params=WAIT,
     )
     assert current.status_code == 200, current.text
     body = current.json()
@@ -198,7 +198,7 @@ async def test_execute_a_stored_workflow_records_its_version(
     pinned = await api.post(
         f"{API}/workflows/{workflow_id}/execute",
         json={"input": {"v": 5}, "version": 1},
-        params={"wait": "true"},
+        params=WAIT,
     )
     assert pinned.json()["version"] == 1
     assert pinned.json()["result"]["node_results"]["a"]["output"] == {"v": 5}
@@ -207,11 +207,11 @@ async def test_execute_a_stored_workflow_records_its_version(
     by_id = await api.post(
         f"{API}/workflow/execute",
         json={"workflow_id": workflow_id, "version": 1, "input": {"v": 1}},
-        params={"wait": "true"},
+        params=WAIT,
     )
     assert (by_id.json()["workflow_id"], by_id.json()["version"]) == (workflow_id, 1)
     latest = await api.post(
-        f"{API}/workflow/execute", json={"workflow_id": workflow_id}, params={"wait": "true"}
+        f"{API}/workflow/execute", json={"workflow_id": workflow_id}, params=WAIT
     )
     assert latest.json()["version"] == 2
 

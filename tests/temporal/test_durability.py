@@ -81,7 +81,7 @@ async def test_run_survives_its_worker_being_killed(
         "TEMPORAL_TASK_QUEUE": queue,
         "FLOV7_DATA_DIR": str(tmp_path),
     }
-    worker = subprocess.Popen(  # noqa: ASYNC220 - a child we kill on purpose
+    worker = subprocess.Popen(
         [sys.executable, "-m", "flov7.cli", "worker"],
         env=env,
         stdout=subprocess.DEVNULL,

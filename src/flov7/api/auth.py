@@ -29,6 +29,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from flov7.api.context import get_context
 from flov7.api.errors import UnauthorizedError
 from flov7.store.repository import ApiKeyRecord, Repository
 
@@ -141,8 +142,6 @@ async def require_api_key(
     header_key: Annotated[str | None, Depends(_header)],
 ) -> None:
     """Dependency of every ``/api`` route: 401 unless the request may go on."""
-    from flov7.api.deps import get_context
-
     keys = get_context(request).keys
     if not await keys.required():
         client = request.client.host if request.client else None

@@ -103,8 +103,8 @@ class NodeRunner(Protocol):
         """Current time as an ISO-8601 string (``workflow.now()`` on Temporal)."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep durably (a Temporal timer) or not (local)."""
+    async def sleep(self, seconds: float, node_id: str | None = None) -> None:
+        """Sleep durably (a Temporal timer, named after ``node_id``) or not (local)."""
         ...
 
     async def run_activity(
@@ -234,7 +234,7 @@ class GraphDriver:
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc), 1
         if node_type.kind == NodeKind.TIMER:
-            await self.runner.sleep(node_type.timer_seconds(config))
+            await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1
         request = ActivityRequest(
             node_id=node.id,

@@ -43,7 +43,7 @@ class LocalNodeRunner:
     def now(self) -> str:
         return datetime.now(UTC).isoformat()
 
-    async def sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float, node_id: str | None = None) -> None:
         if seconds > 0:
             await asyncio.sleep(seconds)
 

@@ -8,7 +8,8 @@ Variables (see ``docs/nodes.md``):
 
 - ``FLOV7_OUTBOUND_ALLOWLIST``: comma-separated hosts, ``*.domain`` wildcards, IPs and
   CIDRs that the SSRF guard lets through (``127.0.0.1,10.0.0.0/8,api.internal``).
-- ``FLOV7_HTTP_MAX_RESPONSE_BYTES`` (1 MiB: Temporal refuses payloads over 2 MB), ``FLOV7_HTTP_MAX_CONNECTIONS`` (100).
+- ``FLOV7_HTTP_MAX_RESPONSE_BYTES`` (1 MiB: Temporal refuses payloads over 2 MB),
+  ``FLOV7_HTTP_MAX_CONNECTIONS`` (100).
 - ``FLOV7_CREDENTIALS``: a JSON object ``{name: credential}``, and
   ``FLOV7_CREDENTIAL_<NAME>``: one credential (JSON object, or a plain string = a secret).
   The single-name variable wins over an entry of the same name in the object.

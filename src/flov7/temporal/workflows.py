@@ -46,9 +46,7 @@ class TemporalNodeRunner:
     async def sleep(self, seconds: float, node_id: str | None = None) -> None:
         if seconds > 0:
             # The summary names the delay node on its TimerStarted event, as activities
-            # carry theirs, so that the history timeline can attribute the timer. The
-            # driver does not pass node_id yet; flov7.temporal.history then attributes
-            # unnamed timers to delay nodes in start order.
+            # carry theirs, so that the history timeline can attribute the timer.
             await workflow.sleep(timedelta(seconds=seconds), summary=node_id)
 
     async def run_activity(
