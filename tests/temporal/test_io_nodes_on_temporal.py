@@ -69,8 +69,11 @@ async def test_exhausted_retries_fail_with_attempts_and_cause(
     document = {
         "id": "always-503",
         "nodes": [
-            call("fetch", server.url_for(f"/flaky/{key}?failures=99"),
-                 retry={**FAST, "max_attempts": 3}),
+            call(
+                "fetch",
+                server.url_for(f"/flaky/{key}?failures=99"),
+                retry={**FAST, "max_attempts": 3},
+            ),
             {"id": "after", "type": "transform", "data": {"mapping": {"x": 1}}},
         ],
         "edges": [{"id": "e", "source": "fetch", "target": "after"}],
@@ -98,8 +101,11 @@ async def test_api_call_output_drives_a_condition(
         "id": "api-then-branch",
         "nodes": [
             call("fetch", server.url_for("/json")),
-            {"id": "ok", "type": "condition",
-             "data": {"condition": "inputs.status_code == 200 and len(inputs.body.items) == 3"}},
+            {
+                "id": "ok",
+                "type": "condition",
+                "data": {"condition": "inputs.status_code == 200 and len(inputs.body.items) == 3"},
+            },
             {"id": "yes", "type": "transform", "data": {"mapping": {"hello": "inputs.body.hello"}}},
             {"id": "no", "type": "transform", "data": {"mapping": {"x": 1}}},
         ],
@@ -148,18 +154,25 @@ async def test_node_survives_its_worker_being_killed_mid_activity(
     timeout, another worker retries the node and the run completes."""
     queue = f"kill-io-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
-    env |= {"TEMPORAL_HOST": temporal_server.target, "TEMPORAL_TASK_QUEUE": queue,
-            "FLOV7_DATA_DIR": str(tmp_path), "FLOV7_OUTBOUND_ALLOWLIST": "127.0.0.1"}
+    env |= {
+        "TEMPORAL_HOST": temporal_server.target,
+        "TEMPORAL_TASK_QUEUE": queue,
+        "FLOV7_DATA_DIR": str(tmp_path),
+        "FLOV7_OUTBOUND_ALLOWLIST": "127.0.0.1",
+    }
     key = uuid.uuid4().hex
     document = {
         "id": "survivor-io",
         "defaults": {"heartbeat_timeout_seconds": 2},
-        "nodes": [call("fetch", server.url_for(f"/hang-once/{key}"), retry=FAST,
-                       timeout_seconds=300)],
+        "nodes": [
+            call("fetch", server.url_for(f"/hang-once/{key}"), retry=FAST, timeout_seconds=300)
+        ],
     }
     worker = subprocess.Popen(
-        [sys.executable, "-m", "flov7.cli", "worker"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "flov7.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     settings = TemporalSettings(task_queue=queue)
     try:
