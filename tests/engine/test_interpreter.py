@@ -231,3 +231,23 @@ async def test_templates_render_from_the_scope_before_a_node_runs() -> None:
     assert bad["status"] == "failed"
     assert bad["error"]["type"] == "InvalidNodeConfig"
     assert "delay_seconds" in bad["error"]["message"]
+
+
+async def test_a_failure_cancels_what_still_runs() -> None:
+    """A failed run does not stay open for a parallel branch's hour-long delay."""
+    spec = parse_workflow(
+        {
+            "nodes": [
+                {"id": "long", "type": "delay", "data": {"delay_seconds": 3600}},
+                {"id": "boom", "type": "transform", "data": {"mapping": {"x": "1 / 0"}}},
+            ]
+        }
+    )
+    driver = GraphDriver(
+        Interpreter(spec), LocalNodeRunner(), input_data={}, defaults=spec.defaults
+    )
+    result = await asyncio.wait_for(driver.run(), timeout=60)
+    assert result["status"] == "failed"
+    assert result["error"]["node_id"] == "boom"
+    assert result["node_results"]["long"]["status"] == "cancelled"
+    assert result["cancelled_nodes"] == ["long"]

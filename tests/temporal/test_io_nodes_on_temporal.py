@@ -199,3 +199,46 @@ async def test_node_survives_its_worker_being_killed_mid_activity(
     node = result["node_results"]["fetch"]
     assert node["attempts"] == 2
     assert node["output"]["body"] == {"key": key, "calls": 2}
+
+
+async def test_runs_evicted_from_the_worker_cache_still_finish(
+    temporal_client: Client, server: TestHttpServer
+) -> None:
+    """With a cache of one run, every run is evicted while its activity is in flight.
+
+    Eviction tears the workflow's tasks down; the driver must still get every outcome,
+    or the run hangs and the worker slot stays taken.
+    """
+    from temporalio.worker import Worker
+
+    from flov7.config import load_settings
+    from flov7.temporal.activities import NodeActivities
+    from flov7.temporal.environment import node_resources
+    from flov7.temporal.worker import WORKFLOWS
+
+    settings = TemporalSettings(task_queue=f"evict-{uuid.uuid4().hex[:8]}")
+    document = {
+        "id": "evicted",
+        "nodes": [
+            call("slow", server.url_for("/slow?seconds=1")),
+            {"id": "after", "type": "transform", "data": {"mapping": {"v": "inputs.status_code"}}},
+        ],
+        "edges": [{"id": "e", "source": "slow", "target": "after"}],
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
+        async with node_resources(load_settings()) as resources:
+            worker = Worker(
+                temporal_client,
+                task_queue=settings.task_queue,
+                workflows=WORKFLOWS,
+                activities=NodeActivities(resources).all(),
+                max_cached_workflows=1,
+            )
+            async with worker:
+                handles = [
+                    await start_execution(temporal_client, document, settings) for _ in range(4)
+                ]
+                results = [await asyncio.wait_for(h.result(), timeout=120) for h in handles]
+    assert [r["status"] for r in results] == ["completed"] * 4
+    assert all(r["node_results"]["after"]["output"] == {"v": 200} for r in results)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flov7.engine.expressions import render_value
-from flov7.engine.interpreter import Interpreter
+from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.result_size import fit_result
 from flov7.errors import ExpressionError, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
@@ -149,15 +149,13 @@ class GraphDriver:
         self.defaults = defaults
         self.cancelled_from_outside = False
         """True when the runtime itself cancelled the run (a Temporal cancel request)."""
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[tuple[str, Any, int]]] = {}
         self._outcomes: asyncio.Queue[tuple[str, str, Any, int]] = asyncio.Queue()
 
     def request_cancel(self, reason: str = "cancel requested") -> None:
         """Stop starting nodes and cancel every node in flight."""
-        for node_id in self.interpreter.cancel(reason):
-            task = self._tasks.get(node_id)
-            if task is not None:
-                task.cancel()
+        self.interpreter.cancel(reason)
+        self._cancel_in_flight()
 
     async def run(self) -> dict[str, Any]:
         """Run until no node runs any more; return the result document."""
@@ -192,7 +190,18 @@ class GraphDriver:
         elif kind == "cancelled":
             self.interpreter.mark_cancelled(node_id, now=now)
         else:
+            was_running = self.interpreter.status == RunStatus.RUNNING
             self.interpreter.fail(node_id, payload, attempts=attempts, now=now)
+            if was_running and self.interpreter.status == RunStatus.FAILED:
+                # The run has failed: what still runs is moot. Stop it rather than keep
+                # a failed run open (a long delay in a parallel branch, say).
+                self._cancel_in_flight()
+
+    def _cancel_in_flight(self) -> None:
+        for node_id in self.interpreter.running:
+            task = self._tasks.get(node_id)
+            if task is not None:
+                task.cancel()
 
     def _start(self, node_id: str) -> None:
         node = self.interpreter.nodes[node_id]
@@ -202,7 +211,9 @@ class GraphDriver:
             kind, payload = self._evaluate_pure(node, node_type)
             self._record(node_id, kind, payload, 1)
             return
-        self._tasks[node_id] = asyncio.create_task(self._run_node(node, node_type))
+        task = asyncio.create_task(self._execute(node, node_type))
+        task.add_done_callback(lambda done: self._report(node_id, done))
+        self._tasks[node_id] = task
 
     def _render_config(self, node: NodeSpec, node_type: NodeType) -> tuple[Any, dict[str, Any]]:
         scope = self.interpreter.scope_for(node.id, self.input_data)
@@ -220,12 +231,21 @@ class GraphDriver:
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc)
 
-    async def _run_node(self, node: NodeSpec, node_type: NodeType) -> None:
-        try:
-            kind, payload, attempts = await self._execute(node, node_type)
-        except asyncio.CancelledError:
-            kind, payload, attempts = "cancelled", None, self.interpreter.states[node.id].attempts
-        self._outcomes.put_nowait((node.id, kind, payload, attempts))
+    def _report(self, node_id: str, task: asyncio.Task[tuple[str, Any, int]]) -> None:
+        # A done callback, not a try/finally in the task: a task cancelled before it ever
+        # ran (a failure right after it was started) and a task torn down by Temporal's
+        # eviction (its own BaseException) still report, so run() never waits forever.
+        outcome: tuple[str, Any, int]
+        if task.cancelled():
+            outcome = ("cancelled", None, self.interpreter.states[node_id].attempts)
+        elif (error := task.exception()) is not None:
+            if isinstance(error, Exception):  # A bug, not a node failure: report it as one.
+                outcome = ("failed", {**error_dict(error), "type": "InternalError"}, 1)
+            else:
+                outcome = ("cancelled", None, self.interpreter.states[node_id].attempts)
+        else:
+            outcome = task.result()
+        self._outcomes.put_nowait((node_id, *outcome))
 
     async def _execute(self, node: NodeSpec, node_type: NodeType) -> tuple[str, Any, int]:
         try:
