@@ -141,3 +141,64 @@ def test_unknown_on_error_value_is_refused() -> None:
     )
     assert not report.valid
     assert "on_error" in report.issues[0].message or "on_error" in (report.issues[0].field or "")
+
+
+def test_templates_in_raw_sql_are_refused() -> None:
+    """Run data must never become SQL: raw queries take values through :params."""
+    report = validate_workflow(
+        {
+            "nodes": [
+                {
+                    "id": "q",
+                    "type": "database",
+                    "data": {
+                        "operation": "query",
+                        "query": "SELECT * FROM users WHERE name = '{{ input.name }}'",
+                    },
+                }
+            ]
+        }
+    )
+    assert [(i.code, i.node_id, i.field) for i in report.issues] == [
+        ("template_not_allowed", "q", "data.query")
+    ]
+    assert ":params" in report.issues[0].message
+
+
+def test_params_may_hold_templates() -> None:
+    report = validate_workflow(
+        {
+            "nodes": [
+                {
+                    "id": "q",
+                    "type": "database",
+                    "data": {
+                        "operation": "query",
+                        "query": "SELECT * FROM users WHERE name = :name",
+                        "params": {"name": "{{ input.name }}"},
+                    },
+                }
+            ]
+        }
+    )
+    assert report.valid, report.issues
+
+
+def test_continue_cannot_pick_a_branch_of_a_condition() -> None:
+    report = validate_workflow(
+        {
+            "nodes": [
+                {
+                    "id": "c",
+                    "type": "condition",
+                    "on_error": "continue",
+                    "data": {"condition": "1 / 0 == 1"},
+                },
+                {"id": "t", "type": "transform", "data": {"mapping": {"x": 1}}},
+            ],
+            "edges": [{"id": "e", "source": "c", "target": "t", "sourceHandle": "true"}],
+        }
+    )
+    assert [(i.code, i.field) for i in report.issues] == [
+        ("on_error_continue_on_branch", "on_error")
+    ]

@@ -218,7 +218,11 @@ class GraphDriver:
     def _render_config(self, node: NodeSpec, node_type: NodeType) -> tuple[Any, dict[str, Any]]:
         scope = self.interpreter.scope_for(node.id, self.input_data)
         rendered = {
-            key: value if key in node_type.expression_fields else render_value(value, scope)
+            key: (
+                value
+                if key in node_type.expression_fields or key in node_type.literal_fields
+                else render_value(value, scope)
+            )
             for key, value in node.data.items()
         }
         return scope, rendered

@@ -146,7 +146,34 @@ def _check_node(node: NodeSpec, report: ValidationReport) -> None:
             check_expression(expression)
         except ExpressionError as exc:
             report.issues.append(Issue("invalid_expression", str(exc), node.id, field=path))
-    templated = {k: v for k, v in node.data.items() if k not in node_type.expression_fields}
+    for name in node_type.literal_fields:
+        value = node.data.get(name)
+        if isinstance(value, str) and has_template(value):
+            report.issues.append(
+                Issue(
+                    "template_not_allowed",
+                    f"'{name}' is used exactly as written: templates are not allowed here, "
+                    "so that run data cannot change it; pass values as named :params in "
+                    "'params' instead",
+                    node.id,
+                    field=f"data.{name}",
+                )
+            )
+    if node.on_error == OnError.CONTINUE and node_type.branch_handles:
+        report.issues.append(
+            Issue(
+                "on_error_continue_on_branch",
+                f"on_error 'continue' cannot choose a branch of a {node.type}: route its "
+                "failures with an edge whose sourceHandle is 'error' instead",
+                node.id,
+                field="on_error",
+            )
+        )
+    templated = {
+        k: v
+        for k, v in node.data.items()
+        if k not in node_type.expression_fields and k not in node_type.literal_fields
+    }
     for path, message in template_errors(templated):
         report.issues.append(Issue("invalid_template", message, node.id, field=f"data.{path}"))
 

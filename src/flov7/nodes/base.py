@@ -62,6 +62,10 @@ class NodeType:
     example: ClassVar[dict[str, Any]]
     expression_fields: ClassVar[tuple[str, ...]] = ()
     """Config fields holding bare expressions: syntax-checked, never template-rendered."""
+    literal_fields: ClassVar[tuple[str, ...]] = ()
+    """Config fields taken exactly as written: never template-rendered, and a ``{{ }}``
+    in them is a validation error (``database.query``: values go through ``params``,
+    so run data can never become SQL)."""
     branch_handles: ClassVar[tuple[str, ...]] = ()
     """Source handles this type's outgoing edges must carry (``condition``: true/false)."""
 

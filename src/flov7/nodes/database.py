@@ -72,6 +72,7 @@ class DatabaseNode(NodeType):
     name = "database"
     kind = NodeKind.ACTIVITY
     config_model = DatabaseConfig
+    literal_fields = ("query",)
     description = (
         "SQL on SQLite, PostgreSQL or MySQL/MariaDB. Table and column names are checked "
         "against the live schema; values are bound parameters. Output: rows, row_count, "
