@@ -242,3 +242,61 @@ async def test_runs_evicted_from_the_worker_cache_still_finish(
                 results = [await asyncio.wait_for(h.result(), timeout=120) for h in handles]
     assert [r["status"] for r in results] == ["completed"] * 4
     assert all(r["node_results"]["after"]["output"] == {"v": 200} for r in results)
+
+
+async def test_oversized_activity_input_fails_the_node_instead_of_hanging(
+    run_on_temporal: Any, server: TestHttpServer
+) -> None:
+    """A 3 MB rendered body would be refused by Temporal and the run would hang."""
+    document = {
+        "id": "big-input",
+        "nodes": [
+            {
+                "id": "make",
+                "type": "transform",
+                "data": {"mapping": {f"k{i}": "'x' * 99000" for i in range(9)}},
+            },
+            {"id": "a", "type": "transform", "data": {"mapping": {"p": "inputs"}}},
+            {"id": "b", "type": "transform", "data": {"mapping": {"q": "inputs"}}},
+            {"id": "c", "type": "transform", "data": {"mapping": {"r": "inputs"}}},
+            {
+                "id": "send",
+                "type": "api_call",
+                "data": {
+                    "url": server.url_for("/echo"),
+                    "method": "POST",
+                    "body": [
+                        "{{ nodes.a.output }}",
+                        "{{ nodes.b.output }}",
+                        "{{ nodes.c.output }}",
+                    ],
+                },
+            },
+        ],
+        "edges": [
+            {"id": "e1", "source": "make", "target": "a"},
+            {"id": "e2", "source": "make", "target": "b"},
+            {"id": "e3", "source": "make", "target": "c"},
+            {"id": "e4", "source": "a", "target": "send"},
+            {"id": "e5", "source": "b", "target": "send"},
+            {"id": "e6", "source": "c", "target": "send"},
+        ],
+    }
+    result = await run_on_temporal(document)
+    assert result["status"] == "failed"
+    assert result["error"]["node_id"] == "send"
+    assert result["error"]["type"] == "InputTooLarge"
+
+
+async def test_oversized_activity_output_fails_at_once(
+    run_on_temporal: Any, server: TestHttpServer
+) -> None:
+    """Under the response cap but over one payload's budget: not retried forever."""
+    document = {
+        "id": "big-output",
+        "nodes": [call("fetch", server.url_for("/bytes?size=1040000"), retry=FAST)],
+    }
+    result = await run_on_temporal(document)
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "OutputTooLarge"
+    assert result["error"]["attempts"] == 1

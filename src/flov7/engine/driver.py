@@ -17,7 +17,14 @@ from typing import Any, Protocol
 
 from flov7.engine.expressions import render_value
 from flov7.engine.interpreter import Interpreter, RunStatus
-from flov7.engine.result_size import fit_result
+from flov7.engine.payloads import (
+    MAX_ACTIVITY_INPUT_BYTES,
+    MAX_HISTORY_BYTES,
+    MAX_NODE_OUTPUT_BYTES,
+    fit_result,
+    json_size,
+    output_too_large,
+)
 from flov7.errors import ExpressionError, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
 from flov7.spec import ExecutionDefaults, NodeSpec
@@ -151,6 +158,8 @@ class GraphDriver:
         """True when the runtime itself cancelled the run (a Temporal cancel request)."""
         self._tasks: dict[str, asyncio.Task[tuple[str, Any, int]]] = {}
         self._outcomes: asyncio.Queue[tuple[str, str, Any, int]] = asyncio.Queue()
+        self._history_bytes = 0
+        """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
 
     def request_cancel(self, reason: str = "cancel requested") -> None:
         """Stop starting nodes and cancel every node in flight."""
@@ -231,9 +240,13 @@ class GraphDriver:
         try:
             scope, rendered = self._render_config(node, node_type)
             config = node_type.parse_config(rendered)
-            return "ok", node_type.evaluate(config, scope)
+            output = node_type.evaluate(config, scope)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc)
+        size = json_size(output)
+        if size > MAX_NODE_OUTPUT_BYTES:
+            return "failed", {**output_too_large(size), "attempts": 1}
+        return "ok", output
 
     def _report(self, node_id: str, task: asyncio.Task[tuple[str, Any, int]]) -> None:
         # A done callback, not a try/finally in the task: a task cancelled before it ever
@@ -266,9 +279,36 @@ class GraphDriver:
             config=rendered,
             execution={**self.interpreter.execution, "node_id": node.id},
         )
+        refused = self._refuse_oversized(request)
+        if refused is not None:
+            return "failed", refused, 0
         policy = ActivityPolicy.for_node(node, self.defaults)
         try:
             outcome = await self.runner.run_activity(request, policy)
         except NodeFailed as failure:
             return "failed", failure.error, failure.attempts
+        self._history_bytes += json_size(outcome.output)
         return "ok", outcome.output, outcome.attempts
+
+    def _refuse_oversized(self, request: ActivityRequest) -> dict[str, Any] | None:
+        """The error of an activity Temporal would refuse, or None to go ahead."""
+        size = json_size(request.as_dict())
+        if size > MAX_ACTIVITY_INPUT_BYTES:
+            return {
+                "type": "InputTooLarge",
+                "message": f"The node's rendered config is {size} bytes of JSON, over the "
+                f"{MAX_ACTIVITY_INPUT_BYTES}-byte limit of one activity input (Temporal "
+                "refuses payloads over 2 MB); pass less data into it through templates",
+                "attempts": 0,
+            }
+        if self._history_bytes + size > MAX_HISTORY_BYTES:
+            return {
+                "type": "RunTooLarge",
+                "message": f"This run has sent about {self._history_bytes} bytes through "
+                f"its nodes; this node would pass the {MAX_HISTORY_BYTES}-byte budget of "
+                "one run (Temporal ends runs whose history passes 50 MB); split the "
+                "workflow or move less data between nodes",
+                "attempts": 0,
+            }
+        self._history_bytes += size
+        return None

@@ -1,0 +1,66 @@
+"""Large outputs are elided from the result instead of breaking the run."""
+
+from __future__ import annotations
+
+from flov7.engine.payloads import fit_result, json_size
+
+
+def result_with(outputs: dict[str, object]) -> dict[str, object]:
+    return {
+        "status": "completed",
+        "node_results": {
+            node_id: {"status": "completed", "output": output, "attempts": 1}
+            for node_id, output in outputs.items()
+        },
+    }
+
+
+def test_small_results_are_untouched() -> None:
+    result = result_with({"a": {"x": 1}})
+    assert fit_result(result) is result
+
+
+def test_largest_outputs_go_first_until_it_fits() -> None:
+    result = result_with({"small": "s" * 100, "big": "b" * 5000, "mid": "m" * 3000})
+    fitted = fit_result(result, max_bytes=4000)
+    assert fitted["truncated_outputs"] == ["big"]
+    big = fitted["node_results"]["big"]
+    assert big["output"]["truncated"] is True
+    assert big["output"]["size_bytes"] == json_size("b" * 5000)
+    assert big["status"] == "completed"
+    assert fitted["node_results"]["mid"]["output"] == "m" * 3000
+    assert json_size(fitted) <= 4000
+    assert result["node_results"]["big"]["output"] == "b" * 5000  # input not mutated
+
+
+async def test_pure_output_over_the_limit_fails_the_node_not_the_run_machinery() -> None:
+    from flov7.engine.driver import GraphDriver
+    from flov7.engine.interpreter import Interpreter
+    from flov7.local.runner import LocalNodeRunner
+    from flov7.spec import parse_workflow
+
+    spec = parse_workflow(
+        {
+            "nodes": [
+                {
+                    "id": "big",
+                    "type": "transform",
+                    "on_error": "continue",
+                    "data": {"mapping": {f"k{i}": "'x' * 99000" for i in range(12)}},
+                },
+                {
+                    "id": "after",
+                    "type": "transform",
+                    "data": {"mapping": {"t": "inputs.error.type"}},
+                },
+            ],
+            "edges": [{"id": "e", "source": "big", "target": "after"}],
+        }
+    )
+    driver = GraphDriver(
+        Interpreter(spec), LocalNodeRunner(), input_data={}, defaults=spec.defaults
+    )
+    result = await driver.run()
+    assert result["node_results"]["big"]["status"] == "failed"
+    assert result["node_results"]["big"]["error"]["type"] == "OutputTooLarge"
+    assert result["node_results"]["after"]["output"] == {"t": "OutputTooLarge"}
