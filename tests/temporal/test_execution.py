@@ -236,3 +236,56 @@ async def test_a_result_over_the_payload_limit_is_trimmed_not_stuck(run_on_tempo
     assert 0 < len(result["truncated_outputs"]) < 20
     trimmed = result["node_results"][result["truncated_outputs"][0]]["output"]
     assert trimmed["truncated"] is True and trimmed["size_bytes"] > 100000
+
+
+def _heavy_chain(nodes: int) -> dict[str, Any]:
+    leaf = "len(json_decode('\"' + 'a' * 99990 + '\"'))"  # ~10,000 steps each
+    return {
+        "id": "heavy",
+        "nodes": [
+            {
+                "id": f"n{i}",
+                "type": "transform",
+                "data": {"mapping": {f"k{j}": leaf for j in range(20)}},
+            }
+            for i in range(nodes)
+        ],
+        "edges": [
+            {"id": f"e{i}", "source": f"n{i - 1}", "target": f"n{i}"} for i in range(1, nodes)
+        ],
+    }
+
+
+async def test_long_stretches_of_pure_work_are_split_across_workflow_tasks(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    """Pure nodes run inline; after enough work the driver ends the workflow task (a
+    checkpoint timer) so that Temporal's deadlock detector never fires."""
+    from temporalio.api.enums.v1 import EventType
+
+    handle = await start_execution(temporal_client, _heavy_chain(6), flov7_worker)
+    result = await handle.result()
+    assert result["status"] == "completed", result["error"]
+    assert result["node_results"]["n5"]["output"]["k0"] == 99990
+    events = [e async for e in handle.fetch_history_events()]
+    timers = [e for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
+    assert len(timers) >= 1
+    failures = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+    assert failures == []
+
+
+async def test_one_nodes_expressions_share_one_budget(run_on_temporal: Any) -> None:
+    leaf = "len(json_decode('\"' + 'a' * 99990 + '\"'))"
+    document = {
+        "id": "too-heavy",
+        "nodes": [
+            {
+                "id": "n",
+                "type": "transform",
+                "data": {"mapping": {f"k{j}": leaf for j in range(40)}},
+            }
+        ],
+    }
+    result = await run_on_temporal(document)
+    assert result["status"] == "failed"
+    assert "too expensive together" in result["error"]["message"]

@@ -15,7 +15,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flov7.engine.expressions import render_value
+from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.payloads import (
     MAX_ACTIVITY_INPUT_BYTES,
@@ -28,6 +28,13 @@ from flov7.engine.payloads import (
 from flov7.errors import ExpressionError, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
 from flov7.spec import ExecutionDefaults, NodeSpec
+
+MAX_STEPS_PER_CHECKPOINT = 500_000
+"""Expression steps of pure nodes between two checkpoints. Pure nodes run inline in one
+workflow task; Temporal fails a task that holds the thread for 2 s (deadlock detection),
+so after this much work the driver awaits ``runner.checkpoint()`` (a 1 ms durable timer
+on Temporal, which ends the task) before going on. Counted in steps, not time, so that
+replays take the same path."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,10 @@ class NodeRunner(Protocol):
         """Run an I/O node with retries; raise :class:`NodeFailed` when it fails."""
         ...
 
+    async def checkpoint(self) -> None:
+        """Let the runtime breathe after a long stretch of pure nodes (see the driver)."""
+        ...
+
 
 def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
     """The error of a node that ran out of time, the same on both runtimes."""
@@ -158,6 +169,7 @@ class GraphDriver:
         """True when the runtime itself cancelled the run (a Temporal cancel request)."""
         self._tasks: dict[str, asyncio.Task[tuple[str, Any, int]]] = {}
         self._outcomes: asyncio.Queue[tuple[str, str, Any, int]] = asyncio.Queue()
+        self._steps_since_checkpoint = 0
         self._history_bytes = 0
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
 
@@ -175,7 +187,14 @@ class GraphDriver:
             started = interpreter.advance(self.runner.now())
             while started:
                 for node_id in started:
+                    if interpreter.status != RunStatus.RUNNING:
+                        # The run failed or was cancelled since this batch was released.
+                        interpreter.mark_cancelled(node_id, now=self.runner.now())
+                        continue
                     self._start(node_id)
+                    if self._steps_since_checkpoint > MAX_STEPS_PER_CHECKPOINT:
+                        self._steps_since_checkpoint = 0
+                        await self.runner.checkpoint()
                 started = interpreter.advance(self.runner.now())
             if not self._tasks:
                 break
@@ -226,7 +245,15 @@ class GraphDriver:
 
     def _render_config(self, node: NodeSpec, node_type: NodeType) -> tuple[Any, dict[str, Any]]:
         scope = self.interpreter.scope_for(node.id, self.input_data)
-        rendered = {
+        with step_meter() as meter:
+            rendered = self._render_with(node, node_type, scope)
+        self._steps_since_checkpoint += meter.used
+        return scope, rendered
+
+    def _render_with(
+        self, node: NodeSpec, node_type: NodeType, scope: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
             key: (
                 value
                 if key in node_type.expression_fields or key in node_type.literal_fields
@@ -234,15 +261,20 @@ class GraphDriver:
             )
             for key, value in node.data.items()
         }
-        return scope, rendered
 
     def _evaluate_pure(self, node: NodeSpec, node_type: NodeType) -> tuple[str, Any]:
+        meter = StepMeter()
         try:
-            scope, rendered = self._render_config(node, node_type)
-            config = node_type.parse_config(rendered)
-            output = node_type.evaluate(config, scope)
+            scope = self.interpreter.scope_for(node.id, self.input_data)
+            # One budget for the whole node: templates, then its expressions.
+            with step_meter() as meter:
+                rendered = self._render_with(node, node_type, scope)
+                config = node_type.parse_config(rendered)
+                output = node_type.evaluate(config, scope)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc)
+        finally:
+            self._steps_since_checkpoint += meter.used
         size = json_size(output)
         if size > MAX_NODE_OUTPUT_BYTES:
             return "failed", {**output_too_large(size), "attempts": 1}

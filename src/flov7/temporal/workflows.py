@@ -49,6 +49,10 @@ class TemporalNodeRunner:
             # carry theirs, so that the history timeline can attribute the timer.
             await workflow.sleep(timedelta(seconds=seconds), summary=node_id)
 
+    async def checkpoint(self) -> None:
+        # Awaiting a timer ends the workflow task; the next one resumes right here.
+        await workflow.sleep(timedelta(milliseconds=1), summary="flov7 checkpoint")
+
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
     ) -> ActivityOutcome:

@@ -441,12 +441,16 @@ def _check_json_depth(text: str) -> None:
 def _fn_json_decode(ev: Budget, value: Any) -> Any:
     text = need_str("json_decode()", value)
     check_str_len(len(text))
-    ev.charge(len(text) // 100)
+    # Decoding calls back into Python for every number: about 10 characters a step.
+    ev.charge(len(text) // 10)
     _check_json_depth(text)
     try:
-        return json.loads(
+        decoded = json.loads(
             text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
         )
+        items, _ = ev.weight(decoded)
+        ev.charge_items(items)
+        return decoded
     except json.JSONDecodeError as exc:
         raise ExpressionError(
             f"json_decode(): invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

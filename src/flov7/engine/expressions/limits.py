@@ -8,8 +8,10 @@ would break replay determinism.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flov7.errors import ExpressionError
@@ -37,6 +39,10 @@ MAX_NUMBER_TEXT = 1300
 ``MAX_INT_BITS`` in decimal digits)."""
 MAX_JSON_DEPTH = 64
 """Deepest ``[``/``{`` nesting ``json_decode`` accepts."""
+
+MAX_NODE_STEPS = 250_000
+"""Work budget shared by every expression and template of one node (see
+:func:`step_meter`): a mapping with many leaves cannot multiply ``MAX_STEPS``."""
 
 FLOAT_OVERFLOW = "Number too large (float overflow)"
 """Message for a float result that overflowed (raised in several places)."""
@@ -69,21 +75,64 @@ def check_items(length: int) -> None:
         raise ExpressionError(f"Too many items (more than {MAX_COLLECTION_ITEMS})")
 
 
+class StepMeter:
+    """Steps used by several evaluations together, against one limit."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int = MAX_NODE_STEPS) -> None:
+        self.limit = limit
+        self.used = 0
+
+
+_METER: contextvars.ContextVar[StepMeter | None] = contextvars.ContextVar(
+    "flov7_expression_meter", default=None
+)
+
+
+@contextlib.contextmanager
+def step_meter(limit: int = MAX_NODE_STEPS) -> Iterator[StepMeter]:
+    """Every evaluation inside the block draws from one shared budget of ``limit`` steps.
+
+    The driver opens one per node, so a node's work is bounded as a whole, and reads
+    ``used`` afterwards to pace long runs of pure nodes (workflow code must not hog the
+    workflow task: Temporal's deadlock detector fails it after two seconds).
+    """
+    meter = StepMeter(limit)
+    token = _METER.set(meter)
+    try:
+        yield meter
+    finally:
+        _METER.reset(token)
+
+
 class Budget:
-    """The step budget of one evaluation (``MAX_STEPS``).
+    """The step budget of one evaluation (``MAX_STEPS``, and the node's meter if any).
 
     The evaluator is a budget; functions and methods receive it as their first argument
     and charge one step per item they walk.
     """
 
-    __slots__ = ("steps",)
+    __slots__ = ("limit", "meter", "start", "steps")
 
     def __init__(self) -> None:
+        self.meter = _METER.get()
+        self.start = self.meter.used if self.meter is not None else 0
         self.steps = 0
+        self.limit = MAX_STEPS
+        if self.meter is not None:
+            self.limit = min(MAX_STEPS, self.meter.limit - self.meter.used)
 
     def charge(self, amount: int) -> None:
         self.steps += amount
-        if self.steps > MAX_STEPS:
+        if self.meter is not None:
+            self.meter.used = self.start + self.steps
+        if self.steps > self.limit:
+            if self.limit < MAX_STEPS:
+                raise ExpressionError(
+                    f"The node's expressions are too expensive together (more than "
+                    f"{self.meter.limit if self.meter else MAX_STEPS} steps); simplify them"
+                )
             raise ExpressionError(
                 f"Expression is too expensive (more than {MAX_STEPS} steps); simplify it"
             )
