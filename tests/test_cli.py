@@ -214,3 +214,35 @@ def test_dev_server_and_worker_commands_run_until_signalled(tmp_path: Path) -> N
             break
         time.sleep(0.2)
     assert not left.stdout.strip(), "the Temporal server outlived flov7 dev-server"
+
+
+def test_a_reused_execution_id_follows_the_existing_run(external: dict[str, str]) -> None:
+    execution_id = f"reused-{uuid.uuid4().hex[:8]}"
+    args = (
+        "run",
+        str(WORKFLOWS / "linear.json"),
+        "--worker",
+        "always",
+        "--execution-id",
+        execution_id,
+    )
+    first = flov7(*args, env=external)
+    assert first.returncode == 0, first.stderr
+    again = flov7(*args, env=external)
+    assert again.returncode == 0, again.stderr
+    assert f"run {execution_id} already exists: following it" in again.stderr
+    assert json.loads(again.stdout)["run_id"] == json.loads(first.stdout)["run_id"]
+
+
+def test_absurdly_nested_documents_are_refused_before_anything_walks_them(tmp_path: Path) -> None:
+    nested: Any = "x"
+    for _ in range(300):
+        nested = {"k": nested}
+    path = tmp_path / "deep.json"
+    path.write_text(
+        json.dumps({"nodes": [{"id": "a", "type": "transform", "data": {"mapping": nested}}]})
+    )
+    result = flov7("validate", str(path))
+    assert result.returncode == 1
+    assert "deeper than 64 levels" in result.stdout
+    assert "Traceback" not in result.stderr

@@ -19,6 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
 from flov7 import __version__
 from flov7.config import Settings, get_settings
 from flov7.engine.validate import validate_workflow
@@ -166,6 +169,16 @@ async def _guarded(coroutine: Any) -> int:
     except Flov7Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = EXIT_FAILED
+    except WorkflowAlreadyStartedError as exc:
+        print(
+            f"error: execution id '{exc.workflow_id}' is already taken by another run; "
+            "choose another --execution-id (or leave it out for a fresh one)",
+            file=sys.stderr,
+        )
+        code = EXIT_FAILED
+    except RPCError as exc:
+        print(f"error: Temporal refused the request: {exc.message}", file=sys.stderr)
+        code = EXIT_UNAVAILABLE if exc.status == RPCStatusCode.UNAVAILABLE else EXIT_FAILED
     # sdk-python#300: let the SDK's Rust threads settle before the interpreter exits,
     # or a successful command can still die with SIGSEGV / SIGABRT at exit.
     await asyncio.sleep(0.1)
@@ -227,8 +240,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         RunEndedError,
         cancel_execution,
         follow_execution,
-        start_execution,
+        new_execution_id,
+        start_execution_once,
     )
+    from flov7.temporal.search_attributes import missing_search_attributes
 
     document = _load_document(args.file)
     run_input = _parse_input(args.run_input)
@@ -247,14 +262,21 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     }[args.worker]
     async with temporal_environment(settings, worker=mode) as env:
         await ensure_task_queue_has_pollers(env.client, settings.temporal.task_queue)
-        handle = await start_execution(
+        # Idempotent on --execution-id: a run that already has that id is followed (or
+        # its result shown), never started twice.
+        started = await start_execution_once(
             env.client,
             document,
             settings.temporal,
             run_input=run_input,
-            execution_id=args.execution_id,
+            execution_id=args.execution_id
+            or new_execution_id(str(document.get("id") or "workflow")),
+            search_attributes=not await missing_search_attributes(env.client),
         )
+        handle = started.handle
         progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
+        if not started.created:
+            progress.joined(handle.id)
         progress.started(handle.id, env.target, env.server.ui_url if env.server else None)
         follow = asyncio.ensure_future(follow_execution(handle, on_status=progress.update))
         with _cancel_on_interrupt(

@@ -34,6 +34,10 @@ class ProgressPrinter:
         )
         self._print(f"run {execution_id} started on {target}{where}")
 
+    def joined(self, execution_id: str) -> None:
+        """The execution id named an existing run: that run is followed, none started."""
+        self._print(f"run {execution_id} already exists: following it (no new run started)")
+
     def started_locally(self, execution_id: str) -> None:
         """The run started in this process (ENABLE_TEMPORAL_FEATURES=false)."""
         self._print(

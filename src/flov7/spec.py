@@ -148,6 +148,11 @@ class WorkflowSpec(BaseModel):
         return self.name or self.id
 
 
+MAX_DOCUMENT_DEPTH = 64
+"""Deepest nesting of objects and lists in a document. Deeper ones are refused before
+anything walks them recursively (copying, validating, rendering)."""
+
+
 def parse_workflow(document: Any) -> WorkflowSpec:
     """Parse a workflow document (a dict, or a :class:`WorkflowSpec`).
 
@@ -159,6 +164,9 @@ def parse_workflow(document: Any) -> WorkflowSpec:
         raise WorkflowDocumentError(
             f"A workflow document must be a JSON object, got {type(document).__name__}"
         )
+    if nesting_depth(document) > MAX_DOCUMENT_DEPTH:
+        message = f"The document nests objects or lists deeper than {MAX_DOCUMENT_DEPTH} levels"
+        raise WorkflowDocumentError(message, problems=[("document", message)])
     try:
         return WorkflowSpec.model_validate(document)
     except ValidationError as exc:
@@ -167,6 +175,25 @@ def parse_workflow(document: Any) -> WorkflowSpec:
         raise WorkflowDocumentError(
             f"Invalid workflow document:\n  {lines}", problems=problems
         ) from exc
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply objects and lists nest in ``value`` (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DOCUMENT_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def document_problems(exc: ValidationError, document: Any = None) -> list[tuple[str, str]]:

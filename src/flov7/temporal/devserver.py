@@ -238,9 +238,18 @@ class EmbeddedDevServer:
         cls,
         settings: Settings | None = None,
         *,
-        search_attributes: Iterable[tuple[str, str]] = (),
+        search_attributes: Iterable[tuple[str, str]] | None = None,
     ) -> EmbeddedDevServer:
-        """The server ``flov7`` runs when ``TEMPORAL_HOST`` is unset (``FLOV7_DEVSERVER_*``)."""
+        """The server ``flov7`` runs when ``TEMPORAL_HOST`` is unset (``FLOV7_DEVSERVER_*``).
+
+        It always gets Flov7's search attributes (unless told otherwise), whichever
+        ``flov7`` command starts it, so that runs started by any of them can be listed
+        and filtered by the API.
+        """
+        if search_attributes is None:
+            from flov7.temporal.search_attributes import SEARCH_ATTRIBUTES
+
+            search_attributes = SEARCH_ATTRIBUTES
         if settings is None:
             from flov7.config import get_settings
 

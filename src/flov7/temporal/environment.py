@@ -52,12 +52,13 @@ async def temporal_environment(
     settings: Settings,
     *,
     worker: WorkerMode = WorkerMode.NEVER,
-    search_attributes: Iterable[tuple[str, str]] = (),
+    search_attributes: Iterable[tuple[str, str]] | None = None,
 ) -> AsyncIterator[TemporalEnvironment]:
     """Connect (starting the embedded server when needed) and maybe run a worker.
 
-    ``search_attributes`` (``(name, type)`` pairs) are registered on the embedded server
-    when this call starts it; an external cluster needs ``flov7 setup-search-attributes``.
+    ``search_attributes`` (``(name, type)`` pairs; default: Flov7's) are registered on
+    the embedded server when this call starts it; an external cluster needs
+    ``flov7 setup-search-attributes``.
     """
     async with contextlib.AsyncExitStack() as stack:
         server: EmbeddedDevServer | None = None
