@@ -8,11 +8,14 @@ import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from temporalio.client import Client
 
 from flov7.api.app import create_app
 from flov7.api.backend import ExecutionBackend
@@ -32,6 +35,29 @@ def api_settings(temporal: TemporalSettings, data_dir: Path, **flov7: Any) -> Se
         temporal=temporal,
         flov7=Flov7Settings(_env_file=None, data_dir=data_dir, **flov7),
     )
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One engine the API tests run against."""
+
+    name: str
+    backend: ExecutionBackend
+    temporal: TemporalSettings
+    """The Temporal settings of the app (unused by the local engine)."""
+    client: Client | None = None
+    """The Temporal client (None on the local engine)."""
+
+    def settings(self, data_dir: Path, **flov7: Any) -> Settings:
+        """App settings for this engine, data in ``data_dir``."""
+        return api_settings(
+            self.temporal, data_dir, enable_temporal_features=self.name == "temporal", **flov7
+        )
+
+
+def only_on(engine: str) -> pytest.MarkDecorator:
+    """Run a test that asks for ``engine`` (or a fixture built on it) on one engine."""
+    return pytest.mark.parametrize("engine", [engine], indirect=True)
 
 
 @contextlib.asynccontextmanager

@@ -1,4 +1,9 @@
-"""POST /workflow/execute, GET /workflow/status, POST /workflow/cancel, POST /workflow/validate."""
+"""POST /workflow/execute, GET /workflow/status, POST /workflow/cancel, POST /workflow/validate.
+
+``api`` runs each test on both engines (Temporal and the local runtime): the answers
+must be the same but for ``engine``. Tests of what only Temporal does (pending runs
+without a worker, runs Temporal itself failed or terminated) use ``temporal_api``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pytest
 from api_support import (
     API,
     WAIT,
+    Engine,
     api_settings,
     chain,
     client_for,
@@ -50,14 +56,14 @@ async def closed_status(api: httpx.AsyncClient, execution_id: str) -> dict[str, 
 # -- execute ------------------------------------------------------------------------------
 
 
-async def test_execute_answers_202_with_links_at_once(api: httpx.AsyncClient) -> None:
+async def test_execute_answers_202_with_links_at_once(api: httpx.AsyncClient, engine: str) -> None:
     doc = document(transform("a", x="input.n * 2"), input={"n": 21})
     response = await execute(api, {"workflow_data": doc})
     assert response.status_code == 202
     body = response.json()
     execution_id = body["execution_id"]
     assert execution_id.startswith(doc["id"] + "-")
-    assert body["engine"] == "temporal"
+    assert body["engine"] == engine
     assert body["created"] is True
     assert body["workflow_id"] == doc["id"]
     assert body["version"] is None
@@ -72,7 +78,7 @@ async def test_execute_answers_202_with_links_at_once(api: httpx.AsyncClient) ->
     assert final["result"]["node_results"]["a"]["output"] == {"x": 42}
 
 
-async def test_execute_with_wait_returns_the_result(api: httpx.AsyncClient) -> None:
+async def test_execute_with_wait_returns_the_result(api: httpx.AsyncClient, engine: str) -> None:
     doc = document(
         transform("a", x="input.n + 1"),
         transform("b", y="inputs.x * 10"),
@@ -83,6 +89,7 @@ async def test_execute_with_wait_returns_the_result(api: httpx.AsyncClient) -> N
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "completed"
+    assert body["engine"] == engine
     assert body["engine_status"] == "COMPLETED"
     assert body["workflow_name"] == "Waited"
     assert body["created"] is True
@@ -113,9 +120,7 @@ async def test_wait_timeout_answers_202_with_links(api: httpx.AsyncClient) -> No
     assert cancel.status_code == 202
 
 
-async def test_repeated_execution_id_joins_the_running_run(
-    api: httpx.AsyncClient, temporal_client: Client
-) -> None:
+async def test_repeated_execution_id_joins_the_running_run(api: httpx.AsyncClient) -> None:
     execution_id = f"idem-{uuid.uuid4().hex[:8]}"
     doc = document(delay("slow", 120))
     first = await execute(api, {"workflow_data": doc, "execution_id": execution_id})
@@ -195,7 +200,7 @@ async def test_a_failed_run_reports_failed_with_the_node_error(api: httpx.AsyncC
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "failed"
-    # Temporal-wise the run completed: it returned a result that says failed.
+    # Engine-wise the run completed: it returned a result that says failed.
     assert body["engine_status"] == "COMPLETED"
     assert body["nodes"]["boom"]["status"] == "failed"
     assert body["nodes"]["after"]["status"] == "pending"
@@ -263,7 +268,7 @@ async def test_status_is_pending_while_no_worker_polls(
 
 
 async def test_status_of_a_run_temporal_failed(
-    api: httpx.AsyncClient, temporal_client: Client, flov7_worker: TemporalSettings
+    temporal_api: httpx.AsyncClient, temporal_client: Client, flov7_worker: TemporalSettings
 ) -> None:
     """A document started around the API's validation fails in Temporal itself."""
     execution_id = f"tfail-{uuid.uuid4().hex[:8]}"
@@ -273,7 +278,7 @@ async def test_status_of_a_run_temporal_failed(
         id=execution_id,
         task_queue=flov7_worker.task_queue,
     )
-    body = await closed_status(api, handle.id)
+    body = await closed_status(temporal_api, handle.id)
     assert body["status"] == "failed"
     assert body["engine_status"] == "FAILED"
     assert body["error"]["type"] == "InvalidWorkflow"
@@ -281,8 +286,9 @@ async def test_status_of_a_run_temporal_failed(
 
 
 async def test_terminated_run_still_shows_its_nodes(
-    api: httpx.AsyncClient, temporal_client: Client
+    temporal_api: httpx.AsyncClient, temporal_client: Client
 ) -> None:
+    api = temporal_api
     doc = document(transform("first"), delay("wait", 120), edges=chain("first", "wait"))
     execution_id = (await execute(api, {"workflow_data": doc})).json()["execution_id"]
 
@@ -307,7 +313,7 @@ async def test_terminated_run_still_shows_its_nodes(
 # -- cancel -------------------------------------------------------------------------------
 
 
-async def test_cancel_stops_a_running_run(api: httpx.AsyncClient, temporal_client: Client) -> None:
+async def test_cancel_stops_a_running_run(api: httpx.AsyncClient, api_engine: Engine) -> None:
     doc = document(delay("wait", 300), transform("never"), edges=chain("wait", "never"))
     execution_id = (await execute(api, {"workflow_data": doc})).json()["execution_id"]
     response = await api.post(
@@ -315,12 +321,15 @@ async def test_cancel_stops_a_running_run(api: httpx.AsyncClient, temporal_clien
     )
     assert response.status_code == 202
     assert response.json()["status"] == "cancelling"
-    assert response.json()["engine"] == "temporal"
+    assert response.json()["engine"] == api_engine.name
     body = await closed_status(api, execution_id)
     assert body["status"] == "cancelled"
+    assert body["error"] == {"type": "Cancelled", "message": "changed my mind"}
+    assert body["nodes"]["wait"]["status"] == "cancelled"
     assert body["nodes"]["never"]["status"] == "pending"
-    description = await temporal_client.get_workflow_handle(execution_id).describe()
-    assert description.status == WorkflowExecutionStatus.COMPLETED
+    if api_engine.client is not None:
+        handle = api_engine.client.get_workflow_handle(execution_id)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     again = await api.post(f"{API}/workflow/cancel/{execution_id}")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "execution_closed"

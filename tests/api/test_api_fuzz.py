@@ -2,8 +2,8 @@
 
 For every operation the schema documents, schemathesis generates requests, valid ones
 and invalid ones (wrong types, missing fields, odd headers), and each goes to the app
-wired to the real Temporal dev server. Whatever comes in, the answer is never a server
-error, and every error answer has the one error shape.
+on each engine: the real Temporal dev server, and the local runtime. Whatever comes in,
+the answer is never a server error, and every error answer has the one error shape.
 
 Hypothesis runs in a worker thread (it is synchronous); each request is sent on the
 session's event loop, where the app, its Temporal client and the worker live.
@@ -21,7 +21,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import schemathesis
-from api_support import api_settings, running_app
+from api_support import Engine, api_settings, running_app
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
@@ -29,7 +29,6 @@ from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.core.result import Ok
 
 from flov7.api.app import create_app
-from flov7.api.temporal_backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
 
@@ -47,15 +46,14 @@ OPERATIONS: list[APIOperation[Any, Any, Any, Any]] = [
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def fuzz_app(
-    api_backend: TemporalBackend,
+    api_engine: Engine,
     api_database: Database,
-    flov7_worker: TemporalSettings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[FastAPI]:
     """The app, with ``?wait=true`` capped at 2 s so that no example can stall."""
-    settings = api_settings(flov7_worker, Path(tmp_path_factory.mktemp("fuzz")))
+    settings = api_engine.settings(Path(tmp_path_factory.mktemp("fuzz")))
     async with running_app(
-        settings, backend=api_backend, database=api_database, max_wait_seconds=2
+        settings, backend=api_engine.backend, database=api_database, max_wait_seconds=2
     ) as app:
         yield app
 

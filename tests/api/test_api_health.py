@@ -18,18 +18,18 @@ from flov7.temporal.devserver import free_port
 
 
 @pytest.mark.parametrize("prefix", ["", API])
-async def test_liveness(api: httpx.AsyncClient, prefix: str) -> None:
+async def test_liveness(api: httpx.AsyncClient, engine: str, prefix: str) -> None:
     response = await api.get(f"{prefix}/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
-    assert response.json()["engine"] == "temporal"
+    assert response.json()["engine"] == engine
 
 
 @pytest.mark.parametrize("prefix", ["", API])
 async def test_temporal_health_ok(
-    api: httpx.AsyncClient, flov7_worker: TemporalSettings, prefix: str
+    temporal_api: httpx.AsyncClient, flov7_worker: TemporalSettings, prefix: str
 ) -> None:
-    response = await api.get(f"{prefix}/health/temporal")
+    response = await temporal_api.get(f"{prefix}/health/temporal")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok"

@@ -1,13 +1,19 @@
-"""GET /workflow/history: the real Temporal history as a per-node timeline, and raw.
+"""GET /workflow/history: a run's history as a per-node timeline, and raw.
+
+On Temporal the timeline is the real event history; on the local runtime it comes from
+the node results and the runtime's attempt events. Both engines answer the same shape;
+where they differ (Temporal keeps only the last attempt's start, the local runtime has
+every attempt) the expectations say so.
 
 Test-only node types make attempts fail and activities block on purpose, so that the
-history holds retries, failures and cancellations deterministically. They run on a
-worker and task queue of this module only.
+history holds retries, failures and cancellations deterministically. On Temporal they
+run on a worker and task queue of this module only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -20,10 +26,12 @@ import pytest_asyncio
 from api_support import (
     API,
     WAIT,
+    Engine,
     api_settings,
     client_for,
     document,
     eventually,
+    only_on,
     registered_node_type,
     running_app,
     transform,
@@ -73,21 +81,25 @@ class BlockingNode(NodeType):
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def history_api(
-    temporal_client: Client,
+    api_engine: Engine,
     api_database: Database,
-    search_attributes: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    temporal = TemporalSettings(task_queue=f"history-{uuid.uuid4().hex[:8]}")
-    backend = TemporalBackend(temporal, client=temporal_client)
-    settings = api_settings(temporal, Path(tmp_path_factory.mktemp("history")))
+    data_dir = Path(tmp_path_factory.mktemp("history"))
     with registered_node_type(FlakyNode()), registered_node_type(BlockingNode()):
-        async with (
-            create_worker(temporal_client, temporal),
-            running_app(settings, backend=backend, database=api_database) as app,
-            client_for(app) as client,
-        ):
-            yield client
+        async with contextlib.AsyncExitStack() as stack:
+            backend = api_engine.backend
+            settings = api_engine.settings(data_dir)
+            if api_engine.client is not None:
+                # A worker of this module, which knows the test node types.
+                temporal = TemporalSettings(task_queue=f"history-{uuid.uuid4().hex[:8]}")
+                await stack.enter_async_context(create_worker(api_engine.client, temporal))
+                backend = TemporalBackend(temporal, client=api_engine.client)
+                settings = api_settings(temporal, data_dir)
+            app = await stack.enter_async_context(
+                running_app(settings, backend=backend, database=api_database)
+            )
+            yield await stack.enter_async_context(client_for(app))
 
 
 def flaky(node_id: str, fail_times: int, max_attempts: int = 3) -> dict[str, Any]:
@@ -118,8 +130,24 @@ def of_node(events: list[dict[str, Any]], node_id: str) -> list[str]:
     return [event["event"] for event in events if event["node_id"] == node_id]
 
 
+def _temporal_attempts(failures: list[str], closing: str) -> list[str]:
+    # Temporal keeps the last attempt's start only, with the previous failure on it.
+    return ["scheduled", *failures[-1:], "started", closing]
+
+
+def _local_attempts(failures: list[str], closing: str) -> list[str]:
+    # The local runtime knows every attempt: a start, then its failure, and so on.
+    return ["scheduled", "started", *(e for f in failures for e in (f, "started")), closing]
+
+
+ATTEMPTS = {"temporal": _temporal_attempts, "local": _local_attempts}
+"""An activity node's entries on each engine, from its retried failures and its end."""
+SOURCE = {"temporal": "history", "local": "local"}
+"""``source`` of the entries each engine recorded."""
+
+
 async def test_timeline_shows_every_node_with_retries_timers_and_skips(
-    history_api: httpx.AsyncClient,
+    history_api: httpx.AsyncClient, engine: str
 ) -> None:
     doc = document(
         {"id": "check", "type": "condition", "data": {"condition": "input.go"}},
@@ -138,7 +166,7 @@ async def test_timeline_shows_every_node_with_retries_timers_and_skips(
     execution_id = await run(history_api, doc)
     body = await timeline(history_api, execution_id)
     assert body["raw"] is False
-    assert body["engine"] == "temporal"
+    assert body["engine"] == engine
     assert body["status"] == "completed"
     events = body["events"]
     assert body["total_events"] == len(events)
@@ -146,8 +174,9 @@ async def test_timeline_shows_every_node_with_retries_timers_and_skips(
     assert events[-1]["event"] == "run_completed"
     assert events[-1]["details"] == {"status": "completed"}
 
-    # An activity node: what Temporal recorded, the failed attempt with its cause.
-    assert of_node(events, "fetch") == ["scheduled", "attempt_failed", "started", "completed"]
+    # An activity node: the failed attempt with its cause. Temporal records the last
+    # attempt's start only; the local runtime knows every attempt.
+    assert of_node(events, "fetch") == ATTEMPTS[engine](["attempt_failed"], "completed")
     failed = next(e for e in events if e["event"] == "attempt_failed")
     assert failed["attempt"] == 1
     assert failed["node_type"] == "test_flaky"
@@ -156,7 +185,7 @@ async def test_timeline_shows_every_node_with_retries_timers_and_skips(
     assert "stack" not in json.dumps(cause).lower()
     completed = next(e for e in events if e["node_id"] == "fetch" and e["event"] == "completed")
     assert completed["attempt"] == 2
-    assert completed["source"] == "history"
+    assert completed["source"] == SOURCE[engine]
     # A delay node: a durable timer.
     assert of_node(events, "pause") == ["timer_started", "timer_fired"]
     timer = next(e for e in events if e["event"] == "timer_started")
@@ -176,24 +205,25 @@ async def test_timeline_shows_every_node_with_retries_timers_and_skips(
     nodes = body["nodes"]
     assert list(nodes) == ["check", "fetch", "pause", "shape", "other"]  # document order
     assert nodes["fetch"]["attempts"] == 2
-    assert nodes["fetch"]["in_history"] is True
+    assert nodes["fetch"]["in_history"] is (engine == "temporal")
     assert nodes["check"]["in_history"] is False
     assert nodes["other"]["status"] == "skipped"
     assert nodes["pause"]["duration_ms"] >= 900
 
 
-async def test_node_failing_every_attempt(history_api: httpx.AsyncClient) -> None:
+async def test_node_failing_every_attempt(history_api: httpx.AsyncClient, engine: str) -> None:
     doc = document(flaky("fetch", fail_times=10, max_attempts=2), transform("after"))
     doc["edges"] = [{"id": "e", "source": "fetch", "target": "after"}]
     execution_id = await run(history_api, doc)
     body = await timeline(history_api, execution_id)
     assert body["status"] == "failed"
     events = body["events"]
-    assert of_node(events, "fetch") == ["scheduled", "attempt_failed", "started", "failed"]
+    assert of_node(events, "fetch") == ATTEMPTS[engine](["attempt_failed"], "failed")
     failure = next(e for e in events if e["node_id"] == "fetch" and e["event"] == "failed")
     assert failure["attempt"] == 2
     assert failure["details"]["cause"]["message"] == "flaky failure 2"
-    assert failure["details"]["retry_state"] == "maximum_attempts_reached"
+    if engine == "temporal":
+        assert failure["details"]["retry_state"] == "maximum_attempts_reached"
     assert of_node(events, "after") == []
     assert body["nodes"]["after"]["status"] == "pending"
     assert body["nodes"]["fetch"]["error"]["type"] == "Flaky"
@@ -250,6 +280,7 @@ async def test_timeline_pages_add_up_to_the_whole(history_api: httpx.AsyncClient
     assert pages == whole
 
 
+@only_on("temporal")
 async def test_raw_history_is_temporal_events_without_stack_traces(
     history_api: httpx.AsyncClient, temporal_client: Client
 ) -> None:
@@ -298,3 +329,27 @@ async def test_history_errors(history_api: httpx.AsyncClient, raw: str) -> None:
         f"{API}/workflow/history/{execution_id}", params={"raw": raw, "page_size": 0}
     )
     assert zero.status_code == 422
+
+
+@only_on("local")
+async def test_raw_history_is_the_local_events(history_api: httpx.AsyncClient) -> None:
+    """Without Temporal the engine's own events are the runtime's: failed attempts (each
+    with its cause and retry delay) and cancel requests."""
+    execution_id = await run(history_api, document(flaky("fetch", fail_times=2)))
+    raw = await timeline(history_api, execution_id, raw="true")
+    assert raw["raw"] is True
+    assert raw["engine"] == "local"
+    assert [(e["event"], e["node_id"], e["attempt"]) for e in raw["events"]] == [
+        ("attempt_failed", "fetch", 1),
+        ("attempt_failed", "fetch", 2),
+    ]
+    first = raw["events"][0]
+    assert first["error"] == {"type": "Flaky", "message": "flaky failure 1"}
+    assert first["retry_in_seconds"] == pytest.approx(0.1)
+    paged = await timeline(history_api, execution_id, raw="true", page_size=1)
+    assert paged["events"] == raw["events"][:1]
+    rest = await timeline(
+        history_api, execution_id, raw="true", page_token=paged["next_page_token"]
+    )
+    assert rest["events"] == raw["events"][1:]
+    assert rest["next_page_token"] is None

@@ -172,7 +172,7 @@ async def test_list_pages_through_every_workflow(api: httpx.AsyncClient) -> None
 
 
 async def test_execute_a_stored_workflow_records_its_version(
-    api: httpx.AsyncClient, api_database: Database
+    api: httpx.AsyncClient, api_database: Database, engine: str
 ) -> None:
     workflow_id = new_id()
     await create(api, workflow_id)
@@ -192,7 +192,7 @@ async def test_execute_a_stored_workflow_records_its_version(
     assert body["result"]["node_results"]["b"]["output"] == {"w": 11}
     record = await Repository(api_database).get_execution(body["execution_id"])
     assert record is not None
-    assert (record.workflow_id, record.version, record.engine) == (workflow_id, 2, "temporal")
+    assert (record.workflow_id, record.version, record.engine) == (workflow_id, 2, engine)
     assert record.status == "completed"
 
     pinned = await api.post(

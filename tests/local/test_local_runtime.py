@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -75,7 +75,7 @@ class _Flaky(NodeType):
     kind = NodeKind.ACTIVITY
     config_model = NodeConfig
     description = "test only"
-    example: dict[str, Any] = {}
+    example: ClassVar[dict[str, Any]] = {}
     calls: dict[str, int] = {}
 
     async def execute(self, config: NodeConfig, context: ActivityContext) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 from flov7.config import Flov7Settings
 from flov7.store.database import Database, StoreError, alembic_config
 from flov7.store.models import Base
+from flov7.store.repository import Repository
 
 NewDatabase = Callable[[], Awaitable[str]]
 """The ``new_database`` fixture: makes an empty database, returns its URL."""
@@ -107,3 +109,36 @@ async def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> N
 def test_database_urls_get_an_async_driver(given: str, resolved: str) -> None:
     settings = Flov7Settings(_env_file=None, database_url=given)
     assert settings.resolved_database_url == resolved
+
+
+async def test_runs_recorded_before_0002_survive_it_both_ways(new_database: NewDatabase) -> None:
+    """0002 adds the run outcome columns to a store that has runs already, and its
+    downgrade drops them again without losing the runs."""
+    async with Database.open(await new_database(), migrate=False) as database:
+        await database.upgrade("0001")
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO executions (execution_id, workflow_id, engine, status, "
+                    "created_at) VALUES ('old-run', 'wf', 'local', 'running', :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+        await database.upgrade()
+        repository = Repository(database)
+        old = await repository.get_execution("old-run", with_outcome=True)
+        assert old is not None
+        assert (old.status, old.finished_at, old.result, old.events) == (
+            "running",
+            None,
+            None,
+            None,
+        )
+        assert await repository.interrupt_executions("local", error={"type": "Interrupted"})
+        await database.downgrade("0001")
+        async with database.engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("executions")}
+            )
+            status = (await connection.execute(text("SELECT status FROM executions"))).scalar_one()
+        assert "result" not in columns and status == "interrupted"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -185,3 +186,129 @@ async def test_api_keys(repository: Repository) -> None:
     assert await repository.delete_api_key(key_id)
     assert not await repository.delete_api_key(key_id)
     assert await repository.find_api_key(digest) is None
+
+
+# -- run outcomes (the local runtime's records) ---------------------------------------------
+
+RESULT = {
+    "status": "completed",
+    # Not in sorted order: the store must give node results back in document order.
+    "node_results": {
+        name: {"status": "completed", "output": {"n": i}}
+        for i, name in enumerate(["zeta", "alpha", "mid", "b", "aa"])
+    },
+    "error": None,
+}
+
+
+def run_record(engine: str, *, status: str | None = "running", **fields: object) -> ExecutionRecord:
+    values: dict[str, object] = {
+        "execution_id": new_id("run"),
+        "workflow_id": "wf",
+        "version": None,
+        "engine": engine,
+        "created_at": datetime.now(UTC),
+        "run_id": uuid.uuid4().hex,
+        "status": status,
+    }
+    values.update(fields)
+    return ExecutionRecord(**values)  # type: ignore[arg-type]
+
+
+async def test_a_run_outcome_is_recorded_and_read_back_in_order(repository: Repository) -> None:
+    record = await repository.record_execution(run_record("local"))
+    finished = datetime(2026, 6, 1, 10, 0, 1, 250000, tzinfo=UTC)
+    events = [{"time": "t", "node_id": "zeta", "event": "attempt_failed", "attempt": 1}]
+    assert await repository.finish_execution(
+        record.execution_id,
+        status="failed",
+        finished_at=finished,
+        error={"type": "Boom", "message": "no"},
+        result=RESULT,
+        events=events,
+    )
+    light = await repository.get_execution(record.execution_id)
+    assert light is not None
+    assert (light.status, light.finished_at, light.error) == (
+        "failed",
+        finished,
+        {"type": "Boom", "message": "no"},
+    )
+    assert (light.result, light.events) == (None, None)  # not read unless asked
+    full = await repository.get_execution(record.execution_id, with_outcome=True)
+    assert full is not None
+    assert full.result == RESULT
+    assert list(full.result["node_results"]) == ["zeta", "alpha", "mid", "b", "aa"]
+    assert full.events == events
+    assert not await repository.finish_execution(
+        new_id("run"), status="completed", finished_at=finished
+    )
+
+
+async def test_running_records_of_one_engine_become_interrupted(repository: Repository) -> None:
+    engine, other = new_id("engine"), new_id("engine")
+    running = await repository.record_execution(run_record(engine))
+    unknown = await repository.record_execution(run_record(engine, status=None))
+    done = await repository.record_execution(run_record(engine, status="completed"))
+    elsewhere = await repository.record_execution(run_record(other))
+    error = {"type": "Interrupted", "message": "process stopped"}
+    when = datetime(2026, 6, 2, tzinfo=UTC)
+    marked = await repository.interrupt_executions(engine, error=error, when=when)
+    assert marked == sorted([running.execution_id, unknown.execution_id])
+    for record in (running, unknown):
+        stored = await repository.get_execution(record.execution_id)
+        assert stored is not None
+        assert (stored.status, stored.finished_at, stored.error) == ("interrupted", when, error)
+    kept = await repository.get_execution(done.execution_id)
+    assert kept is not None and kept.status == "completed" and kept.error is None
+    untouched = await repository.get_execution(elsewhere.execution_id)
+    assert untouched is not None and untouched.status == "running"
+    assert await repository.interrupt_executions(engine, error=error) == []
+
+
+async def test_find_executions_filters_and_pages_newest_first(repository: Repository) -> None:
+    engine = new_id("engine")
+    base = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    records = [
+        await repository.record_execution(
+            run_record(
+                engine,
+                status=status,
+                workflow_id=workflow_id,
+                created_at=base + timedelta(minutes=minute),
+            )
+        )
+        for minute, status, workflow_id in [
+            (0, "completed", "a"),
+            (1, "failed", "a"),
+            (2, "running", "b"),
+            (3, "completed", "a"),
+            (3, "completed", "b"),  # same instant: the id breaks the tie
+        ]
+    ]
+    await repository.record_execution(run_record(new_id("engine")))  # another engine
+
+    def ids(found: Sequence[ExecutionRecord]) -> list[str]:
+        return [record.execution_id for record in found]
+
+    newest_first = sorted(records, key=lambda r: (r.created_at, r.execution_id), reverse=True)
+    assert ids(await repository.find_executions(engine)) == ids(newest_first)
+    by_a = await repository.find_executions(engine, workflow_id="a")
+    assert {record.workflow_id for record in by_a} == {"a"} and len(by_a) == 3
+    done = await repository.find_executions(engine, statuses=["completed"])
+    assert len(done) == 3
+    window = await repository.find_executions(
+        engine,
+        started_after=base + timedelta(minutes=1),
+        started_before=base + timedelta(minutes=2),
+    )
+    assert ids(window) == [records[2].execution_id, records[1].execution_id]
+    pages: list[str] = []
+    before: tuple[datetime, str] | None = None
+    while True:
+        page = await repository.find_executions(engine, before=before, limit=2)
+        pages.extend(ids(page))
+        if len(page) < 2:
+            break
+        before = (page[-1].created_at, page[-1].execution_id)
+    assert pages == ids(newest_first)

@@ -117,7 +117,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         repository = Repository(database)
         backend = wiring.backend
         if backend is None:
-            backend = await stack.enter_async_context(open_backend(settings))
+            backend = await stack.enter_async_context(open_backend(settings, database=database))
         keys = ApiKeyRing(
             settings.flov7.api_key_list,
             repository,

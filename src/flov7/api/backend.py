@@ -5,8 +5,9 @@ The routes never call Temporal directly; they call an :class:`ExecutionBackend`:
 - :class:`~flov7.api.temporal_backend.TemporalBackend` (``engine = "temporal"``), the
   default: durable runs on Temporal, status from the ``get_status`` query, history from
   Temporal's event history, listing from Temporal visibility.
-- ``flov7.local.backend.LocalBackend`` (``engine = "local"``), selected by
-  ``ENABLE_TEMPORAL_FEATURES=false``: in-process runs (see :func:`open_backend`).
+- :class:`~flov7.local.backend.LocalBackend` (``engine = "local"``), selected by
+  ``ENABLE_TEMPORAL_FEATURES=false``: in-process runs, recorded in the store; not
+  durable (a restart leaves its runs ``interrupted``). See :func:`open_backend`.
 
 Contract every backend keeps (the API's tests run against it):
 
@@ -25,19 +26,20 @@ Contract every backend keeps (the API's tests run against it):
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from flov7.errors import ConfigError, Flov7Error
+from flov7.errors import Flov7Error
 
 if TYPE_CHECKING:
     from flov7.config import Settings
+    from flov7.store.database import Database
 
 __all__ = [
     "FINAL_STATUSES",
+    "RUN_STATUSES",
     "BackendError",
     "BackendUnavailableError",
     "ExecutionAlreadyClosedError",
@@ -58,12 +60,17 @@ RUN_STATUSES = (
     "cancelled",
     "timed_out",
     "terminated",
+    "interrupted",
 )
 """What a run's ``status`` can be. ``pending``: started, no worker has picked it up yet.
 ``timed_out`` / ``terminated``: Temporal ended the run itself (execution timeout,
-operator). The others are the Flov7 run statuses of the result document."""
+operator). ``interrupted``: a local run whose process stopped before it finished (the
+local runtime is not durable). The others are the Flov7 run statuses of the result
+document."""
 
-FINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timed_out", "terminated"})
+FINAL_STATUSES = frozenset(
+    {"completed", "failed", "cancelled", "timed_out", "terminated", "interrupted"}
+)
 """Statuses of a closed run."""
 
 
@@ -189,16 +196,20 @@ class ExecutionBackend(Protocol):
 
 
 @contextlib.asynccontextmanager
-async def open_backend(settings: Settings) -> AsyncIterator[ExecutionBackend]:
+async def open_backend(
+    settings: Settings, *, database: Database | None = None
+) -> AsyncIterator[ExecutionBackend]:
     """The backend the settings select, started, and stopped on exit.
 
     ``ENABLE_TEMPORAL_FEATURES=true`` (default): Temporal, through
     :func:`flov7.temporal.environment.temporal_environment` (the embedded dev server
     when ``TEMPORAL_HOST`` is unset, a worker in this process when
-    ``START_TEMPORAL_WORKER=true``). ``false``: :func:`open_local_backend`.
+    ``START_TEMPORAL_WORKER=true``). ``false``: :func:`open_local_backend`, which keeps
+    its run records in ``database`` (the caller's open store, shared rather than
+    opened twice) or, without one, in the store the settings name.
     """
     if not settings.flov7.enable_temporal_features:
-        async with open_local_backend(settings) as backend:
+        async with open_local_backend(settings, database=database) as backend:
             yield backend
         return
     from flov7.api.temporal_backend import open_temporal_backend
@@ -207,32 +218,14 @@ async def open_backend(settings: Settings) -> AsyncIterator[ExecutionBackend]:
         yield temporal
 
 
-LOCAL_BACKEND = "flov7.local.backend:LocalBackend"
-"""Where the local runtime's backend lives (the hook :func:`open_local_backend` loads)."""
-
-
 @contextlib.asynccontextmanager
-async def open_local_backend(settings: Settings) -> AsyncIterator[ExecutionBackend]:
-    """The in-process backend for ``ENABLE_TEMPORAL_FEATURES=false``.
+async def open_local_backend(
+    settings: Settings, *, database: Database | None = None
+) -> AsyncIterator[ExecutionBackend]:
+    """The in-process backend for ``ENABLE_TEMPORAL_FEATURES=false``:
+    :class:`~flov7.local.backend.LocalBackend`."""
+    # Imported here: a Temporal deployment never loads the local runtime.
+    from flov7.local.backend import LocalBackend
 
-    Hook for the local runtime: ``flov7.local.backend.LocalBackend`` must be a class
-    taking the :class:`~flov7.config.Settings`, usable as an async context manager
-    (``async with LocalBackend(settings) as backend``) that yields an object keeping the
-    :class:`ExecutionBackend` contract with ``engine = "local"``.
-    """
-    module_name, _, class_name = LOCAL_BACKEND.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise ConfigError(
-            "ENABLE_TEMPORAL_FEATURES=false needs the local runtime's API backend "
-            f"({LOCAL_BACKEND}), which this build does not have yet; "
-            "set ENABLE_TEMPORAL_FEATURES=true"
-        ) from exc
-    backend_class: Any = getattr(module, class_name)
-    async with backend_class(settings) as backend:
-        if not isinstance(backend, ExecutionBackend):
-            raise ConfigError(f"{LOCAL_BACKEND} does not implement ExecutionBackend")
+    async with LocalBackend(settings, database=database) as backend:
         yield backend

@@ -132,7 +132,7 @@ async def serve(
         )
         sock = bind_socket(host, port)
         try:
-            async with open_backend(settings) as backend:
+            async with open_backend(settings, database=database) as backend:
                 app = create_app(settings, backend=backend, database=database)
                 config = uvicorn.Config(
                     app,

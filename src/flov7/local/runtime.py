@@ -15,6 +15,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flov7.engine.driver import GraphDriver
@@ -44,20 +45,44 @@ class LocalRun:
     interpreter: Interpreter
     driver: GraphDriver
     events: list[dict[str, Any]] = field(default_factory=list)
-    """Attempt-level events (attempt failures, retries) the result alone cannot show."""
+    """What the result alone cannot show, in order: every failed attempt
+    (``{"time", "node_id", "event": "attempt_failed", "attempt", "error",
+    "retry_in_seconds"}``, None when no retry follows) and cancel requests (``{"time",
+    "node_id": None, "event": "cancel_requested", "reason"}``, then one ``{"time",
+    "node_id", "event": "cancel_requested"}`` per node then in flight)."""
     task: asyncio.Task[dict[str, Any]] | None = None
+    outcome: dict[str, Any] | None = None
+    """The result document, as soon as the run has one (before ``on_finished``)."""
 
     @property
     def done(self) -> bool:
         """True once the run has finished (completed, failed or cancelled)."""
         return self.task is not None and self.task.done()
 
+    @property
+    def started_at(self) -> str:
+        """When :meth:`LocalRuntime.start` started the run (ISO 8601, UTC)."""
+        assert self.interpreter.started_at is not None
+        return self.interpreter.started_at
+
     def status(self) -> dict[str, Any]:
         """The same shape as the Temporal ``get_status`` query, plus ``engine``."""
         return {**self.interpreter.status_report(), "engine": ENGINE}
 
     def cancel(self, reason: str = "cancel requested") -> None:
-        """Stop the run: nothing new starts, nodes in flight are cancelled."""
+        """Stop the run: nothing new starts, nodes in flight are cancelled.
+
+        The request is recorded in :attr:`events` (as Temporal records the signal and
+        the activity cancellations); a run that has its result already ignores it.
+        """
+        if self.outcome is not None:
+            return
+        now = _now()
+        self.events.append(
+            {"time": now, "node_id": None, "event": "cancel_requested", "reason": reason}
+        )
+        for node_id in self.interpreter.running:
+            self.events.append({"time": now, "node_id": node_id, "event": "cancel_requested"})
         self.driver.request_cancel(reason)
 
     async def result(self) -> dict[str, Any]:
@@ -114,6 +139,9 @@ class LocalRuntime:
                 "attempt": 1,
             },
         )
+        # Started now, not when the task first runs: the caller may record the start
+        # time before that, and status and records must agree on it.
+        interpreter.start(_now())
         events: list[dict[str, Any]] = []
         runner = LocalNodeRunner(self.resources, on_event=events.append)
         driver = GraphDriver(interpreter, runner, input_data=spec.input, defaults=spec.defaults)
@@ -136,6 +164,16 @@ class LocalRuntime:
         """Every run this process started, oldest first."""
         return list(self._runs.values())
 
+    def discard(self, execution_id: str) -> None:
+        """Forget a finished run (its record lives elsewhere now, e.g. in the store).
+
+        A long-lived process would otherwise keep every run's node outputs in memory.
+        A run still going is kept: it is the only handle to cancel it.
+        """
+        run = self._runs.get(execution_id)
+        if run is not None and run.outcome is not None:
+            del self._runs[execution_id]
+
     async def aclose(self) -> None:
         """Cancel the runs still going and wait for them to record it."""
         pending = [run for run in self._runs.values() if not run.done]
@@ -147,6 +185,12 @@ class LocalRuntime:
 
     async def _drive(self, run: LocalRun) -> dict[str, Any]:
         result = await run.driver.run()
+        run.outcome = result
         if self.on_finished is not None:
             await self.on_finished(run, result)
         return result
+
+
+def _now() -> str:
+    # The same clock and format as LocalNodeRunner.now().
+    return datetime.now(UTC).isoformat()

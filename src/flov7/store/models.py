@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -21,6 +21,10 @@ from sqlalchemy.types import TypeDecorator
 
 # JSONB on PostgreSQL (binary, compact), JSON text elsewhere.
 DocumentJSON = JSON().with_variant(JSONB(), "postgresql")
+# JSON text everywhere: PostgreSQL's JSONB reorders object keys, and a run's node
+# results must come back in document order (the order people read a workflow in).
+# None is SQL NULL, not the JSON ``null``: "no result" reads the same on every backend.
+OrderedJSON = JSON(none_as_null=True)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -80,9 +84,16 @@ class WorkflowVersionRow(Base):
 
 
 class ExecutionRow(Base):
-    """A run started through the API: what it ran (workflow, version) and where."""
+    """A run started through the API: what it ran (workflow, version) and where.
+
+    Runs of the local runtime (``engine = "local"``) have no engine to ask afterwards:
+    their record is the only trace, so it also keeps how they ended (``finished_at``,
+    ``error``, the ``result`` document and the runtime's attempt ``events``). Temporal
+    runs leave those empty: Temporal keeps them.
+    """
 
     __tablename__ = "executions"
+    __table_args__ = (Index("ix_executions_engine_created_at", "engine", "created_at"),)
 
     execution_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(200), index=True)
@@ -92,8 +103,16 @@ class ExecutionRow(Base):
     engine: Mapped[str] = mapped_column(String(32))
     run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    """Last status seen (a cache: the engine is the source of truth)."""
+    """Last status seen: a cache for Temporal runs, the truth for local runs."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    """When the run started (local runs) or was recorded (Temporal runs)."""
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(OrderedJSON, nullable=True)
+    # Deferred: a status or a listing needs neither, and a result can weigh 1.5 MB.
+    result: Mapped[dict[str, Any] | None] = mapped_column(OrderedJSON, nullable=True, deferred=True)
+    events: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        OrderedJSON, nullable=True, deferred=True
+    )
 
 
 class ApiKeyRow(Base):

@@ -8,18 +8,24 @@ Stored workflows are versioned: creating one makes version 1, every update appen
 version ``current + 1``; versions are never modified, so a run can always say exactly
 which document it executed. Deleting a workflow hides it (soft delete) and keeps its
 versions for the runs that point at them; creating it again continues its numbering.
+
+Runs have one record each. For Temporal runs it says what they executed (Temporal keeps
+the rest); for local runs, which no engine remembers, it also keeps how they ended
+(:meth:`Repository.finish_execution`) and is marked ``interrupted`` when their process
+died (:meth:`Repository.interrupt_executions`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from flov7.errors import Flov7Error
 from flov7.store.database import Database
@@ -83,7 +89,11 @@ class WorkflowVersion:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRecord:
-    """What the store knows of a run: what it executed, on which engine."""
+    """What the store knows of a run: what it executed, on which engine.
+
+    Local runs also keep how they ended (``finished_at``, ``error``, and, when read with
+    ``with_outcome=True``, the ``result`` document and the runtime's ``events``).
+    """
 
     execution_id: str
     workflow_id: str
@@ -92,6 +102,10 @@ class ExecutionRecord:
     created_at: datetime
     run_id: str | None = None
     status: str | None = None
+    finished_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    events: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,9 @@ class ApiKeyRecord:
     name: str
     created_at: datetime
     last_used_at: datetime | None = None
+
+
+_OPEN_STATUSES = ("pending", "running")
 
 
 def _now() -> datetime:
@@ -303,6 +320,10 @@ class Repository:
                         run_id=record.run_id,
                         status=record.status,
                         created_at=record.created_at,
+                        finished_at=record.finished_at,
+                        error=record.error,
+                        result=record.result,
+                        events=record.events,
                     )
                 )
                 return record
@@ -312,11 +333,107 @@ class Repository:
                 raise
             return found
 
-    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
-        """The record of a run, or None (runs not started through the API have none)."""
+    async def get_execution(
+        self, execution_id: str, *, with_outcome: bool = False
+    ) -> ExecutionRecord | None:
+        """The record of a run, or None (runs not started through the API have none).
+
+        ``with_outcome``: also read the ``result`` document and ``events`` (large).
+        """
+        query = select(ExecutionRow).where(ExecutionRow.execution_id == execution_id)
+        if with_outcome:
+            query = query.options(undefer(ExecutionRow.result), undefer(ExecutionRow.events))
         async with self.database.session() as session:
-            row = await session.get(ExecutionRow, execution_id)
-            return _execution(row) if row is not None else None
+            row = await session.scalar(query)
+            return _execution(row, with_outcome=with_outcome) if row is not None else None
+
+    async def finish_execution(
+        self,
+        execution_id: str,
+        *,
+        status: str,
+        finished_at: datetime,
+        error: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
+        events: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Record how a run ended; False when no run has that id."""
+        statement = (
+            update(ExecutionRow)
+            .where(ExecutionRow.execution_id == execution_id)
+            .values(
+                status=status,
+                finished_at=finished_at,
+                error=error,
+                result=result,
+                events=events,
+            )
+            .returning(ExecutionRow.execution_id)
+        )
+        async with self.database.session() as session:
+            return (await session.scalars(statement)).one_or_none() is not None
+
+    async def interrupt_executions(
+        self, engine: str, *, error: dict[str, Any], when: datetime | None = None
+    ) -> list[str]:
+        """Mark the runs of ``engine`` still recorded as running ``interrupted``.
+
+        For engines whose runs die with their process (the local runtime): called at
+        start, before any run of this process exists. Returns the ids marked.
+        """
+        statement = (
+            update(ExecutionRow)
+            .where(
+                ExecutionRow.engine == engine,
+                or_(ExecutionRow.status.is_(None), ExecutionRow.status.in_(_OPEN_STATUSES)),
+            )
+            .values(status="interrupted", finished_at=when or _now(), error=error)
+            .returning(ExecutionRow.execution_id)
+        )
+        async with self.database.session() as session:
+            return sorted((await session.scalars(statement)).all())
+
+    async def find_executions(
+        self,
+        engine: str,
+        *,
+        workflow_id: str | None = None,
+        statuses: Collection[str] | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[ExecutionRecord]:
+        """Runs of ``engine``, newest first (``created_at``, then id, descending).
+
+        ``before``: the ``(created_at, execution_id)`` of the last run of the previous
+        page (keyset pagination: stable while new runs start). None filters match all.
+        """
+        query = select(ExecutionRow).where(ExecutionRow.engine == engine)
+        if workflow_id is not None:
+            query = query.where(ExecutionRow.workflow_id == workflow_id)
+        if statuses is not None:
+            query = query.where(ExecutionRow.status.in_(list(statuses)))
+        if started_after is not None:
+            query = query.where(ExecutionRow.created_at >= started_after)
+        if started_before is not None:
+            query = query.where(ExecutionRow.created_at <= started_before)
+        if before is not None:
+            created, execution_id = before
+            query = query.where(
+                or_(
+                    ExecutionRow.created_at < created,
+                    and_(
+                        ExecutionRow.created_at == created,
+                        ExecutionRow.execution_id < execution_id,
+                    ),
+                )
+            )
+        query = query.order_by(
+            ExecutionRow.created_at.desc(), ExecutionRow.execution_id.desc()
+        ).limit(limit)
+        async with self.database.session() as session:
+            return [_execution(row) for row in (await session.scalars(query)).all()]
 
     async def set_execution_status(self, execution_id: str, status: str) -> None:
         """Update the cached status of a recorded run (no-op for unknown ids)."""
@@ -406,7 +523,9 @@ def _version(row: WorkflowVersionRow, *, with_document: bool) -> WorkflowVersion
     )
 
 
-def _execution(row: ExecutionRow) -> ExecutionRecord:
+def _execution(row: ExecutionRow, *, with_outcome: bool = False) -> ExecutionRecord:
+    # Deferred columns are read only when loaded: touching them otherwise would try a
+    # lazy load, which an async session refuses.
     return ExecutionRecord(
         execution_id=row.execution_id,
         workflow_id=row.workflow_id,
@@ -415,6 +534,10 @@ def _execution(row: ExecutionRow) -> ExecutionRecord:
         created_at=row.created_at,
         run_id=row.run_id,
         status=row.status,
+        finished_at=row.finished_at,
+        error=row.error,
+        result=row.result if with_outcome else None,
+        events=row.events if with_outcome else None,
     )
 
 

@@ -22,6 +22,10 @@ Entry events: run-level ``run_started``, ``cancel_requested``, ``signal_received
 ``cancel_requested``, ``cancelled``, ``timer_started``, ``timer_fired``, ``skipped``.
 
 Stack traces never leave this module: failures keep their type and message only.
+
+The engine-free part (entries from node states, sorting, node summaries) is
+:class:`TimelineAssembler`, shared with the local runtime's timeline
+(:mod:`flov7.local.timeline`), so both engines answer the same shape.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from flov7.nodes.base import NodeKind, get_node_type
 from flov7.temporal.names import CANCEL_SIGNAL
 
-__all__ = ["Timeline", "build_timeline", "raw_event"]
+__all__ = ["Timeline", "TimelineAssembler", "build_timeline", "raw_event"]
 
 PayloadDecoder = Callable[[Payload], Any]
 """Turns a Temporal payload into a Python value (the client's payload converter)."""
@@ -75,6 +79,132 @@ class Timeline:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+class TimelineAssembler:
+    """The engine-free part of a timeline: entries, node states, summaries.
+
+    An engine adds the entries it recorded (:meth:`add`); :meth:`merge_states` then adds
+    what only the node states know (nodes evaluated inside workflow code, skipped
+    nodes), and :meth:`timeline` sorts the entries by time and summarises each node.
+    Entries that share a time keep the order they were added in.
+    """
+
+    def __init__(self, node_states: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """``node_states``: ``node_id -> {type, status, started_at, finished_at, attempts,
+        error, output?}``, in document order."""
+        self.states: dict[str, Mapping[str, Any]] = dict(node_states or {})
+        self.entries: list[tuple[datetime | None, int, dict[str, Any]]] = []
+        self._sequence = itertools.count()
+
+    def add(
+        self,
+        name: str,
+        *,
+        when: datetime | None,
+        source: str,
+        node_id: str | None = None,
+        node_type: str | None = None,
+        attempt: int | None = None,
+        event_id: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Add one entry (``source``: who recorded it) and return it."""
+        entry: dict[str, Any] = {
+            "time": when.isoformat() if when else None,
+            "event": name,
+            "node_id": node_id,
+            "node_type": node_type or self._state_type(node_id),
+            "attempt": attempt,
+            "source": source,
+            "event_id": event_id,
+            "details": details or {},
+        }
+        self.entries.append((when, next(self._sequence), entry))
+        return entry
+
+    def merge_states(self) -> None:
+        """Entries for what the engine did not record: nodes evaluated inside workflow
+        code (``source: workflow``), and skipped nodes."""
+        seen = {entry["node_id"] for _, _, entry in self.entries if entry["node_id"]}
+        for node_id, state in self.states.items():
+            status = str(state.get("status") or "")
+            node_type = state.get("type") if isinstance(state.get("type"), str) else None
+            if status == "skipped":
+                self._from_state(node_id, node_type, "skipped", state.get("finished_at"))
+                continue
+            if node_id in seen or not _started(state):
+                continue
+            # No event at all: evaluated inside workflow code (or never reached the engine).
+            self._from_state(node_id, node_type, "started", state.get("started_at"))
+            event = _STATE_EVENTS.get(status)
+            if event is not None:
+                details = {"error": state.get("error")} if state.get("error") else {}
+                self._from_state(node_id, node_type, event, state.get("finished_at"), details)
+
+    def node_summaries(self) -> dict[str, dict[str, Any]]:
+        """One line per node: from its state when known, else from its last entry."""
+        summaries: dict[str, dict[str, Any]] = {}
+        for node_id, state in self.states.items():
+            started, finished = state.get("started_at"), state.get("finished_at")
+            summaries[node_id] = {
+                "type": state.get("type"),
+                "status": state.get("status"),
+                "attempts": state.get("attempts"),
+                "started_at": started,
+                "finished_at": finished,
+                "duration_ms": _duration_ms(started, finished),
+                "error": state.get("error"),
+                "in_history": False,
+            }
+        for _, _, entry in self.entries:
+            node_id = entry["node_id"]
+            if node_id is None:
+                continue
+            summary = summaries.setdefault(node_id, _summary_from_history(entry))
+            if entry["source"] == "history":
+                summary["in_history"] = True
+            if node_id not in self.states:
+                _advance_summary(summary, entry)
+        return summaries
+
+    def sorted_entries(self) -> list[dict[str, Any]]:
+        """The entries in time order (undated ones last), without private keys."""
+        ordered = sorted(
+            self.entries,
+            key=lambda item: (item[0] or datetime.max.replace(tzinfo=UTC), item[1]),
+        )
+        for _, _, entry in ordered:
+            for key in [key for key in entry if key.startswith("_")]:
+                del entry[key]
+        return [entry for _, _, entry in ordered]
+
+    def timeline(self) -> Timeline:
+        """The :class:`Timeline` of the entries added so far."""
+        return Timeline(entries=self.sorted_entries(), nodes=self.node_summaries())
+
+    def _from_state(
+        self,
+        node_id: str,
+        node_type: str | None,
+        name: str,
+        at: Any,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.add(
+            name,
+            when=parse_time(at),
+            source="workflow",
+            node_id=node_id,
+            node_type=node_type,
+            details=details,
+        )
+
+    def _state_type(self, node_id: str | None) -> str | None:
+        if node_id is None or node_id not in self.states:
+            return None
+        node_type = self.states[node_id].get("type")
+        return node_type if isinstance(node_type, str) else None
+
+
 def raw_event(event: HistoryEvent) -> dict[str, Any]:
     """One history event as JSON (``MessageToDict``), with stack traces removed."""
     cleaned: dict[str, Any] = _without_stack_traces(MessageToDict(event))
@@ -100,19 +230,17 @@ def build_timeline(
     states = dict(node_states or {})
     builder = _Builder(decode, states)
     for event in events:
-        builder.add(event)
+        builder.add_event(event)
     builder.order_states()
     builder.attribute_unnamed_timers()
     builder.merge_states()
-    return Timeline(entries=builder.sorted_entries(), nodes=builder.node_summaries())
+    return builder.timeline()
 
 
-class _Builder:
+class _Builder(TimelineAssembler):
     def __init__(self, decode: PayloadDecoder, states: dict[str, Mapping[str, Any]]) -> None:
+        super().__init__(states)
         self.decode = decode
-        self.states = states
-        self.entries: list[tuple[datetime | None, int, dict[str, Any]]] = []
-        self._sequence = itertools.count()
         # scheduled / started event id -> (node id, node type), to attribute later events.
         self.activities: dict[int, tuple[str | None, str | None]] = {}
         self.timers: dict[int, str | None] = {}
@@ -121,7 +249,7 @@ class _Builder:
 
     # -- history events ---------------------------------------------------------------
 
-    def add(self, event: HistoryEvent) -> None:
+    def add_event(self, event: HistoryEvent) -> None:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             attrs = event.workflow_execution_started_event_attributes
@@ -353,61 +481,6 @@ class _Builder:
                 if entry["node_id"] is not None:
                     entry["node_type"] = self.states[entry["node_id"]].get("type")
 
-    # -- node states ------------------------------------------------------------------
-
-    def merge_states(self) -> None:
-        """Entries for what history cannot show: pure nodes, and skipped nodes."""
-        seen = {entry["node_id"] for _, _, entry in self.entries if entry["node_id"]}
-        for node_id, state in self.states.items():
-            status = str(state.get("status") or "")
-            node_type = state.get("type") if isinstance(state.get("type"), str) else None
-            if status == "skipped":
-                self._synthetic(node_id, node_type, "skipped", state.get("finished_at"))
-                continue
-            if node_id in seen or not _started(state):
-                continue
-            # No event at all: evaluated inside workflow code (or never reached Temporal).
-            self._synthetic(node_id, node_type, "started", state.get("started_at"))
-            event = _STATE_EVENTS.get(status)
-            if event is not None:
-                details = {"error": state.get("error")} if state.get("error") else {}
-                self._synthetic(node_id, node_type, event, state.get("finished_at"), details)
-
-    def node_summaries(self) -> dict[str, dict[str, Any]]:
-        """One line per node: from its state when known, else from its last entry."""
-        summaries: dict[str, dict[str, Any]] = {}
-        for node_id, state in self.states.items():
-            started, finished = state.get("started_at"), state.get("finished_at")
-            summaries[node_id] = {
-                "type": state.get("type"),
-                "status": state.get("status"),
-                "attempts": state.get("attempts"),
-                "started_at": started,
-                "finished_at": finished,
-                "duration_ms": _duration_ms(started, finished),
-                "error": state.get("error"),
-                "in_history": False,
-            }
-        for _, _, entry in self.entries:
-            node_id = entry["node_id"]
-            if node_id is None:
-                continue
-            summary = summaries.setdefault(node_id, _summary_from_history(entry))
-            if entry["source"] == "history":
-                summary["in_history"] = True
-            if node_id not in self.states:
-                _advance_summary(summary, entry)
-        return summaries
-
-    def sorted_entries(self) -> list[dict[str, Any]]:
-        ordered = sorted(
-            self.entries,
-            key=lambda item: (item[0] or datetime.max.replace(tzinfo=UTC), item[1]),
-        )
-        for _, _, entry in ordered:
-            entry.pop("_timer", None)
-        return [entry for _, _, entry in ordered]
-
     # -- helpers ----------------------------------------------------------------------
 
     def _entry(
@@ -422,46 +495,18 @@ class _Builder:
         timer: int | None = None,
     ) -> None:
         when = event.event_time.ToDatetime(tzinfo=UTC) if event.HasField("event_time") else None
-        entry: dict[str, Any] = {
-            "time": when.isoformat() if when else None,
-            "event": name,
-            "node_id": node_id,
-            "node_type": node_type or self._state_type(node_id),
-            "attempt": attempt,
-            "source": "history",
-            "event_id": event.event_id,
-            "details": details or {},
-        }
+        entry = self.add(
+            name,
+            when=when,
+            source="history",
+            node_id=node_id,
+            node_type=node_type,
+            attempt=attempt,
+            event_id=event.event_id,
+            details=details,
+        )
         if timer is not None:
             entry["_timer"] = timer
-        self.entries.append((when, next(self._sequence), entry))
-
-    def _synthetic(
-        self,
-        node_id: str,
-        node_type: str | None,
-        name: str,
-        at: Any,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        when = _parse_time(at)
-        entry: dict[str, Any] = {
-            "time": when.isoformat() if when else None,
-            "event": name,
-            "node_id": node_id,
-            "node_type": node_type,
-            "attempt": None,
-            "source": "workflow",
-            "event_id": None,
-            "details": details or {},
-        }
-        self.entries.append((when, next(self._sequence), entry))
-
-    def _state_type(self, node_id: str | None) -> str | None:
-        if node_id is None or node_id not in self.states:
-            return None
-        node_type = self.states[node_id].get("type")
-        return node_type if isinstance(node_type, str) else None
 
     def _summary(self, event: HistoryEvent) -> str | None:
         if not event.HasField("user_metadata") or not event.user_metadata.HasField("summary"):
@@ -580,7 +625,8 @@ def _delay_of(state: Mapping[str, Any]) -> float | None:
     return None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 string as an aware datetime (UTC when it has no zone), else None."""
     if not isinstance(value, str):
         return None
     try:
@@ -591,7 +637,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _duration_ms(started: Any, finished: Any) -> float | None:
-    begin, end = _parse_time(started), _parse_time(finished)
+    begin, end = parse_time(started), parse_time(finished)
     if begin is None or end is None:
         return None
     return round((end - begin).total_seconds() * 1000, 3)

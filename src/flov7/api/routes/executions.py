@@ -142,7 +142,11 @@ async def history(
     backend: BackendDep,
     execution_id: ExecutionId,
     raw: Annotated[
-        bool, Query(description="Temporal's own events (JSON) instead of the timeline.")
+        bool,
+        Query(
+            description="The engine's own events instead of the timeline: Temporal's "
+            "history events (JSON), or the local runtime's recorded events."
+        ),
     ] = False,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_token: Annotated[
@@ -211,7 +215,10 @@ async def list_executions(
         Query(min_length=1, max_length=200, description="Runs of this workflow id."),
     ] = None,
     status: Annotated[
-        Literal["running", "completed", "failed", "cancelled", "timed_out", "terminated"] | None,
+        Literal[
+            "running", "completed", "failed", "cancelled", "timed_out", "terminated", "interrupted"
+        ]
+        | None,
         Query(description="Flov7 run status (a failed run is `failed` here)."),
     ] = None,
     started_after: Annotated[datetime | None, Query(description="ISO 8601.")] = None,
@@ -219,7 +226,8 @@ async def list_executions(
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     page_token: Annotated[str | None, Query(max_length=8192)] = None,
 ) -> dict[str, Any]:
-    """Runs, newest first, from Temporal visibility (it lags about a second behind)."""
+    """Runs, newest first: from Temporal visibility (it lags about a second behind), or
+    from the store on the local runtime."""
     filters = ExecutionFilters(
         workflow_id=workflow_id,
         status=status,

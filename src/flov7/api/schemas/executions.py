@@ -187,10 +187,13 @@ class ExecutionStatus(BaseModel):
     version: int | None = None
     status: str = Field(
         description="pending (no worker picked it up yet), running, completed, failed, "
-        "cancelled, timed_out or terminated."
+        "cancelled, timed_out, terminated, or interrupted (a local run whose process "
+        "stopped before it finished: the local runtime is not durable)."
     )
     engine_status: str | None = Field(
-        default=None, description="The engine's own status (Temporal: RUNNING, COMPLETED...)."
+        default=None,
+        description="The engine's own status (Temporal: RUNNING, COMPLETED...; local: "
+        "RUNNING, COMPLETED, INTERRUPTED).",
     )
     started_at: str | None = None
     finished_at: str | None = None
@@ -208,7 +211,7 @@ class ExecutionStatus(BaseModel):
 
 
 class History(BaseModel):
-    """One page of a run's history: a per-node timeline, or Temporal's raw events."""
+    """One page of a run's history: a per-node timeline, or the engine's raw events."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -268,8 +271,9 @@ class History(BaseModel):
     )
     events: list[dict[str, Any]] = Field(
         description="Timeline entries (`time`, `event`, `node_id`, `node_type`, `attempt`, "
-        "`source` history|workflow, `event_id`, `details`), or raw Temporal events "
-        "(MessageToDict, stack traces removed)."
+        "`source` history|workflow|local, `event_id`, `details`), or the engine's raw "
+        "events: Temporal's (MessageToDict, stack traces removed), or the local runtime's "
+        "(failed attempts, cancel requests)."
     )
     total_events: int | None = None
     next_page_token: str | None = Field(

@@ -1,0 +1,479 @@
+"""The API's execution backend on the local runtime (``ENABLE_TEMPORAL_FEATURES=false``).
+
+Runs execute in this process (:class:`~flov7.local.runtime.LocalRuntime`: the same
+interpreter and node implementations as on Temporal); the store keeps one record per
+run, written when it starts (``running``) and when it ends (status, result document,
+the runtime's attempt events). So status, history, listing and cancel keep the
+:class:`~flov7.api.backend.ExecutionBackend` contract for runs of this process, running
+or finished, and for runs of earlier processes.
+
+What is lost without Temporal is durability, and every answer says which engine it
+comes from (``"engine": "local"``):
+
+- a run lives in this process: when the process stops, runs still going are cancelled
+  (and recorded so); if it dies, they stop where they were. At the next start their
+  records, still ``running``, become ``interrupted`` (a final status: cancelling one is
+  a 409). Nothing resumes them.
+- one process per store: a run can only be followed live and cancelled by the process
+  running it, and a process starting marks every ``running`` local run of the store
+  as interrupted. Run several API processes on Temporal, not on the local runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from flov7.api.backend import (
+    FINAL_STATUSES,
+    BackendUnavailableError,
+    ExecutionAlreadyClosedError,
+    ExecutionFilters,
+    ExecutionNotFoundError,
+    ExecutionRef,
+    InvalidQueryError,
+    WorkflowRef,
+)
+from flov7.api.pagination import decode_position, encode_position
+from flov7.local import answers
+from flov7.local.answers import ENGINE, RunView
+from flov7.local.runtime import InvalidWorkflowError, LocalRun, LocalRuntime
+from flov7.store.database import Database, StoreError
+from flov7.store.repository import ExecutionRecord, Repository
+
+if TYPE_CHECKING:
+    from flov7.config import Settings
+
+__all__ = ["NOT_DURABLE_WARNING", "LocalBackend"]
+
+log = logging.getLogger(__name__)
+
+NOT_DURABLE_WARNING = (
+    "ENABLE_TEMPORAL_FEATURES=false: runs execute in this process and are not durable; "
+    "a restart interrupts them"
+)
+
+INTERRUPTED_ERROR = {
+    "type": "Interrupted",
+    "message": "The Flov7 process running this local run stopped before it finished "
+    "(runs are not durable with ENABLE_TEMPORAL_FEATURES=false); start it again",
+}
+
+_STORE_ERRORS = (StoreError, SQLAlchemyError, OSError)
+# What each kind of page token indexes (tokens of one kind are refused for another).
+_LISTING_PAGES = "local-executions"
+_EVENT_PAGES = "local-events"
+_TIMELINE_PAGES = "timeline"
+_WAIT_POLL_SECONDS = 0.5
+_SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class _Live:
+    """A run of this process until its end is recorded."""
+
+    ref: WorkflowRef
+    recorded: asyncio.Task[None]
+    """Writes the start record; the end record waits for it."""
+
+
+class LocalBackend:
+    """:class:`~flov7.api.backend.ExecutionBackend` on the in-process local runtime.
+
+    Usage::
+
+        async with LocalBackend(settings, database=database) as backend:
+            await backend.start(document, None, "run-1", WorkflowRef("wf"))
+
+    Entering opens the node resources (HTTP clients, credentials), the store
+    (``database``, or ``FLOV7_DATABASE_URL`` opened and migrated here) and marks runs
+    an earlier process left ``running`` as ``interrupted``. Leaving cancels the runs
+    still going and records them as cancelled before the store closes.
+    """
+
+    engine = ENGINE
+
+    def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
+        """``database``: an open store to share (the API's); default: open our own."""
+        self.settings = settings
+        self._database = database
+        self._stack = contextlib.AsyncExitStack()
+        self._runtime: LocalRuntime | None = None
+        self._repository: Repository | None = None
+        self._live: dict[str, _Live] = {}
+
+    async def __aenter__(self) -> LocalBackend:
+        from flov7.temporal.environment import node_resources
+
+        log.warning(NOT_DURABLE_WARNING)
+        stack = self._stack
+        try:
+            resources = await stack.enter_async_context(node_resources(self.settings))
+            database = self._database
+            if database is None:
+                url = self.settings.flov7.resolved_database_url
+                database = await stack.enter_async_context(Database.open(url))
+            self._repository = Repository(database)
+            interrupted = await self._repository.interrupt_executions(
+                ENGINE, error=INTERRUPTED_ERROR
+            )
+            if interrupted:
+                log.warning(
+                    "%d local run(s) left running by a previous process are now interrupted: %s",
+                    len(interrupted),
+                    ", ".join(interrupted[:10]) + (" ..." if len(interrupted) > 10 else ""),
+                )
+            self._runtime = LocalRuntime(
+                resources,
+                defaults=self.settings.temporal.execution_defaults(),
+                on_finished=self._record_end,
+            )
+            # Last in, first out: runs are cancelled and recorded before the store closes.
+            stack.push_async_callback(self._stop_runs, self._runtime)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+        self._runtime = None
+
+    @property
+    def runtime(self) -> LocalRuntime:
+        """The runtime running this process's runs."""
+        if self._runtime is None:
+            raise BackendUnavailableError("The local runtime is not running")
+        return self._runtime
+
+    @property
+    def repository(self) -> Repository:
+        """The store's repository."""
+        if self._repository is None:
+            raise BackendUnavailableError("The local runtime is not running")
+        return self._repository
+
+    # -- ExecutionBackend ---------------------------------------------------------------
+
+    async def start(
+        self,
+        document: dict[str, Any],
+        run_input: dict[str, Any] | None,
+        execution_id: str,
+        workflow_ref: WorkflowRef,
+    ) -> ExecutionRef:
+        """Start the run now, in this process; an id already used returns that run."""
+        runtime = self.runtime
+        if runtime.get(execution_id) is None:
+            record = await self._record_of(execution_id)
+            if record is not None:
+                if record.engine != ENGINE:
+                    raise InvalidQueryError(
+                        f"Execution id '{execution_id}' is taken by a run on the "
+                        f"'{record.engine}' engine; pick another execution_id"
+                    )
+                return ExecutionRef(execution_id, record.run_id, ENGINE, created=False)
+        existing = runtime.get(execution_id)  # started meanwhile by another request?
+        if existing is not None:
+            return ExecutionRef(execution_id, existing.run_id, ENGINE, created=False)
+        try:
+            run = runtime.start(document, run_input=run_input, execution_id=execution_id)
+        except InvalidWorkflowError as exc:
+            raise InvalidQueryError(str(exc)) from exc
+        # Registered before the first await: the run's end (which may come during the
+        # write below) finds it, and waits for the start record.
+        recorded = asyncio.create_task(self._record_start(run, workflow_ref))
+        self._live[execution_id] = _Live(workflow_ref, recorded)
+        await asyncio.shield(recorded)
+        return ExecutionRef(execution_id, run.run_id, ENGINE, created=True)
+
+    async def status(self, execution_id: str) -> dict[str, Any]:
+        """See :meth:`~flov7.api.backend.ExecutionBackend.status`."""
+        run, live = self._in_memory(execution_id)
+        if run is not None and live is not None:
+            return answers.run_status(run, live.ref)
+        return answers.record_status(await self._known_record(execution_id))
+
+    async def wait(self, execution_id: str, wait_seconds: float) -> dict[str, Any] | None:
+        """See :meth:`~flov7.api.backend.ExecutionBackend.wait`."""
+        run = self.runtime.get(execution_id)
+        if run is not None:
+            try:
+                await asyncio.wait_for(run.result(), wait_seconds)
+            except TimeoutError:
+                return None
+            return await self.status(execution_id)
+        deadline = asyncio.get_running_loop().time() + wait_seconds
+        while True:
+            record = await self._known_record(execution_id, with_outcome=False)
+            if record.status in FINAL_STATUSES:
+                return await self.status(execution_id)
+            # Running in another process (see the module docstring): its end shows
+            # in the store only.
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(_WAIT_POLL_SECONDS, remaining))
+
+    async def cancel(self, execution_id: str, reason: str | None = None) -> None:
+        """Stop a run of this process; 409-style error when it is closed (or
+        interrupted: nothing runs it any more)."""
+        run = self.runtime.get(execution_id)
+        if run is not None:
+            if run.outcome is not None:
+                status = str(run.outcome.get("status"))
+                raise ExecutionAlreadyClosedError(
+                    f"Execution '{execution_id}' is closed ({status}): nothing to cancel",
+                    status=status,
+                )
+            run.cancel(reason or "cancelled through the API")
+            return
+        record = await self._known_record(execution_id, with_outcome=False)
+        status = record.status or "running"
+        if status in FINAL_STATUSES:
+            raise ExecutionAlreadyClosedError(
+                f"Execution '{execution_id}' is closed ({status}): nothing to cancel",
+                status=status,
+            )
+        raise BackendUnavailableError(
+            f"Execution '{execution_id}' runs in another Flov7 process: local runs can "
+            "only be cancelled by the process running them"
+        )
+
+    async def history(
+        self, execution_id: str, page: str | None, page_size: int, raw: bool
+    ) -> dict[str, Any]:
+        """See :meth:`~flov7.api.backend.ExecutionBackend.history`.
+
+        ``raw=True`` pages through the runtime's own events (failed attempts, cancel
+        requests): the rest of a local run is in its result, not in an event log.
+        """
+        view = await self._view(execution_id)
+        if raw:
+            offset = _offset(page, _EVENT_PAGES)
+            end = offset + page_size
+            return {
+                "execution_id": execution_id,
+                "engine": ENGINE,
+                "events": view.events[offset:end],
+                "next_page_token": (
+                    encode_position(_EVENT_PAGES, end) if end < len(view.events) else None
+                ),
+            }
+        offset = _offset(page, _TIMELINE_PAGES)
+        timeline = view.timeline()
+        end = offset + page_size
+        return {
+            "execution_id": execution_id,
+            "run_id": view.status["run_id"],
+            "engine": ENGINE,
+            "status": view.status["status"],
+            "nodes": timeline.nodes,
+            "events": timeline.entries[offset:end],
+            "total_events": len(timeline.entries),
+            "next_page_token": (
+                encode_position(_TIMELINE_PAGES, end) if end < len(timeline.entries) else None
+            ),
+        }
+
+    async def list(
+        self, filters: ExecutionFilters, page_token: str | None, page_size: int
+    ) -> dict[str, Any]:
+        """Local runs from the store, newest first (see the contract)."""
+        before = _listing_position(page_token)
+        try:
+            records = await self.repository.find_executions(
+                ENGINE,
+                workflow_id=filters.workflow_id,
+                statuses=_statuses(filters.status),
+                started_after=_aware(filters.started_after),
+                started_before=_aware(filters.started_before),
+                before=before,
+                limit=page_size + 1,
+            )
+        except _STORE_ERRORS as exc:
+            raise StoreError(f"The Flov7 store is unavailable: {exc}") from exc
+        page = records[:page_size]
+        token = None
+        if len(records) > page_size:
+            last = page[-1]
+            token = encode_position(
+                _LISTING_PAGES, [last.created_at.isoformat(), last.execution_id]
+            )
+        return {
+            "executions": [answers.listed(record) for record in page],
+            "next_page_token": token,
+            "engine": ENGINE,
+        }
+
+    # -- records ------------------------------------------------------------------------
+
+    async def _stop_runs(self, runtime: LocalRuntime) -> None:
+        """Cancel the runs still going and let them record it, within a grace period: a
+        node that ignores cancellation must not hold the shutdown forever."""
+        try:
+            await asyncio.wait_for(runtime.aclose(), _SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "Local runs still stopping after %g s were abandoned; the next start "
+                "marks them interrupted",
+                _SHUTDOWN_GRACE_SECONDS,
+            )
+
+    async def _record_start(self, run: LocalRun, ref: WorkflowRef) -> None:
+        record = ExecutionRecord(
+            execution_id=run.execution_id,
+            workflow_id=ref.workflow_id,
+            version=ref.version,
+            engine=ENGINE,
+            created_at=datetime.fromisoformat(run.started_at),
+            run_id=run.run_id,
+            status="running",
+        )
+        try:
+            kept = await self.repository.record_execution(record)
+        except _STORE_ERRORS as exc:
+            # The run has started: it goes on, and its end will be recorded whole.
+            log.error("Local run %s started but could not be recorded: %s", run.execution_id, exc)
+            return
+        if kept.run_id != run.run_id:
+            log.warning(
+                "Execution id %s was recorded by another process meanwhile; this "
+                "process's run of it will overwrite that record's outcome",
+                run.execution_id,
+            )
+
+    async def _record_end(self, run: LocalRun, result: dict[str, Any]) -> None:
+        """``on_finished`` of the runtime: runs inside the run's task, before waiters
+        of its result wake up, so that they find the record written."""
+        live = self._live.get(run.execution_id)
+        if live is not None:
+            await live.recorded
+        status = str(result.get("status") or "failed")
+        finished_at = _parse(result.get("finished_at")) or datetime.now(UTC)
+        try:
+            found = await self.repository.finish_execution(
+                run.execution_id,
+                status=status,
+                finished_at=finished_at,
+                error=result.get("error"),
+                result=result,
+                events=list(run.events),
+            )
+            if not found and live is not None:  # the start record failed: write it whole
+                await self.repository.record_execution(
+                    ExecutionRecord(
+                        execution_id=run.execution_id,
+                        workflow_id=live.ref.workflow_id,
+                        version=live.ref.version,
+                        engine=ENGINE,
+                        created_at=datetime.fromisoformat(run.started_at),
+                        run_id=run.run_id,
+                        status=status,
+                        finished_at=finished_at,
+                        error=result.get("error"),
+                        result=result,
+                        events=list(run.events),
+                    )
+                )
+        except Exception as exc:  # a store failure must not fail the run's task
+            log.error(
+                "Local run %s ended (%s) but could not be recorded: %s; this process "
+                "keeps its outcome in memory",
+                run.execution_id,
+                status,
+                exc,
+            )
+            return
+        # Recorded: the store answers for it now, so memory can let it go.
+        self._live.pop(run.execution_id, None)
+        if self._runtime is not None:
+            self._runtime.discard(run.execution_id)
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def _in_memory(self, execution_id: str) -> tuple[LocalRun | None, _Live | None]:
+        return self.runtime.get(execution_id), self._live.get(execution_id)
+
+    async def _view(self, execution_id: str) -> RunView:
+        run, live = self._in_memory(execution_id)
+        if run is not None and live is not None:
+            return answers.run_view(run, live.ref)
+        return answers.record_view(await self._known_record(execution_id))
+
+    async def _record_of(
+        self, execution_id: str, *, with_outcome: bool = False
+    ) -> ExecutionRecord | None:
+        try:
+            return await self.repository.get_execution(execution_id, with_outcome=with_outcome)
+        except _STORE_ERRORS as exc:
+            raise StoreError(f"The Flov7 store is unavailable: {exc}") from exc
+
+    async def _known_record(
+        self, execution_id: str, *, with_outcome: bool = True
+    ) -> ExecutionRecord:
+        """The record of a local run; :class:`ExecutionNotFoundError` for any other id
+        (runs of another engine included: this process cannot see them)."""
+        record = await self._record_of(execution_id, with_outcome=with_outcome)
+        if record is None or record.engine != ENGINE:
+            raise ExecutionNotFoundError(f"No execution '{execution_id}'")
+        return record
+
+
+def _statuses(status: str | None) -> tuple[str, ...] | None:
+    if status is None:
+        return None
+    if status == "running":
+        return ("pending", "running")
+    if status in FINAL_STATUSES:
+        return (status,)
+    raise InvalidQueryError(f"Unknown status filter '{status}'")
+
+
+def _listing_position(token: str | None) -> tuple[datetime, str] | None:
+    value = decode_position(token, _LISTING_PAGES)
+    if value is None:
+        return None
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        created = _parse(value[0])
+        if created is not None:
+            return created, value[1]
+    raise InvalidQueryError("Invalid page_token: pass back the token you were given")
+
+
+def _offset(token: str | None, kind: str) -> int:
+    value = decode_position(token, kind)
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidQueryError("Invalid page_token: pass back the token you were given")
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # A time without a zone is UTC, as in the Temporal backend's visibility queries.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return _aware(parsed)
