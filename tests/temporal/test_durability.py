@@ -54,7 +54,7 @@ async def test_recorded_history_still_replays(path: Path) -> None:
 
 
 async def test_recorded_histories_exist() -> None:
-    assert len(list(HISTORIES.glob("*.json"))) >= 5
+    assert len(list(HISTORIES.glob("*.json"))) >= 15
 
 
 async def _wait_for(handle: Any, predicate: Any, attempts: int = 400) -> dict[str, Any]:
@@ -113,3 +113,23 @@ async def test_run_survives_its_worker_being_killed(
     assert result["status"] == "completed"
     assert result["node_results"]["after"]["output"] == {"n": 2}
     assert result["execution_path"] == ["before", "wait", "after"]
+
+
+@pytest.mark.parametrize("seed", ["1", "4242"])
+async def test_histories_replay_under_other_hash_seeds(seed: str) -> None:
+    """Another process, another hash seed: catches iteration over sets in workflow code."""
+    tests = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(tests)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "support.replay_all",
+        str(HISTORIES),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert f"replayed {len(list(HISTORIES.glob('*.json')))} histories" in text
