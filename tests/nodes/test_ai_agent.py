@@ -14,9 +14,11 @@ from pydantic import SecretStr
 
 from flov7.errors import NodeExecutionError
 from flov7.local.runtime import LocalRuntime
+from flov7.nodes.ai_agent import llm_http_client
 from flov7.nodes.base import get_node_type
 from flov7.nodes.llm import ChatClient, ChatRequest, LlmEndpoint, parse_retry_after
 from flov7.nodes.resources import NodeResources
+from flov7.security import OutboundBlockedError
 from nodes.db_fixtures import TestDatabase, closed_port, sqlite_db
 from nodes.fake_llm_server import FakeLlmServer, Reply
 from nodes.llm_fixtures import (
@@ -438,11 +440,8 @@ async def test_the_server_refuses_malformed_requests(
     llm: FakeLlmServer, llm_resources: NodeResources
 ) -> None:
     # The client's own error path for a request the provider finds malformed.
-    client = ChatClient(
-        llm_resources.http,
-        LlmEndpoint(base_url=llm.base_url, api_key=SecretStr(API_KEY)),
-        timeout_seconds=5,
-    )
+    endpoint = LlmEndpoint(base_url=llm.base_url, api_key=SecretStr(API_KEY))
+    client = ChatClient(llm_http_client(llm_resources, endpoint), endpoint, timeout_seconds=5)
 
     with pytest.raises(NodeExecutionError) as caught:
         await client.complete(
@@ -452,6 +451,75 @@ async def test_the_server_refuses_malformed_requests(
     assert caught.value.error_type == "LlmRequestError"
     assert caught.value.retryable is False
     assert "role 'robot'" in caught.value.message
+
+
+# --- the endpoint's exact origin, for this node only ----------------------------------------
+
+
+async def test_the_endpoint_origin_is_opened_for_the_ai_agent_only(
+    llm: FakeLlmServer, llm_resources: NodeResources
+) -> None:
+    # llm_settings sets no allow-list: 127.0.0.1 is reachable only as the LLM's origin.
+    endpoint = LlmEndpoint(base_url=llm.base_url)
+    client = llm_http_client(llm_resources, endpoint)
+    assert llm_http_client(llm_resources, endpoint) is client  # one per endpoint and worker
+    llm.script("ok")
+    response = await client.post(
+        f"{llm.base_url}/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code == 200
+    # Nothing else on that host: not another port (the API, Temporal), not https.
+    for url in (
+        f"http://127.0.0.1:{closed_port()}/v1/chat/completions",
+        f"https://127.0.0.1:{llm.port}/v1/chat/completions",
+        f"http://localhost:{llm.port}/v1/chat/completions",
+    ):
+        with pytest.raises(OutboundBlockedError):
+            await client.get(url)
+    # And the worker's shared client (api_call, webhook) does not reach the LLM at all.
+    with pytest.raises(OutboundBlockedError):
+        await llm_resources.http.get(f"{llm.base_url}/models")
+
+
+async def test_each_endpoint_gets_only_its_own_origin(llm: FakeLlmServer, clean_env: Path) -> None:
+    other = f"http://127.0.0.1:{closed_port()}/v1"
+    settings = llm_settings(
+        llm, credentials={"other": {"type": "llm", "base_url": other, "model": MODEL}}
+    )
+    llm.script("from the default endpoint")
+    async with NodeResources.open(settings) as resources:
+        output = await run_ai_agent(resources, {"prompt": "hi"})
+        unreachable = await fails(resources, prompt="hi", credential="other")
+        default_client = llm_http_client(resources, LlmEndpoint(base_url=llm.base_url))
+        with pytest.raises(OutboundBlockedError):
+            await default_client.get(f"{other}/models")
+        other_client = llm_http_client(resources, LlmEndpoint(base_url=other))
+        with pytest.raises(OutboundBlockedError):
+            await other_client.get(f"{llm.base_url}/models")
+    assert output["text"] == "from the default endpoint"
+    # The credential's origin is allowed for its own requests: the connection is tried
+    # (and refused by the closed port), not blocked by the guard.
+    assert unreachable.error_type == "LlmConnectionError"
+    assert unreachable.retryable is True
+
+
+async def test_the_allow_list_still_applies_to_the_endpoint_host(
+    llm: FakeLlmServer, clean_env: Path
+) -> None:
+    # An allow-listed host stays reachable through the ai_agent client (e.g. an LLM
+    # gateway on another port of the same allow-listed host).
+    settings = llm_settings(llm, outbound_allowlist=f"127.0.0.1:{llm.port}")
+    async with NodeResources.open(settings) as resources:
+        client = llm_http_client(resources, LlmEndpoint(base_url=f"http://localhost:{llm.port}/v1"))
+        llm.script("ok")
+        response = await client.post(
+            f"{llm.base_url}/chat/completions",
+            json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        )
+    assert response.status_code == 200
 
 
 # --- the fake server itself (so that its checks can be trusted) ------------------------------

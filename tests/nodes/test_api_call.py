@@ -17,11 +17,14 @@ from flov7.errors import NodeExecutionError
 from flov7.nodes.api_call import (
     MAX_RETRY_AFTER_SECONDS,
     ApiCallConfig,
+    _send_following,
     api_call_node,
     build_request,
+    host_and_port,
     parse_retry_after,
 )
 from flov7.nodes.base import ActivityContext
+from flov7.nodes.credentials import HostBoundCredential, parse_credential
 from flov7.nodes.resources import NodeResources
 from flov7.nodes.settings import NodeSettings
 from nodes.http_servers import TestHttpServer
@@ -309,6 +312,138 @@ async def test_credential_of_the_wrong_type(
     assert error.error_type == "CredentialError"
     assert error.retryable is False
     assert "'api_token' is a bearer credential; this needs a basic credential" in error.message
+
+
+# --- Credentials bound to hosts (allowed_hosts) ----------------------------------------------
+
+BOUND_SECRET = "tok-bound-3e8a61f2"
+
+
+def bound(kind: str, allowed_hosts: list[str]) -> dict[str, Any]:
+    """A credential of ``kind`` holding :data:`BOUND_SECRET`, limited to ``allowed_hosts``."""
+    fields: dict[str, Any] = {
+        "bearer": {"token": BOUND_SECRET},
+        "basic": {"username": "flov7-user", "password": BOUND_SECRET},
+        "header": {"header": "X-Bound-Key", "value": BOUND_SECRET},
+        "secret": {"value": BOUND_SECRET},
+    }[kind]
+    return {"type": kind, **fields, "allowed_hosts": allowed_hosts}
+
+
+@pytest.mark.parametrize(
+    ("kind", "auth_type"),
+    [("bearer", "bearer"), ("basic", "basic"), ("header", "header"), ("secret", "bearer")],
+)
+async def test_a_credential_is_refused_outside_its_allowed_hosts(
+    kind: str,
+    auth_type: str,
+    make_settings: MakeSettings,
+    make_context: MakeContext,
+    http_server: TestHttpServer,
+) -> None:
+    # The crm token is meant for the CRM: a workflow must not send it to another host.
+    settings = make_settings(credentials={"crm": bound(kind, ["crm.example.com"])})
+    marker = key()
+    async with NodeResources.open(settings) as resources:
+        error = await call_error(
+            resources,
+            make_context,
+            url=http_server.url_for(f"/echo?m={marker}"),
+            auth={"type": auth_type, "credential": "crm"},
+        )
+    assert error.error_type == "CredentialError"
+    assert error.retryable is False
+    assert error.message == (
+        f"Credential 'crm' may not be sent to 127.0.0.1 (port {http_server.port}): its "
+        "allowed_hosts are crm.example.com"
+    )
+    basic = base64.b64encode(f"flov7-user:{BOUND_SECRET}".encode()).decode()
+    assert BOUND_SECRET not in repr(error.details) and basic not in error.message
+    assert not [r for r in http_server.requests if r.query.get("m") == [marker]]
+
+
+@pytest.mark.parametrize(
+    ("allowed_hosts", "sent"),
+    [
+        (["127.0.0.1"], True),
+        (["127.0.0.1:{port}"], True),
+        (["crm.example.com", "127.0.0.1:{port}"], True),
+        (["127.0.0.1:1"], False),
+        (["localhost"], False),  # a name is not the address it resolves to
+        (["*.0.0.1"], False),  # a wildcard is for names, not for IP addresses
+    ],
+)
+async def test_a_credential_is_sent_to_its_allowed_hosts_only(
+    allowed_hosts: list[str],
+    sent: bool,
+    make_settings: MakeSettings,
+    make_context: MakeContext,
+    http_server: TestHttpServer,
+) -> None:
+    hosts = [entry.format(port=http_server.port) for entry in allowed_hosts]
+    settings = make_settings(credentials={"crm": bound("header", hosts)})
+    marker = key()
+    async with NodeResources.open(settings) as resources:
+        config: dict[str, Any] = {
+            "url": http_server.url_for(f"/echo?m={marker}"),
+            "auth": {"type": "header", "credential": "crm"},
+        }
+        if sent:
+            await call(resources, make_context, **config)
+        else:
+            assert (await call_error(resources, make_context, **config)).error_type == (
+                "CredentialError"
+            )
+    received = [r for r in http_server.requests if r.query.get("m") == [marker]]
+    assert [r.headers["x-bound-key"] for r in received] == ([BOUND_SECRET] if sent else [])
+
+
+async def test_allowed_hosts_do_not_carry_a_credential_across_a_redirect(
+    make_settings: MakeSettings, make_context: MakeContext, http_server: TestHttpServer
+) -> None:
+    # Both origins are allowed for the credential, yet a cross-origin hop still loses it.
+    settings = make_settings(
+        outbound_allowlist="127.0.0.1,localhost",
+        credentials={"crm": bound("header", ["127.0.0.1", "localhost"])},
+    )
+    async with NodeResources.open(settings) as resources:
+        output = await call(
+            resources,
+            make_context,
+            url=http_server.url_for("/redirect"),
+            query={"to": f"http://localhost:{http_server.port}/echo"},
+            auth={"type": "header", "credential": "crm"},
+        )
+    assert output["body"]["headers"]["host"] == f"localhost:{http_server.port}"
+    assert "x-bound-key" not in output["body"]["headers"]
+
+
+async def test_a_hop_outside_allowed_hosts_loses_the_credential() -> None:
+    # http://api.example -> https://api.example counts as the same origin (an upgrade),
+    # but a credential limited to port 80 must not follow it to port 443.
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.scheme == "http":
+            return httpx.Response(301, headers={"Location": "https://api.example/next"})
+        return httpx.Response(200)
+
+    credential = parse_credential(bound("header", ["api.example:80"]))
+    assert isinstance(credential, HostBoundCredential)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        request = client.build_request(
+            "GET", "http://api.example/start", headers={"X-Bound-Key": BOUND_SECRET}
+        )
+        response = await _send_following(
+            client,
+            request,
+            True,
+            {"x-bound-key"},
+            lambda url: credential.allows_host(*host_and_port(url)),
+        )
+    assert response.status_code == 200
+    assert [r.headers.get("x-bound-key") for r in seen] == [BOUND_SECRET, None]
 
 
 # --- Status codes and retries -------------------------------------------------------------

@@ -16,6 +16,7 @@ from flov7.nodes.credentials import (
     CredentialStore,
     DatabaseCredential,
     HeaderCredential,
+    HostBoundCredential,
     LlmCredential,
     SecretCredential,
     parse_credential,
@@ -79,6 +80,175 @@ def test_invalid_credentials(raw: Any, message: str) -> None:
     with pytest.raises(ValueError, match=None) as caught:
         parse_credential(raw)
     assert message in str(caught.value)
+
+
+# --- allowed_hosts: binding a credential to its destinations -------------------------------
+
+
+@pytest.mark.parametrize("kind", ["bearer", "basic", "header", "secret"])
+def test_allowed_hosts_are_accepted_and_normalised(kind: str) -> None:
+    fields: dict[str, Any] = {
+        "bearer": {"token": "tok-123456"},
+        "basic": {"username": "u", "password": "pw-123456"},
+        "header": {"header": "X-Key", "value": "key-123456"},
+        "secret": {"value": "whsec-123456"},
+    }[kind]
+    credential = parse_credential(
+        {
+            "type": kind,
+            **fields,
+            "allowed_hosts": ["API.CRM.Example.", "*.crm.example:8443", "10.0.0.5:443", "[::1]:80"],
+        }
+    )
+    assert isinstance(credential, HostBoundCredential)
+    assert credential.allowed_hosts == (
+        "api.crm.example",
+        "*.crm.example:8443",
+        "10.0.0.5:443",
+        "[::1]:80",
+    )
+
+
+def test_allowed_hosts_may_be_one_comma_separated_string() -> None:
+    credential = parse_credential(
+        '{"type": "bearer", "token": "tok-123456", "allowed_hosts": "a.example, b.example:8443"}'
+    )
+    assert isinstance(credential, BearerCredential)
+    assert credential.allowed_hosts == ("a.example", "b.example:8443")
+
+
+def test_allowed_hosts_match_by_host_and_port() -> None:
+    credential = parse_credential(
+        {
+            "type": "bearer",
+            "token": "tok-123456",
+            "allowed_hosts": ["api.crm.example", "*.crm.example:8443", "10.0.0.5:443", "[::1]:80"],
+        }
+    )
+    assert isinstance(credential, BearerCredential)
+    assert credential.allows_host("api.crm.example", 443)
+    assert credential.allows_host("API.CRM.EXAMPLE.", 8080)  # no port in the entry: any port
+    assert credential.allows_host("eu.crm.example", 8443)
+    assert not credential.allows_host("eu.crm.example", 443)
+    assert not credential.allows_host("crm.example", 8443)  # a wildcard means subdomains
+    assert not credential.allows_host("api.crm.example.evil.test", 443)
+    assert not credential.allows_host("evilapi.crm.example", 1)
+    assert credential.allows_host("10.0.0.5", 443)
+    assert not credential.allows_host("10.0.0.5", 80)
+    assert not credential.allows_host("10.0.0.6", 443)
+    assert credential.allows_host("::1", 80)
+    assert credential.allows_host("[::1]", 80)
+    # Without allowed_hosts: any host (today's behaviour, with a warning at start-up).
+    unbound = parse_credential({"type": "bearer", "token": "tok-123456"})
+    assert isinstance(unbound, BearerCredential)
+    assert unbound.allowed_hosts is None
+    assert unbound.allows_host("anywhere.example", 443)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "message"),
+    [
+        ([], "allowed_hosts: must list at least one host (leave it out to allow any host)"),
+        ("", "allowed_hosts: must list at least one host"),
+        (["not a host"], "allowed_hosts: 'not a host' is neither a hostname"),
+        (["api.example:99999"], "allowed_hosts: 'api.example:99999' has an invalid port"),
+        (["10.0.0.0/8"], "allowed_hosts: '10.0.0.0/8' is a network"),
+        (["https://api.example"], "allowed_hosts: 'https://api.example' is neither a hostname"),
+        ([42], "allowed_hosts.0: Input should be a valid string"),
+    ],
+)
+def test_invalid_allowed_hosts(hosts: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=None) as caught:
+        parse_credential({"type": "bearer", "token": "tok-123456", "allowed_hosts": hosts})
+    assert message in str(caught.value)
+    assert "tok-123456" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "database", "url": "sqlite:///x.db", "allowed_hosts": ["db.example"]},
+        {"type": "llm", "base_url": "https://llm.example/v1", "allowed_hosts": ["x.example"]},
+    ],
+)
+def test_allowed_hosts_only_on_credentials_sent_to_urls(raw: dict[str, Any]) -> None:
+    # A database URL and an LLM base_url already name their one destination.
+    with pytest.raises(ValueError, match="allowed_hosts: Extra inputs are not permitted"):
+        parse_credential(raw)
+
+
+def test_allowed_hosts_from_the_environment(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "FLOV7_CREDENTIAL_CRM",
+        '{"type": "bearer", "token": "crm-token", "allowed_hosts": ["api.crm.example"]}',
+    )
+    monkeypatch.setenv(
+        "FLOV7_CREDENTIALS",
+        '{"bad": {"type": "secret", "value": "s-123456", "allowed_hosts": ["a b"]}}',
+    )
+    message = config_error(monkeypatch)
+    assert "FLOV7_CREDENTIALS['bad']: invalid secret credential: allowed_hosts: 'a b'" in message
+    assert "s-123456" not in message
+    monkeypatch.delenv("FLOV7_CREDENTIALS")
+    crm = load_node_settings().credentials["crm"]
+    assert isinstance(crm, BearerCredential)
+    assert crm.allowed_hosts == ("api.crm.example",)
+
+
+def test_store_refuses_a_credential_for_a_host_outside_allowed_hosts() -> None:
+    credentials = CredentialStore(
+        {
+            "crm": parse_credential(
+                {"type": "bearer", "token": "tok-crm-123", "allowed_hosts": ["api.crm.example"]}
+            )
+        }
+    )
+    crm = credentials.get("CRM", BearerCredential)
+    credentials.check_host("CRM", crm, "api.crm.example", 443)  # allowed: no error
+    with pytest.raises(NodeExecutionError) as caught:
+        credentials.check_host("CRM", crm, "evil.example", 443)
+    error = caught.value
+    assert error.error_type == "CredentialError"
+    assert error.retryable is False
+    assert error.message == (
+        "Credential 'crm' may not be sent to evil.example (port 443): its allowed_hosts are "
+        "api.crm.example"
+    )
+    assert error.details == {
+        "credential": "crm",
+        "host": "evil.example",
+        "port": 443,
+        "allowed_hosts": ["api.crm.example"],
+    }
+    assert "tok-crm-123" not in repr(error.details) + error.message
+
+
+def test_credentials_without_allowed_hosts_warn_once_at_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="flov7.nodes.credentials"):
+        CredentialStore(
+            {
+                "open_token": parse_credential({"type": "bearer", "token": "tok-123456"}),
+                "open_hook": parse_credential("whsec-123456"),
+                "bound": parse_credential(
+                    {"type": "bearer", "token": "tok-654321", "allowed_hosts": ["a.example"]}
+                ),
+                "db": parse_credential({"type": "database", "url": "sqlite:///x.db"}),
+                "llm": parse_credential({"type": "llm", "base_url": "https://llm.example/v1"}),
+            }
+        )
+    warnings = [r.getMessage() for r in caplog.records if "allowed_hosts" in r.getMessage()]
+    assert warnings == [
+        "Credential 'open_token' has no allowed_hosts: any workflow may send it to any host; "
+        "set allowed_hosts to the hosts it is meant for",
+        "Credential 'open_hook' has no allowed_hosts: any workflow may send it to any host; "
+        "set allowed_hosts to the hosts it is meant for",
+    ]
+    assert "tok-123456" not in caplog.text
+    assert "whsec-123456" not in caplog.text
 
 
 # --- Credentials from the environment -----------------------------------------------------
@@ -190,6 +360,7 @@ def test_defaults(clean_env: Path) -> None:
     assert settings.llm_model is None
     assert settings.llm_timeout_seconds == 120
     assert settings.outbound_allow_entries() == []
+    assert settings.llm_origins() == []
 
 
 def test_empty_variables_count_as_unset(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,12 +398,9 @@ def test_http_and_llm_variables(clean_env: Path, monkeypatch: pytest.MonkeyPatch
     assert settings.llm_api_key.get_secret_value() == "sk-llm-secret"
     assert settings.llm_model == "small-model"
     assert settings.llm_timeout_seconds == 45
-    assert settings.outbound_allow_entries() == [
-        "127.0.0.1",
-        "10.0.0.0/8",
-        "api.internal",
-        "llm.internal",
-    ]
+    # The LLM endpoint is no allow-list entry: only the ai_agent node may reach it.
+    assert settings.outbound_allow_entries() == ["127.0.0.1", "10.0.0.0/8", "api.internal"]
+    assert settings.llm_origins() == ["http://llm.internal:8000"]
     assert "sk-llm-secret" not in repr(settings)
 
 
@@ -247,7 +415,7 @@ def test_bad_http_and_llm_variables(clean_env: Path, monkeypatch: pytest.MonkeyP
     )
     assert message.splitlines()[1:] == [
         "  FLOV7_OUTBOUND_ALLOWLIST: 'not a host' is neither a hostname, a '*.domain' "
-        "wildcard, an IP address nor a CIDR",
+        "wildcard, an IP address nor a CIDR (each optionally followed by :port)",
         "  FLOV7_HTTP_MAX_RESPONSE_BYTES must be greater than 0, got 0",
         "  FLOV7_HTTP_MAX_CONNECTIONS: Input should be a valid integer, unable to parse "
         "string as an integer, got 'many'",

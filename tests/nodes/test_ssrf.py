@@ -24,14 +24,15 @@ from flov7.nodes.settings import NodeSettings
 from flov7.nodes.webhook import WebhookConfig, webhook_node
 from flov7.security import GuardedTransport, OutboundBlockedError, OutboundPolicy, blocked_reason
 from flov7.temporal.environment import node_resources
+from nodes.db_fixtures import closed_port
 from nodes.http_servers import TestHttpServer
 
 MakeContext = Callable[..., ActivityContext]
 MakeSettings = Callable[..., NodeSettings]
 
 HINT = (
-    ": outbound requests to private networks are blocked; add the host or a CIDR to "
-    "FLOV7_OUTBOUND_ALLOWLIST to allow it"
+    ": outbound requests to private networks are blocked; add the host, host:port or a "
+    "CIDR to FLOV7_OUTBOUND_ALLOWLIST to allow it"
 )
 
 
@@ -128,9 +129,68 @@ def test_policy_entries() -> None:
     assert policy.refusal("other.internal", private) == "private address"
 
 
-@pytest.mark.parametrize("entry", ["not a host", "10.0.0.0/33", "http://x", "a..b", "-x.com"])
+def test_policy_entries_with_ports() -> None:
+    policy = OutboundPolicy.from_entries(
+        [
+            "127.0.0.1:8080",
+            "api.internal:8443",
+            "*.svc.local:5432",
+            "10.0.0.0/8:6379",
+            "[::1]:9000",
+            "[fd00::/8]:53",
+            "::2",  # a bare IPv6 address: every port (a port needs brackets)
+        ]
+    )
+    loopback = ipaddress.ip_address("127.0.0.1")
+    private = ipaddress.ip_address("192.168.0.1")
+    assert policy.refusal("x", loopback, 8080) is None
+    assert policy.refusal("x", ipaddress.ip_address("::ffff:127.0.0.1"), 8080) is None
+    assert policy.refusal("x", loopback, 8081) == "loopback address"
+    assert policy.refusal("x", loopback) == "loopback address"  # port unknown: no match
+    assert policy.refusal("api.internal", private, 8443) is None
+    assert policy.refusal("api.internal", private, 443) == "private address"
+    assert policy.refusal("db.svc.local", private, 5432) is None
+    assert policy.refusal("db.svc.local", private, 5433) == "private address"
+    assert policy.refusal("x", ipaddress.ip_address("10.9.8.7"), 6379) is None
+    assert policy.refusal("x", ipaddress.ip_address("10.9.8.7"), 22) == "private address"
+    assert policy.refusal("x", ipaddress.ip_address("::1"), 9000) is None
+    assert policy.refusal("x", ipaddress.ip_address("::1"), 9001) == "loopback address"
+    assert policy.refusal("x", ipaddress.ip_address("fd00::5"), 53) is None
+    assert policy.refusal("x", ipaddress.ip_address("fd00::5"), 54) == "private address"
+    assert policy.refusal("x", ipaddress.ip_address("::2"), 1) is None
+    assert policy.allows_host("api.internal", 8443)
+    assert not policy.allows_host("api.internal", 443)
+    assert not policy.allows_host("api.internal")
+
+
+def test_policy_entries_print_in_their_canonical_form() -> None:
+    policy = OutboundPolicy.from_entries(
+        ["API.Internal.:80", "*.Svc.Local", "10.0.0.0/8:5432", "[::1]:9000", "::1", "127.0.0.1"]
+    )
+    assert [str(rule) for rule in policy.rules] == [
+        "api.internal:80",
+        "*.svc.local",
+        "10.0.0.0/8:5432",
+        "[::1]:9000",
+        "::1",
+        "127.0.0.1",
+    ]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["not a host", "10.0.0.0/33", "http://x", "a..b", "-x.com", "[api.internal]:80", "x:y:z"],
+)
 def test_invalid_policy_entries(entry: str) -> None:
     with pytest.raises(ValueError, match="neither a hostname"):
+        OutboundPolicy.from_entries([entry])
+
+
+@pytest.mark.parametrize(
+    "entry", ["localhost:0", "localhost:65536", "localhost:", "localhost:http", "[::1]:", "[::1]x"]
+)
+def test_invalid_ports(entry: str) -> None:
+    with pytest.raises(ValueError, match=r"port"):
         OutboundPolicy.from_entries([entry])
 
 
@@ -270,22 +330,59 @@ async def test_allow_listed_host_does_not_open_other_names(
         await refused(resources, make_context, url=http_server.url_for("/json"))  # 127.0.0.1
 
 
-async def test_llm_hosts_are_allowed_implicitly(
+async def test_llm_endpoints_do_not_open_their_hosts_to_other_nodes(
     make_settings: MakeSettings, make_context: MakeContext, http_server: TestHttpServer
 ) -> None:
+    # A documented Ollama setup (FLOV7_LLM_BASE_URL=http://127.0.0.1:11434/v1) must not
+    # let api_call or webhook reach the rest of 127.0.0.1 (Flov7's API, Temporal's ports),
+    # nor the LLM endpoint itself: only the ai_agent node talks to it.
     settings = make_settings(
         outbound_allowlist="",
-        llm_base_url=f"http://localhost:{http_server.port}/v1",
-        credentials={"local_llm": {"type": "llm", "base_url": "http://127.0.0.1:11434/v1"}},
+        llm_base_url=f"http://127.0.0.1:{closed_port()}/v1",
+        credentials={
+            "local_llm": {"type": "llm", "base_url": f"http://localhost:{http_server.port}/v1"}
+        },
     )
-    assert settings.outbound_allow_entries() == ["localhost", "127.0.0.1"]
+    marker = uuid.uuid4().hex
     async with NodeResources.open(settings) as resources:
-        output = await call(
-            resources, make_context, url=f"http://localhost:{http_server.port}/json"
+        await refused(resources, make_context, url=http_server.url_for(f"/echo?m={marker}"))
+        await refused(
+            resources, make_context, url=f"http://localhost:{http_server.port}/v1?m={marker}"
         )
+        parsed = webhook_node.parse_config({"url": http_server.url_for("/webhook"), "payload": {}})
+        assert isinstance(parsed, WebhookConfig)
+        with pytest.raises(NodeExecutionError) as caught:
+            await webhook_node.execute(parsed, make_context(resources))
+        assert caught.value.error_type == "OutboundBlocked"
+    assert not [r for r in http_server.requests if r.query.get("m") == [marker]]
+    assert settings.outbound_allow_entries() == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "host"),
+    [
+        ("127.0.0.1:{port}", "127.0.0.1"),
+        ("localhost:{port}", "localhost"),
+        ("LOCALHOST.:{port}", "localhost"),
+        ("127.0.0.0/8:{port}", "127.0.0.1"),
+        ("*.test:{port},127.0.0.1:{port}", "127.0.0.1"),
+    ],
+)
+async def test_allow_list_entry_with_a_port_opens_that_port_only(
+    entry: str,
+    host: str,
+    make_settings: MakeSettings,
+    make_context: MakeContext,
+    http_server: TestHttpServer,
+) -> None:
+    allowlist = entry.format(port=http_server.port)
+    async with NodeResources.open(make_settings(outbound_allowlist=allowlist)) as resources:
+        output = await call(resources, make_context, url=f"http://{host}:{http_server.port}/json")
         assert output["status_code"] == 200
-        output = await call(resources, make_context, url=http_server.url_for("/json"))
-        assert output["status_code"] == 200
+        other = f"http://{host}:{closed_port()}/json"
+        error = await refused(resources, make_context, url=other)
+        assert error.details["port"] != http_server.port
+        assert "(loopback address) for " + other in error.message
 
 
 async def test_worker_resources_read_the_allow_list_from_the_environment(
@@ -348,6 +445,37 @@ async def test_unresolvable_host_is_a_connection_error() -> None:
     async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
         with pytest.raises(httpx.ConnectError, match=r"Could not resolve host nowhere\.test"):
             await client.get("http://nowhere.test/")
+
+
+async def test_an_allowed_origin_is_exact_scheme_host_and_port(
+    http_server: TestHttpServer,
+) -> None:
+    # What the ai_agent node's client gets for its endpoint: that origin, nothing around it.
+    origin = f"http://127.0.0.1:{http_server.port}"
+    transport = GuardedTransport(OutboundPolicy().with_origins([origin]))
+    async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
+        response = await client.get(f"{origin}/json")
+        assert response.status_code == 200
+        other_port = f"http://127.0.0.1:{closed_port()}/json"
+        https = f"https://127.0.0.1:{http_server.port}/json"
+        other_name = f"http://localhost:{http_server.port}/json"
+        for url in (other_port, https, other_name):
+            with pytest.raises(OutboundBlockedError, match="loopback address") as caught:
+                await client.get(url)
+            assert caught.value.url == url
+
+
+def test_origins_are_normalised() -> None:
+    policy = OutboundPolicy().with_origins(
+        ["HTTP://LocalHost:11434/v1", "https://api.example.com/v1", "http://[::1]/v1"]
+    )
+    assert sorted(str(origin) for origin in policy.origins) == [
+        "http://[::1]:80",
+        "http://localhost:11434",
+        "https://api.example.com:443",
+    ]
+    with pytest.raises(ValueError, match="http"):
+        policy.with_origins(["ftp://files.example.com"])
 
 
 # --- TLS: connecting to the checked IP keeps SNI and certificate checks on the name --------

@@ -14,6 +14,7 @@ import pytest
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext
 from flov7.nodes.resources import NodeResources
+from flov7.nodes.settings import NodeSettings
 from flov7.nodes.webhook import (
     WebhookConfig,
     idempotency_key,
@@ -24,6 +25,7 @@ from flov7.nodes.webhook import (
 from nodes.http_servers import TestHttpServer, WebhookDelivery, hmac_signature
 
 MakeContext = Callable[..., ActivityContext]
+MakeSettings = Callable[..., NodeSettings]
 
 
 async def send(
@@ -337,6 +339,57 @@ async def test_secret_must_be_a_secret_credential(
     )
     assert error.error_type == "CredentialError"
     assert "is a basic credential; this needs a secret credential" in error.message
+
+
+async def test_secret_is_refused_outside_its_allowed_hosts(
+    make_settings: MakeSettings,
+    make_context: MakeContext,
+    receiver: TestHttpServer,
+    secrets: dict[str, str],
+) -> None:
+    # A payload signed with the real receiver's secret, sent elsewhere, could be replayed
+    # to the receiver: a bound secret signs only for its own hosts.
+    hook = {"type": "secret", "value": secrets["webhook"], "allowed_hosts": ["hooks.example.com"]}
+    async with NodeResources.open(make_settings(credentials={"orders_hook": hook})) as resources:
+        error = await send_error(
+            resources,
+            make_context(resources),
+            url=receiver.url_for("/webhook"),
+            payload={"event": "order.paid"},
+            secret="orders_hook",
+        )
+    assert error.error_type == "CredentialError"
+    assert error.retryable is False
+    assert error.message == (
+        f"Credential 'orders_hook' may not be sent to 127.0.0.1 (port {receiver.port}): its "
+        "allowed_hosts are hooks.example.com"
+    )
+    assert secrets["webhook"] not in error.message + repr(error.details)
+    assert receiver.webhooks == []
+
+
+async def test_secret_signs_for_its_allowed_hosts(
+    make_settings: MakeSettings,
+    make_context: MakeContext,
+    receiver: TestHttpServer,
+    secrets: dict[str, str],
+) -> None:
+    receiver.webhook_secret = secrets["webhook"]
+    hook = {
+        "type": "secret",
+        "value": secrets["webhook"],
+        "allowed_hosts": ["hooks.example.com", f"127.0.0.1:{receiver.port}"],
+    }
+    async with NodeResources.open(make_settings(credentials={"orders_hook": hook})) as resources:
+        output = await send(
+            resources,
+            make_context(resources),
+            url=receiver.url_for("/webhook"),
+            payload={"event": "order.paid"},
+            secret="orders_hook",
+        )
+    assert output["delivered"] is True
+    assert only_delivery(receiver).signature_valid is True
 
 
 async def test_missing_resources(make_context: MakeContext, receiver: TestHttpServer) -> None:

@@ -14,6 +14,12 @@ Models do not always comply. An answer that is not valid JSON, not one of the la
 not valid against the schema gets exactly one repair round: the bad answer goes back
 with what is wrong with it. A second bad answer fails the node (not retryable: the same
 prompt would most likely fail the same way).
+
+Requests go through an SSRF-guarded client of their own (:func:`llm_http_client`): the
+worker's policy (``FLOV7_OUTBOUND_ALLOWLIST``) plus the exact origin (scheme, host,
+port) of the endpoint in use, often a local model server on ``127.0.0.1``. The other
+nodes' shared client does not get that origin: configuring an LLM endpoint opens neither
+its host's other ports nor the endpoint itself to ``api_call`` or ``webhook``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import httpx
 from jsonschema import SchemaError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
@@ -33,7 +40,8 @@ from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
 from flov7.nodes.credentials import LlmCredential
 from flov7.nodes.llm import ChatClient, ChatMessage, ChatRequest, ChatResponse, LlmEndpoint
-from flov7.nodes.resources import NodeResources, require_resources
+from flov7.nodes.resources import NodeResources, build_http_client, require_resources
+from flov7.security.ssrf import Origin
 
 AgentType = Literal["chat", "summarize", "classify", "extract"]
 
@@ -160,7 +168,7 @@ async def _run(config: AiAgentConfig, resources: NodeResources) -> dict[str, Any
             retryable=False,
         )
     client = ChatClient(
-        resources.http,
+        llm_http_client(resources, endpoint),
         endpoint,
         timeout_seconds=config.timeout_seconds or resources.settings.llm_timeout_seconds,
         redact=resources.redact,
@@ -227,6 +235,25 @@ def _endpoint(config: AiAgentConfig, resources: NodeResources) -> LlmEndpoint:
     return LlmEndpoint(
         base_url=settings.llm_base_url, api_key=settings.llm_api_key, model=settings.llm_model
     )
+
+
+def llm_http_client(resources: NodeResources, endpoint: LlmEndpoint) -> httpx.AsyncClient:
+    """The worker's HTTP client for requests to ``endpoint`` (one per origin, shared).
+
+    Guarded like the shared client, with the same allow-list, plus exactly the origin of
+    ``endpoint.base_url``: that scheme, host and port, whatever the host resolves to.
+    Created on first use and closed with the other shared resources.
+    """
+    origin = str(Origin.of(endpoint.base_url))
+
+    def build(resources: NodeResources) -> httpx.AsyncClient:
+        settings = resources.settings
+        return build_http_client(
+            settings.outbound_policy(origins=[origin]),
+            max_connections=settings.http_max_connections,
+        )
+
+    return resources.shared(f"ai_agent.http {origin}", build)
 
 
 def _model_setting(endpoint: LlmEndpoint) -> str:

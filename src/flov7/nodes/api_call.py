@@ -6,6 +6,10 @@ one rule, shared with ``webhook`` (which reuses :func:`open_response` and
 :func:`status_error`): what a retry can fix is retryable (connection errors, timeouts,
 429, 5xx; ``Retry-After`` is honoured up to :data:`MAX_RETRY_AFTER_SECONDS`), the rest
 fails at once (other 4xx, refused destinations, bad configuration, oversized responses).
+
+A credential bound to hosts (``allowed_hosts``) is checked against the URL before
+anything is sent, and its headers are dropped on any redirect hop that leaves the
+original origin or goes to a host outside its ``allowed_hosts``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import email.utils
 import ipaddress
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal, cast
 
@@ -30,10 +34,17 @@ from flov7.nodes.credentials import (
     BearerCredential,
     CredentialStore,
     HeaderCredential,
+    HostBoundCredential,
     SecretCredential,
 )
 from flov7.nodes.resources import NodeResources, require_resources
-from flov7.security.ssrf import ALLOWED_SCHEMES, OutboundBlockedError, display_url, is_hostname
+from flov7.security.ssrf import (
+    ALLOWED_SCHEMES,
+    Origin,
+    OutboundBlockedError,
+    display_url,
+    is_hostname,
+)
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
@@ -112,7 +123,8 @@ async def call_api(config: ApiCallConfig, resources: NodeResources) -> dict[str,
     if config.query:
         # Not build_request(params=...): since httpx 0.28 that replaces the URL's query.
         url = url.copy_merge_params(query_params(config.query))
-    auth = auth_headers(config.auth, resources.credentials)
+    credential = auth_credential(config.auth, resources.credentials, url)
+    auth = auth_headers(config.auth, credential)
     request = build_request(
         resources.http,
         config.method,
@@ -128,6 +140,7 @@ async def call_api(config: ApiCallConfig, resources: NodeResources) -> dict[str,
         timeout_seconds=config.timeout_seconds,
         follow_redirects=config.follow_redirects,
         credential_headers=auth.keys(),
+        credential_allows=None if credential is None else _allows(credential),
     ) as response:
         if config.fail_on_status and response.status_code >= 400:
             raise status_error(response, await read_excerpt(response), target(request))
@@ -173,27 +186,62 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def auth_headers(auth: AuthConfig | None, credentials: CredentialStore) -> dict[str, str]:
-    """The header(s) that carry ``auth``'s credential.
+_AUTH_TYPES: Final[dict[str, tuple[type[HostBoundCredential], ...]]] = {
+    "bearer": (BearerCredential, SecretCredential),
+    "basic": (BasicCredential,),
+    "header": (HeaderCredential, SecretCredential, BearerCredential),
+}
+"""The credential types each ``auth.type`` accepts."""
+
+
+def auth_credential(
+    auth: AuthConfig | None, credentials: CredentialStore, url: httpx.URL
+) -> HostBoundCredential | None:
+    """The credential ``auth`` names, checked to fit its type and to be allowed for ``url``.
+
+    Non-retryable ``CredentialError`` when it is unknown, of the wrong type, or bound to
+    other hosts (``allowed_hosts``).
+    """
+    if auth is None:
+        return None
+    credential = credentials.get(auth.credential, _AUTH_TYPES[auth.type])
+    credentials.check_host(auth.credential, credential, *host_and_port(url))
+    return credential
+
+
+def auth_headers(auth: AuthConfig | None, credential: HostBoundCredential | None) -> dict[str, str]:
+    """The header(s) that carry ``auth``'s credential (from :func:`auth_credential`).
 
     ``bearer`` takes a bearer or secret credential; ``basic`` a basic one; ``header`` a
     header credential (its header name unless ``header_name`` is set), or a secret or
     bearer one sent as ``header_name`` (default ``X-API-Key``).
     """
-    if auth is None:
+    if auth is None or credential is None:
         return {}
-    if auth.type == "basic":
-        return {"Authorization": credentials.get(auth.credential, BasicCredential).authorization()}
+    if isinstance(credential, BasicCredential):
+        return {"Authorization": credential.authorization()}
     if auth.type == "bearer":
-        bearer = credentials.get(auth.credential, (BearerCredential, SecretCredential))
-        return {"Authorization": f"Bearer {_secret(bearer)}"}
-    credential = credentials.get(
-        auth.credential, (HeaderCredential, SecretCredential, BearerCredential)
-    )
+        return {"Authorization": f"Bearer {_secret(credential)}"}
     default_name = (
         credential.header if isinstance(credential, HeaderCredential) else DEFAULT_API_KEY_HEADER
     )
     return {auth.header_name or default_name: _secret(credential)}
+
+
+def host_and_port(url: httpx.URL) -> tuple[str, int]:
+    """The host of ``url`` (normalised, IDNA-encoded) and its port (default from scheme)."""
+    origin = Origin.of(url)
+    return origin.host, origin.port
+
+
+def _allows(credential: HostBoundCredential) -> Callable[[httpx.URL], bool]:
+    def allows(url: httpx.URL) -> bool:
+        try:
+            return credential.allows_host(*host_and_port(url))
+        except ValueError:  # not an http(s) URL: the transport refuses it anyway
+            return False
+
+    return allows
 
 
 def _secret(credential: object) -> str:
@@ -317,6 +365,7 @@ async def open_response(
     timeout_seconds: float,
     follow_redirects: bool,
     credential_headers: Iterable[str] = (),
+    credential_allows: Callable[[httpx.URL], bool] | None = None,
 ) -> AsyncIterator[httpx.Response]:
     """Send ``request`` and yield the final response, its body not yet read.
 
@@ -325,7 +374,8 @@ async def open_response(
     - Redirects are followed here, up to :data:`MAX_REDIRECTS`; each hop is a new
       connection checked by the SSRF guard. ``credential_headers`` are dropped when a hop
       leaves the original origin (httpx drops ``Authorization`` itself, not custom
-      headers such as ``X-API-Key``).
+      headers such as ``X-API-Key``), or when ``credential_allows`` refuses the hop's URL
+      (the credential's ``allowed_hosts``).
     - Transport errors become :class:`NodeExecutionError`: retryable for connection
       problems and timeouts, not for invalid requests.
     """
@@ -333,7 +383,11 @@ async def open_response(
     try:
         async with asyncio.timeout(timeout_seconds):
             response = await _send_following(
-                resources.http, request, follow_redirects, {h.lower() for h in credential_headers}
+                resources.http,
+                request,
+                follow_redirects,
+                {h.lower() for h in credential_headers},
+                credential_allows,
             )
             try:
                 yield response
@@ -362,6 +416,7 @@ async def _send_following(
     request: httpx.Request,
     follow_redirects: bool,
     credential_headers: set[str],
+    credential_allows: Callable[[httpx.URL], bool] | None = None,
 ) -> httpx.Response:
     origin = request.url
     for _hop in range(MAX_REDIRECTS + 1):
@@ -370,7 +425,9 @@ async def _send_following(
         if not follow_redirects or next_request is None:
             return response
         await response.aclose()
-        if not _same_origin(origin, next_request.url):
+        if not _same_origin(origin, next_request.url) or (
+            credential_allows is not None and not credential_allows(next_request.url)
+        ):
             for name in credential_headers:
                 next_request.headers.pop(name, None)
         request = next_request

@@ -9,6 +9,12 @@ environment, see :mod:`flov7.nodes.settings`) and a node names one::
 Values are :class:`~pydantic.SecretStr` (hidden from ``repr`` and logs), and
 :class:`CredentialStore` can redact every configured value out of any text or JSON value
 before it leaves a node (error messages, outputs).
+
+Credentials sent to a URL (``bearer``, ``basic``, ``header``, ``secret``) may be bound to
+their destinations with ``allowed_hosts`` (host names, ``*.domain`` wildcards, IP
+addresses, each optionally with ``:port``): a node that would send one elsewhere fails
+(:meth:`CredentialStore.check_host`). Without ``allowed_hosts`` any host is accepted, as
+before, and the store logs a warning at start-up for each such credential.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pydantic import (
 )
 
 from flov7.errors import NodeExecutionError
+from flov7.security.ssrf import HostRule, Origin
 
 __all__ = [
     "MIN_REDACTED_LENGTH",
@@ -42,6 +49,7 @@ __all__ = [
     "CredentialStore",
     "DatabaseCredential",
     "HeaderCredential",
+    "HostBoundCredential",
     "LlmCredential",
     "SecretCredential",
     "parse_credential",
@@ -72,7 +80,45 @@ class _CredentialBase(BaseModel):
         ]
 
 
-class BearerCredential(_CredentialBase):
+class HostBoundCredential(_CredentialBase):
+    """A credential sent to URLs, optionally bound to hosts with ``allowed_hosts``.
+
+    Entries are host names (``api.crm.example``), wildcards (``*.crm.example``: any
+    subdomain, not the domain itself) or IP addresses, each optionally followed by
+    ``:port`` (``[v6]:port`` for IPv6); without a port any port fits. They are matched
+    against the URL's host as written (a name is not the addresses it resolves to).
+    None (absent): any host.
+    """
+
+    allowed_hosts: tuple[str, ...] | None = None
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "a.example, b.example:8443" as one string
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must list at least one host (leave it out to allow any host)")
+        return tuple(str(HostRule.parse(entry, networks=False)) for entry in value)
+
+    def allows_host(self, host: str, port: int) -> bool:
+        """True when this credential may be sent to ``host`` (name or IP) on ``port``."""
+        if self.allowed_hosts is None:
+            return True
+        return any(
+            HostRule.parse(entry, networks=False).matches_url_host(host, port)
+            for entry in self.allowed_hosts
+        )
+
+
+class BearerCredential(HostBoundCredential):
     """``Authorization: Bearer <token>``."""
 
     label: ClassVar[str] = "bearer"
@@ -80,7 +126,7 @@ class BearerCredential(_CredentialBase):
     token: SecretStr = Field(min_length=1)
 
 
-class BasicCredential(_CredentialBase):
+class BasicCredential(HostBoundCredential):
     """HTTP basic authentication."""
 
     label: ClassVar[str] = "basic"
@@ -99,7 +145,7 @@ class BasicCredential(_CredentialBase):
         return [*super().secret_values(), self.authorization().removeprefix("Basic ")]
 
 
-class HeaderCredential(_CredentialBase):
+class HeaderCredential(HostBoundCredential):
     """A custom header, e.g. ``X-API-Key: <value>``."""
 
     label: ClassVar[str] = "header"
@@ -108,7 +154,7 @@ class HeaderCredential(_CredentialBase):
     value: SecretStr = Field(min_length=1)
 
 
-class SecretCredential(_CredentialBase):
+class SecretCredential(HostBoundCredential):
     """A bare secret: a webhook signing key, or a token used as a bearer/header value."""
 
     label: ClassVar[str] = "secret"
@@ -143,9 +189,12 @@ class LlmCredential(_CredentialBase):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("must be an http(s) URL with a host, e.g. https://api.openai.com/v1")
+        try:
+            Origin.of(value)
+        except ValueError:
+            raise ValueError(
+                "must be an http(s) URL with a host, e.g. https://api.openai.com/v1"
+            ) from None
         return value.strip()
 
 
@@ -263,6 +312,12 @@ class CredentialStore:
                     name,
                     MIN_REDACTED_LENGTH,
                 )
+            if isinstance(credential, HostBoundCredential) and credential.allowed_hosts is None:
+                log.warning(
+                    "Credential '%s' has no allowed_hosts: any workflow may send it to any "
+                    "host; set allowed_hosts to the hosts it is meant for",
+                    name,
+                )
         values = [value for c in self._credentials.values() for value in c.secret_values()]
         self._pattern = secrets_pattern([*values, *extra_secrets])
 
@@ -301,6 +356,25 @@ class CredentialStore:
                 retryable=False,
             )
         return credential
+
+    def check_host(self, name: str, credential: _CredentialBase, host: str, port: int) -> None:
+        """Fail unless ``credential`` (called ``name``) may be sent to ``host`` on ``port``.
+
+        Raises a non-retryable :class:`NodeExecutionError` (``CredentialError``) naming
+        the credential, the host and its ``allowed_hosts``, never a secret.
+        """
+        if not isinstance(credential, HostBoundCredential) or credential.allows_host(host, port):
+            return
+        allowed = list(credential.allowed_hosts or ())
+        key = name.strip().lower()
+        shown = f"[{host}]" if ":" in host else host
+        raise NodeExecutionError(
+            f"Credential '{key}' may not be sent to {shown} (port {port}): its allowed_hosts "
+            f"are {', '.join(allowed)}",
+            error_type="CredentialError",
+            retryable=False,
+            details={"credential": key, "host": host, "port": port, "allowed_hosts": allowed},
+        )
 
     def redact(self, text: str) -> str:
         """``text`` with every configured secret value replaced by ``***``."""

@@ -2,8 +2,9 @@
 
 ``POST {base_url}/chat/completions`` is spoken by OpenAI and by most self-hosted model
 servers (Ollama, vLLM, llama.cpp, LM Studio, LiteLLM...), so one client covers them.
-It goes through the worker's shared, SSRF-guarded ``httpx`` client (the configured LLM
-hosts are on the guard's allow-list, see :meth:`NodeSettings.outbound_allow_entries`).
+It sends through the SSRF-guarded ``httpx`` client it is given: the ``ai_agent`` node
+gives it one that may reach exactly the endpoint's origin (scheme, host, port) besides
+what ``FLOV7_OUTBOUND_ALLOWLIST`` allows (see :func:`flov7.nodes.ai_agent.llm_http_client`).
 
 Failures become :class:`~flov7.errors.NodeExecutionError`, split by whether retrying
 can help:

@@ -7,7 +7,8 @@ an empty variable counts as unset. Use :func:`load_node_settings`, which raises
 Variables (see ``docs/nodes.md``):
 
 - ``FLOV7_OUTBOUND_ALLOWLIST``: comma-separated hosts, ``*.domain`` wildcards, IPs and
-  CIDRs that the SSRF guard lets through (``127.0.0.1,10.0.0.0/8,api.internal``).
+  CIDRs that the SSRF guard lets through, each optionally limited to a port
+  (``127.0.0.1:8080,10.0.0.0/8,api.internal:8443,[::1]:9000``).
 - ``FLOV7_HTTP_MAX_RESPONSE_BYTES`` (1 MiB: Temporal refuses payloads over 2 MB),
   ``FLOV7_HTTP_MAX_CONNECTIONS`` (100).
 - ``FLOV7_CREDENTIALS``: a JSON object ``{name: credential}``, and
@@ -17,7 +18,8 @@ Variables (see ``docs/nodes.md``):
   ``FLOV7_DATABASE_<NAME>=<url>`` and ``FLOV7_DATABASE_<NAME>_READ_ONLY=true``;
   ``FLOV7_DEFAULT_DATABASE``. Credentials of type ``database`` are databases too.
 - ``FLOV7_LLM_BASE_URL``, ``FLOV7_LLM_API_KEY``, ``FLOV7_LLM_MODEL``,
-  ``FLOV7_LLM_TIMEOUT_SECONDS`` (120).
+  ``FLOV7_LLM_TIMEOUT_SECONDS`` (120). The ``ai_agent`` node (only it) may reach the exact
+  origin of ``FLOV7_LLM_BASE_URL`` and of ``llm`` credentials (:meth:`NodeSettings.llm_origins`).
 
 Names (of credentials and databases) are case-insensitive and stored lower-cased.
 """
@@ -25,9 +27,9 @@ Names (of credentials and databases) are case-insensitive and stored lower-cased
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Final, Self
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -56,7 +58,7 @@ from flov7.nodes.credentials import (
     parse_credential,
     summarise_errors,
 )
-from flov7.security.ssrf import OutboundPolicy
+from flov7.security.ssrf import Origin, OutboundPolicy
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -135,7 +137,8 @@ class NodeSettings(BaseSettings):
     outbound_allowlist: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="FLOV7_OUTBOUND_ALLOWLIST"
     )
-    """Hosts, ``*.domain`` wildcards, IPs and CIDRs the SSRF guard lets through."""
+    """Hosts, ``*.domain`` wildcards, IPs and CIDRs (each with an optional ``:port``) the
+    SSRF guard lets through."""
     http_max_response_bytes: int = Field(
         default=DEFAULT_MAX_RESPONSE_BYTES, validation_alias="FLOV7_HTTP_MAX_RESPONSE_BYTES"
     )
@@ -320,22 +323,38 @@ class NodeSettings(BaseSettings):
     # --- Derived values -----------------------------------------------------------------
 
     def outbound_allow_entries(self) -> list[str]:
-        """The SSRF guard's allow-list: ``FLOV7_OUTBOUND_ALLOWLIST`` plus the LLM hosts.
+        """The SSRF guard's allow-list: the entries of ``FLOV7_OUTBOUND_ALLOWLIST``.
 
-        The LLM endpoints (``FLOV7_LLM_BASE_URL`` and the ``base_url`` of ``llm``
-        credentials) are chosen by the operator, not by workflow authors, and are often a
-        local model server (``http://127.0.0.1:11434/v1``), so their hosts are trusted.
+        The LLM endpoints are not in it: they are allowed to the ``ai_agent`` node only,
+        by exact origin (see :meth:`llm_origins`).
         """
-        entries = list(self.outbound_allowlist)
+        return list(self.outbound_allowlist)
+
+    def llm_origins(self) -> list[str]:
+        """Origins (``scheme://host:port``) of ``FLOV7_LLM_BASE_URL`` and ``llm`` credentials.
+
+        The operator chose them, and they are often a local model server
+        (``http://127.0.0.1:11434``), so the ``ai_agent`` node may reach them although
+        private; only that node, and only that scheme, host and port.
+        """
         urls = [self.llm_base_url] + [
             c.base_url for c in self.credentials.values() if isinstance(c, LlmCredential)
         ]
-        entries.extend(host for url in urls if url and (host := _url_host(url)))
-        return entries
+        origins: list[str] = []
+        for url in urls:
+            origin = str(Origin.of(url)) if url else None
+            if origin is not None and origin not in origins:
+                origins.append(origin)
+        return origins
 
-    def outbound_policy(self) -> OutboundPolicy:
-        """The SSRF guard's policy built from :meth:`outbound_allow_entries`."""
-        return OutboundPolicy.from_entries(self.outbound_allow_entries())
+    def outbound_policy(self, *, origins: Iterable[str] = ()) -> OutboundPolicy:
+        """The SSRF guard's policy: :meth:`outbound_allow_entries`, plus exact ``origins``.
+
+        Without ``origins`` it is the policy of the worker's shared client (``api_call``,
+        ``webhook``); ``ai_agent`` adds the origin of its endpoint.
+        """
+        policy = OutboundPolicy.from_entries(self.outbound_allow_entries())
+        return policy.with_origins(origins) if origins else policy
 
     def secret_values(self) -> list[str]:
         """Every configured secret value (credentials, database URLs, LLM key)."""
@@ -390,14 +409,11 @@ def _database(raw: Any) -> DatabaseConnectionConfig:
 
 
 def _url_host(url: str) -> str | None:
-    """The host of an http(s) URL, or None when ``url`` is not one."""
+    """The host of an http(s) URL, or None when ``url`` is not one (or its port is bad)."""
     try:
-        parts = urlsplit(url.strip())
+        return Origin.of(url).host
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.hostname
 
 
 def load_node_settings(env_file: str | Path | None = ".env") -> NodeSettings:

@@ -14,6 +14,9 @@ What a receiver gets, on every attempt:
 Delivery is a 2xx. 429, 5xx and connection errors retry (``Retry-After`` honoured);
 other statuses fail at once. Redirects are not followed: a webhook endpoint that moved
 should be updated, not chased with a signed payload.
+
+A ``secret`` bound to hosts (``allowed_hosts``) signs only for them: a payload signed
+with a receiver's secret but sent elsewhere could be replayed to that receiver.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pydantic import Field
 from flov7.nodes.api_call import (
     build_request,
     checked_url,
+    host_and_port,
     merge_headers,
     open_response,
     read_excerpt,
@@ -102,6 +106,7 @@ async def deliver(
     ours = dict.fromkeys(IDEMPOTENCY_HEADERS, key)
     if config.secret is not None:
         secret = resources.credentials.get(config.secret, SecretCredential)
+        resources.credentials.check_host(config.secret, secret, *host_and_port(url))
         timestamp = str(int(time.time()))
         ours[TIMESTAMP_HEADER] = timestamp
         ours[SIGNATURE_HEADER] = sign_payload(secret.value.get_secret_value(), timestamp, body)
