@@ -45,6 +45,7 @@ from flov7.temporal.names import DEFAULT_TASK_QUEUE
 __all__ = [
     "DEFAULT_TASK_QUEUE",
     "MAX_RETRY_INTERVAL_SECONDS",
+    "EnvSettings",
     "Flov7Settings",
     "Settings",
     "TemporalSettings",
@@ -104,8 +105,9 @@ def _check_host(value: str) -> str:
     return value
 
 
-class _EnvSettings(BaseSettings):
-    """What both settings groups share: where they read from, and how."""
+class EnvSettings(BaseSettings):
+    """What every settings group shares (here and :mod:`flov7.nodes.settings`): where
+    they read from, and how."""
 
     # Inline (not a shared dict) so that the pydantic mypy plugin sees validate_by_name.
     model_config = SettingsConfigDict(
@@ -125,7 +127,7 @@ class _EnvSettings(BaseSettings):
     )
 
 
-class TemporalSettings(_EnvSettings):
+class TemporalSettings(EnvSettings):
     """How Flov7 reaches Temporal and the defaults its runs get (``TEMPORAL_*``).
 
     Retry counts are *attempt* counts, as in Temporal's ``maximum_attempts``:
@@ -356,7 +358,7 @@ class TemporalSettings(_EnvSettings):
         )
 
 
-class Flov7Settings(_EnvSettings):
+class Flov7Settings(EnvSettings):
     """The service's own settings (``FLOV7_*`` and the guide's ``ENABLE_TEMPORAL_FEATURES``)."""
 
     data_dir: Path = Field(default=Path(".flov7"), validation_alias="FLOV7_DATA_DIR")

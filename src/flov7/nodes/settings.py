@@ -47,9 +47,9 @@ from pydantic_settings import (
     EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
-    SettingsConfigDict,
 )
 
+from flov7.config import EnvSettings
 from flov7.errors import ConfigError
 from flov7.nodes.credentials import (
     Credential,
@@ -120,19 +120,8 @@ class _NamedVariables(PydanticBaseSettingsSource):
         return {"named_variables": found} if found else {}
 
 
-class NodeSettings(BaseSettings):
+class NodeSettings(EnvSettings):
     """What the I/O nodes read from the environment (see the module docstring)."""
-
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        env_ignore_empty=True,
-        case_sensitive=False,
-        validate_by_name=True,
-        validate_by_alias=True,
-        hide_input_in_errors=True,
-    )
 
     outbound_allowlist: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="FLOV7_OUTBOUND_ALLOWLIST"
