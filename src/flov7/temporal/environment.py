@@ -21,6 +21,8 @@ from temporalio.worker import Worker
 
 from flov7.config import Settings
 from flov7.errors import TemporalConnectionError
+from flov7.nodes.resources import NodeResources
+from flov7.nodes.settings import load_node_settings
 from flov7.temporal.client import get_temporal_client, task_queue_pollers
 from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.worker import create_worker
@@ -98,15 +100,12 @@ async def temporal_environment(
 
 
 @contextlib.asynccontextmanager
-async def node_resources(settings: Settings) -> AsyncIterator[object]:
+async def node_resources(settings: Settings) -> AsyncIterator[NodeResources]:
     """Per-worker :class:`~flov7.nodes.resources.NodeResources` for I/O nodes.
 
     The node settings (``FLOV7_OUTBOUND_ALLOWLIST``, credentials, ...) are read from the
     environment and ``.env`` now, when the worker starts: a bad one stops the start with
     a :class:`~flov7.errors.ConfigError` instead of failing nodes later.
     """
-    from flov7.nodes.resources import NodeResources
-    from flov7.nodes.settings import load_node_settings
-
     async with NodeResources.open(load_node_settings()) as resources:
         yield resources
