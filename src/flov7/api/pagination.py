@@ -12,11 +12,20 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from flov7.api.backend import InvalidQueryError
 
-__all__ = ["decode_bytes", "decode_position", "encode_bytes", "encode_position"]
+__all__ = [
+    "decode_bytes",
+    "decode_position",
+    "encode_bytes",
+    "encode_position",
+    "keyset_page",
+]
+
+Row = TypeVar("Row")
 
 _MAX_TOKEN_LENGTH = 8192
 _VERSION = b"\x01"
@@ -77,3 +86,16 @@ def decode_position(token: str | None, kind: str) -> Any:
     if not isinstance(data, dict) or data.get("k") != kind or "v" not in data:
         raise InvalidQueryError(_INVALID)
     return data["v"]
+
+
+def keyset_page(
+    rows: Sequence[Row], page_size: int, kind: str, position: Callable[[Row], Any]
+) -> tuple[list[Row], str | None]:
+    """Cut ``rows`` (fetched with ``limit=page_size + 1``) to a page and its next token.
+
+    The extra row only says that there is a next page; the token holds the position of
+    the page's last row, from which the next query starts.
+    """
+    page = list(rows[:page_size])
+    more = len(rows) > page_size
+    return page, encode_position(kind, position(page[-1])) if more else None

@@ -41,7 +41,7 @@ from flov7.api.backend import (
     InvalidQueryError,
     WorkflowRef,
 )
-from flov7.api.pagination import decode_position, encode_position
+from flov7.api.pagination import decode_position, encode_position, keyset_page
 from flov7.local import answers
 from flov7.local.answers import ENGINE, RunView
 from flov7.local.runtime import InvalidWorkflowError, LocalRun, LocalRuntime
@@ -305,13 +305,12 @@ class LocalBackend:
             )
         except _STORE_ERRORS as exc:
             raise StoreError(f"The Flov7 store is unavailable: {exc}") from exc
-        page = records[:page_size]
-        token = None
-        if len(records) > page_size:
-            last = page[-1]
-            token = encode_position(
-                _LISTING_PAGES, [last.created_at.isoformat(), last.execution_id]
-            )
+        page, token = keyset_page(
+            records,
+            page_size,
+            _LISTING_PAGES,
+            lambda last: [last.created_at.isoformat(), last.execution_id],
+        )
         return {
             "executions": [answers.listed(record) for record in page],
             "next_page_token": token,

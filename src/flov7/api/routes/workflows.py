@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from flov7.api.deps import ContextDep, RepositoryDep
 from flov7.api.errors import BadRequestError, InvalidWorkflowError
-from flov7.api.pagination import decode_position, encode_position
+from flov7.api.pagination import decode_position, keyset_page
 from flov7.api.routes.executions import Wait, WaitSeconds
 from flov7.api.runs import API_PREFIX, start_run
 from flov7.api.schemas.common import WORKFLOW_ID_MAX_LENGTH, WORKFLOW_ID_PATTERN, error_responses
@@ -130,12 +130,8 @@ async def list_workflows(
     if after is not None and not isinstance(after, str):
         raise BadRequestError("Invalid page_token: pass back the token you were given")
     rows = await repository.list_workflows(after=after, limit=page_size + 1)
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    return {
-        "workflows": [_out(row) for row in rows],
-        "next_page_token": encode_position("workflows", rows[-1].id) if more else None,
-    }
+    page, token = keyset_page(rows, page_size, "workflows", lambda row: row.id)
+    return {"workflows": [_out(row) for row in page], "next_page_token": token}
 
 
 @router.get(
@@ -214,12 +210,8 @@ async def list_versions(
     if after is not None and not isinstance(after, int):
         raise BadRequestError("Invalid page_token: pass back the token you were given")
     rows = await repository.list_versions(workflow_id, after=after, limit=page_size + 1)
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    return {
-        "versions": [_version_out(row) for row in rows],
-        "next_page_token": encode_position("versions", rows[-1].version) if more else None,
-    }
+    page, token = keyset_page(rows, page_size, "versions", lambda row: row.version)
+    return {"versions": [_version_out(row) for row in page], "next_page_token": token}
 
 
 @router.get(

@@ -171,7 +171,7 @@ def _tokenize(sql: str, dialect: str, *, backslash_escapes: bool) -> Iterator[_T
             if dialect == "mysql" and sql.startswith(("/*!", "/*M!"), index):
                 # MySQL runs the text of these "comments" as SQL.
                 raise UnsafeQueryError("MySQL executable comments (/*! ... */) are not allowed")
-            # Not nested: if the database nests (PostgreSQL), more text is scanned, not less.
+            # Not nested: if the database nests (PostgreSQL), more text is read, not less.
             end = sql.find("*/", index + 2)
             if end < 0:
                 raise UnsafeQueryError("unterminated comment")
