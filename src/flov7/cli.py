@@ -1,6 +1,6 @@
 """The ``flov7`` command line.
 
-Commands: ``run`` (execute a workflow file on Temporal), ``validate``, ``worker``,
+Commands: ``run`` (execute a workflow file), ``cancel``, ``validate``, ``worker``,
 ``dev-server``, ``serve`` (the REST API), ``setup-search-attributes``, ``api-key``.
 Results go to stdout, progress and logs to stderr.
 
@@ -17,7 +17,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -25,7 +25,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from flov7 import __version__
 from flov7.config import Settings, get_settings
 from flov7.engine.validate import validate_workflow
-from flov7.errors import ConfigError, Flov7Error, NoWorkerError, TemporalConnectionError
+from flov7.errors import (
+    ConfigError,
+    EngineUnavailableError,
+    Flov7Error,
+    InvalidWorkflowError,
+    NoWorkerError,
+    TemporalConnectionError,
+)
+
+if TYPE_CHECKING:
+    from flov7.runs.contract import ExecutionBackend
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,11 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="execute a workflow file on Temporal and print its result",
-        description="Execute a workflow JSON file on Temporal, show per-node progress on "
-        "stderr, print the result JSON on stdout. Exit 0 when the run completed, 1 when "
-        "it failed or was cancelled (the failing node's error is shown), 3 when Temporal "
-        "or a worker cannot be reached. Ctrl-C cancels the run.",
+        help="execute a workflow file and print its result",
+        description="Execute a workflow JSON file (on Temporal, or in-process with "
+        "ENABLE_TEMPORAL_FEATURES=false, where the run is recorded in the store like an "
+        "API run), show per-node progress on stderr, print the result JSON on stdout. "
+        "Exit 0 when the run completed, 1 when it failed or was cancelled (the failing "
+        "node's error is shown), 3 when Temporal or a worker cannot be reached. Ctrl-C "
+        "cancels the run. When the run goes to a worker of another process, that "
+        "worker's settings (allow-list, databases, credentials) apply, not this shell's.",
     )
     run.add_argument("file", type=Path, help="workflow document (JSON)")
     run.add_argument(
@@ -76,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="'full' prints the whole result document; 'summary' only status "
         "and the outputs of the last nodes",
     )
+
+    cancel = commands.add_parser(
+        "cancel",
+        help="cancel a run (or terminate it with --terminate)",
+        description="Cancel a run by its execution id: nothing new starts, nodes in "
+        "flight are cancelled, and the run ends 'cancelled'. With --terminate, end it at "
+        "once without waiting for anything it runs (for a run that does not stop). Exit "
+        "0 when asked, 1 when the run is unknown or closed already, 3 when the engine "
+        "cannot be reached.",
+    )
+    cancel.add_argument("execution_id", help="the run's execution id")
+    cancel.add_argument(
+        "--terminate", action="store_true", help="end the run now (Temporal's terminate)"
+    )
+    cancel.add_argument("--reason", help="why (shown in the run's history)")
 
     validate = commands.add_parser(
         "validate",
@@ -149,6 +177,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     configure_logging(settings.flov7.log_level, settings.flov7.log_format)
     handlers = {
         "run": _run,
+        "cancel": _cancel,
         "validate": _validate,
         "worker": _worker,
         "dev-server": _dev_server,
@@ -163,9 +192,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
 async def _guarded(coroutine: Any) -> int:
     try:
         code = int(await coroutine)
-    except (TemporalConnectionError, NoWorkerError) as exc:
+    except (TemporalConnectionError, NoWorkerError, EngineUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = EXIT_UNAVAILABLE
+    except InvalidWorkflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        for issue in exc.report.issues:
+            print(f"  error {_describe(issue.as_dict())}", file=sys.stderr)
+        code = EXIT_FAILED
     except Flov7Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = EXIT_FAILED
@@ -233,17 +267,11 @@ def _describe(issue: dict[str, Any]) -> str:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the file's run through the run service and follow it to its end, on the
+    engine the settings pick (the same path as a run started through the API)."""
+    from flov7.backends import WorkerChoice, open_backend
     from flov7.cli_progress import ProgressPrinter
-    from flov7.temporal.client import ensure_task_queue_has_pollers
-    from flov7.temporal.environment import WorkerMode, temporal_environment
-    from flov7.temporal.executions import (
-        RunEndedError,
-        cancel_execution,
-        follow_execution,
-        new_execution_id,
-        start_execution_once,
-    )
-    from flov7.temporal.search_attributes import missing_search_attributes
+    from flov7.runs.service import RunService
 
     document = _load_document(args.file)
     run_input = _parse_input(args.run_input)
@@ -253,70 +281,87 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         for issue in report.issues:
             print(f"  error {_describe(issue.as_dict())}", file=sys.stderr)
         return EXIT_FAILED
-    if not settings.flov7.enable_temporal_features:
-        return await _run_locally(args, document, run_input, settings)
-    mode = {
-        "always": WorkerMode.ALWAYS,
-        "never": WorkerMode.NEVER,
-        "auto": WorkerMode.IF_NONE if settings.temporal.uses_embedded_server else WorkerMode.NEVER,
+    worker = {
+        "always": WorkerChoice.ALWAYS,
+        "never": WorkerChoice.NEVER,
+        "auto": (
+            WorkerChoice.IF_NONE if settings.temporal.uses_embedded_server else WorkerChoice.NEVER
+        ),
     }[args.worker]
-    async with temporal_environment(settings, worker=mode) as env:
-        await ensure_task_queue_has_pollers(env.client, settings.temporal.task_queue)
-        # Idempotent on --execution-id: a run that already has that id is followed (or
-        # its result shown), never started twice.
-        started = await start_execution_once(
-            env.client,
-            document,
-            settings.temporal,
-            run_input=run_input,
-            execution_id=args.execution_id
-            or new_execution_id(str(document.get("id") or "workflow")),
-            search_attributes=not await missing_search_attributes(env.client),
-        )
-        handle = started.handle
-        progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
-        if not started.created:
-            progress.joined(handle.id)
-        progress.started(handle.id, env.target, env.server.ui_url if env.server else None)
-        follow = asyncio.ensure_future(follow_execution(handle, on_status=progress.update))
-        with _cancel_on_interrupt(
-            lambda: asyncio.ensure_future(cancel_execution(handle, "interrupted (Ctrl-C)"))
-        ):
-            try:
-                result = await follow
-            except RunEndedError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return EXIT_FAILED
-    progress.finished(result)
-    print(json.dumps(_shape_output(result, args.output), indent=2, default=str))
-    return EXIT_OK if result.get("status") == "completed" else EXIT_FAILED
-
-
-async def _run_locally(
-    args: argparse.Namespace,
-    document: dict[str, Any],
-    run_input: dict[str, Any] | None,
-    settings: Settings,
-) -> int:
-    """ENABLE_TEMPORAL_FEATURES=false: the same run, in this process, not durable."""
-    from flov7.cli_progress import ProgressPrinter
-    from flov7.local.runtime import LocalRuntime
-    from flov7.temporal.environment import node_resources
-
     progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
-    async with node_resources(settings) as resources:
-        runtime = LocalRuntime(resources, defaults=settings.temporal.execution_defaults())
-        run = runtime.start(document, run_input=run_input, execution_id=args.execution_id)
-        progress.started_locally(run.execution_id)
-        with _cancel_on_interrupt(lambda: run.cancel("interrupted (Ctrl-C)")):
-            while not run.done:
-                progress.update(run.status())
-                await asyncio.sleep(0.2)
-        result = await run.result()
-    progress.update(run.status())
+    async with open_backend(settings, worker=worker) as backend:
+        info = backend.describe()
+        if info.engine == "temporal":
+            workers = await _live_workers(backend)
+            if not info.worker_running:
+                progress.handed_to(workers)
+        service = RunService(backend)
+        started = await service.start(document, run_input=run_input, execution_id=args.execution_id)
+        execution_id = started.execution_id
+        if not started.ref.created:
+            progress.joined(execution_id)
+        if info.engine == "temporal":
+            progress.started(execution_id, info.target or "Temporal", info.ui_url)
+        else:
+            progress.started_locally(execution_id)
+        with _cancel_on_interrupt(
+            lambda: asyncio.ensure_future(service.stop(execution_id, "interrupted (Ctrl-C)"))
+        ):
+            final = await service.follow(execution_id, on_status=progress.update)
+    if final.result is None:
+        reason = (final.error or {}).get("message") or f"the run ended {final.status}"
+        print(f"error: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    result = final.result
     progress.finished(result)
     print(json.dumps(_shape_output(result, args.output), indent=2, default=str))
     return EXIT_OK if result.get("status") == "completed" else EXIT_FAILED
+
+
+async def _live_workers(backend: ExecutionBackend) -> list[str]:
+    """The live workers of the task queue; :class:`NoWorkerError` when there is none.
+
+    Waits a few seconds for one that is still starting (this process's own worker
+    registers its pollers a moment after it starts)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while True:
+        health = await backend.health()
+        live = [poller.identity for poller in health.pollers if poller.live]
+        if live:
+            return sorted(set(live))
+        if not health.reachable:
+            raise TemporalConnectionError(health.reason or "Temporal cannot be reached")
+        if loop.time() >= deadline:
+            raise NoWorkerError(
+                f"No worker is polling task queue '{health.task_queue}' on {health.target}: "
+                "start one with `flov7 worker`, or set START_TEMPORAL_WORKER=true"
+            )
+        await asyncio.sleep(0.25)
+
+
+async def _cancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Cancel (or terminate) a run, on the engine the settings pick."""
+    from flov7.backends import WorkerChoice, open_backend
+    from flov7.runs.service import RunService
+
+    async with open_backend(settings, worker=WorkerChoice.NEVER) as backend:
+        service = RunService(backend)
+        reason = args.reason or (
+            "terminated from the command line"
+            if args.terminate
+            else "cancelled from the command line"
+        )
+        await service.stop(args.execution_id, reason, terminate=args.terminate)
+    if args.terminate:
+        print(f"run {args.execution_id} terminated", file=sys.stderr)
+    else:
+        print(
+            f"run {args.execution_id}: cancel requested (nodes in flight are cancelled; "
+            "use --terminate to end it without waiting)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
 
 
 def _shape_output(result: dict[str, Any], mode: str) -> dict[str, Any]:

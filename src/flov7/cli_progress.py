@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from flov7.runs.views import NodeView, RunStatus
+
 _SYMBOLS = {
     "running": "->",
     "completed": "ok",
@@ -20,6 +22,7 @@ class ProgressPrinter:
         self.stream = stream
         self.enabled = enabled
         self._seen: dict[str, str] = {}
+        self._reason: str | None = None
 
     def _print(self, line: str) -> None:
         if self.enabled:
@@ -45,21 +48,31 @@ class ProgressPrinter:
             "not durable, it stops if this process stops)"
         )
 
-    def update(self, status: dict[str, Any]) -> None:
+    def handed_to(self, workers: list[str]) -> None:
+        """The run goes to workers of other processes, whose settings apply."""
+        names = ", ".join(workers) if workers else "a worker of another process"
+        self._print(
+            f"run handed to {names}: that worker's own settings (FLOV7_OUTBOUND_ALLOWLIST, "
+            "databases, credentials, LLM endpoints) apply there, not this shell's"
+        )
+
+    def update(self, status: RunStatus) -> None:
         """Report every node whose status changed since the last snapshot."""
-        nodes = status.get("nodes") or {}
+        if status.status == "pending" and status.reason and self._reason != status.reason:
+            self._reason = status.reason
+            self._print(f"run pending: {status.reason}")
         # Temporal's JSON sorts keys; show nodes in the order things happened instead.
         # Nodes finished in one workflow task share a timestamp: the path breaks ties.
-        path = {node_id: index for index, node_id in enumerate(status.get("execution_path") or [])}
+        path = {node_id: index for index, node_id in enumerate(status.execution_path)}
         ordered = sorted(
-            nodes.items(),
+            status.nodes.items(),
             key=lambda item: (
-                item[1].get("finished_at") or item[1].get("started_at") or "~",
+                item[1].finished_at or item[1].started_at or "~",
                 path.get(item[0], len(path)),
             ),
         )
         for node_id, node in ordered:
-            state = node.get("status", "pending")
+            state = node.status or "pending"
             if state == "pending" or self._seen.get(node_id) == state:
                 continue
             self._seen[node_id] = state
@@ -84,13 +97,13 @@ class ProgressPrinter:
             )
 
     @staticmethod
-    def _line(node_id: str, node: dict[str, Any], state: str) -> str:
+    def _line(node_id: str, node: NodeView, state: str) -> str:
         label = f"{_SYMBOLS.get(state, '  ')} {node_id}"
-        if node.get("type"):
-            label += f" ({node['type']})"
+        if node.type:
+            label += f" ({node.type})"
         detail = state
-        if state == "failed" and node.get("error"):
-            detail += f": {node['error'].get('message')}"
-        if node.get("attempts", 0) > 1:
-            detail += f" [attempts: {node['attempts']}]"
+        if state == "failed" and node.error:
+            detail += f": {node.error.get('message')}"
+        if (node.attempts or 0) > 1:
+            detail += f" [attempts: {node.attempts}]"
         return f"  {label} {detail}"

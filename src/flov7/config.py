@@ -393,11 +393,18 @@ class Flov7Settings(EnvSettings):
     ``flov7.db`` in the data directory. A secret, since URLs carry passwords."""
     max_request_bytes: int = Field(default=1024 * 1024, validation_alias="FLOV7_MAX_REQUEST_BYTES")
     """Largest request body the API accepts (larger ones get 413)."""
+    worker_liveness_seconds: float = Field(
+        default=75.0, gt=0, validation_alias="FLOV7_WORKER_LIVENESS_SECONDS"
+    )
+    """A worker whose last poll of the task queue is older than this counts as gone.
+    An idle worker re-polls at least every minute (Temporal's long-poll expiry)."""
 
     @field_validator("data_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+        # Absolute from the start: every part of the process (and the message that
+        # names it) must mean the same directory, whatever the CWD is later.
+        return value.expanduser().resolve()
 
     @field_validator("api_host", mode="before")
     @classmethod

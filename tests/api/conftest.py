@@ -25,7 +25,7 @@ from api_support import Engine, api_settings, client_for, running_app
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from flov7.api.temporal_backend import TemporalBackend
+from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.local.backend import LocalBackend
 from flov7.store.database import Database

@@ -11,7 +11,7 @@ from api_support import API, api_settings, client_for, running_app
 from fastapi import FastAPI
 
 from flov7.api.auth import ApiKeyRing, create_api_key, hash_api_key, is_loopback
-from flov7.api.temporal_backend import TemporalBackend
+from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
 from flov7.store.repository import Repository

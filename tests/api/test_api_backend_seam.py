@@ -13,8 +13,9 @@ import pytest
 from api_support import API, WAIT, api_settings, client_for, document, transform
 
 from flov7.api.app import create_app
-from flov7.api.backend import ExecutionBackend, open_backend
-from flov7.api.temporal_backend import TemporalBackend
+from flov7.backends import open_backend
+from flov7.runs.contract import ExecutionBackend
+from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.local.backend import NOT_DURABLE_WARNING, LocalBackend
 from flov7.store.database import Database

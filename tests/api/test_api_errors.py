@@ -11,7 +11,8 @@ import httpx
 import pytest
 from api_support import API, api_settings, running_app
 
-from flov7.api.backend import ExecutionBackend, ExecutionFilters, ExecutionRef, WorkflowRef
+from flov7.runs.contract import ExecutionBackend, ExecutionFilters, ExecutionRef, WorkflowRef
+from flov7.runs.views import EngineHealth, EngineInfo, HistoryPage, RunPage, RunStatus
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
 
@@ -98,24 +99,33 @@ class ExplodingBackend:
     ) -> ExecutionRef:
         raise RuntimeError("internal detail /etc/secret")
 
-    async def status(self, execution_id: str) -> dict[str, Any]:
+    async def status(self, execution_id: str) -> RunStatus:
         raise RuntimeError("internal detail /etc/secret")
 
-    async def wait(self, execution_id: str, wait_seconds: float) -> dict[str, Any] | None:
+    async def wait(self, execution_id: str, wait_seconds: float) -> RunStatus | None:
         raise RuntimeError("internal detail /etc/secret")
 
     async def history(
         self, execution_id: str, page: str | None, page_size: int, raw: bool
-    ) -> dict[str, Any]:
+    ) -> HistoryPage:
         raise RuntimeError("internal detail /etc/secret")
 
     async def cancel(self, execution_id: str, reason: str | None = None) -> None:
         raise RuntimeError("internal detail /etc/secret")
 
+    async def terminate(self, execution_id: str, reason: str | None = None) -> None:
+        raise RuntimeError("internal detail /etc/secret")
+
     async def list(
         self, filters: ExecutionFilters, page_token: str | None, page_size: int
-    ) -> dict[str, Any]:
+    ) -> RunPage:
         raise RuntimeError("internal detail /etc/secret")
+
+    async def health(self) -> EngineHealth:
+        raise RuntimeError("internal detail /etc/secret")
+
+    def describe(self) -> EngineInfo:
+        return EngineInfo(engine="exploding")
 
 
 @pytest.mark.parametrize(
@@ -124,6 +134,7 @@ class ExplodingBackend:
         ("GET", "/workflow/status/x"),
         ("GET", "/workflow/history/x"),
         ("POST", "/workflow/cancel/x"),
+        ("POST", "/workflow/terminate/x"),
         ("GET", "/workflow/executions"),
     ],
 )

@@ -28,7 +28,7 @@ from api_support import (
 )
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from flov7.api.temporal_backend import TemporalBackend
+from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
 
@@ -71,6 +71,7 @@ async def test_execute_answers_202_with_links_at_once(api: httpx.AsyncClient, en
         "status": f"{API}/workflow/status/{execution_id}",
         "history": f"{API}/workflow/history/{execution_id}",
         "cancel": f"{API}/workflow/cancel/{execution_id}",
+        "terminate": f"{API}/workflow/terminate/{execution_id}",
     }
     assert response.headers["location"] == body["links"]["status"]
     final = await closed_status(api, execution_id)
@@ -115,7 +116,7 @@ async def test_wait_timeout_answers_202_with_links(api: httpx.AsyncClient) -> No
     response = await execute(api, {"workflow_data": doc}, wait="true", timeout="0.5")
     assert response.status_code == 202
     body = response.json()
-    assert set(body["links"]) == {"status", "history", "cancel"}
+    assert set(body["links"]) == {"status", "history", "cancel", "terminate"}
     cancel = await api.post(body["links"]["cancel"])
     assert cancel.status_code == 202
 
@@ -139,15 +140,34 @@ async def test_repeated_execution_id_returns_the_closed_run(api: httpx.AsyncClie
     doc = document(transform("a", v="1"))
     first = await execute(api, {"workflow_data": doc, "execution_id": execution_id}, **WAIT)
     assert first.status_code == 200
-    # Another document under the same id: nothing new starts, the first run answers.
-    other = document(transform("b", v="2"))
-    again = await execute(api, {"workflow_data": other, "execution_id": execution_id}, **WAIT)
+    # The same document and input under the same id (a retried request): the first run.
+    again = await execute(api, {"workflow_data": doc, "execution_id": execution_id}, **WAIT)
     assert again.status_code == 200
     body = again.json()
     assert body["created"] is False
     assert body["run_id"] == first.json()["run_id"]
     assert body["workflow_id"] == doc["id"]
     assert list(body["nodes"]) == ["a"]
+
+
+async def test_reused_execution_id_with_another_document_or_input_is_409(
+    api: httpx.AsyncClient,
+) -> None:
+    execution_id = f"conflict-{uuid.uuid4().hex[:8]}"
+    doc = document(transform("a", v="1"))
+    first = await execute(api, {"workflow_data": doc, "execution_id": execution_id}, **WAIT)
+    assert first.status_code == 200
+    other = document(transform("b", v="2"))
+    for body in (
+        {"workflow_data": other, "execution_id": execution_id},
+        {"workflow_data": doc, "execution_id": execution_id, "input": {"n": 1}},
+    ):
+        refused = await execute(api, body, **WAIT)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "execution_conflict"
+    status = await api.get(f"{API}/workflow/status/{execution_id}")
+    assert list(status.json()["nodes"]) == ["a"]
+    assert status.json()["run_id"] == first.json()["run_id"]
 
 
 async def test_invalid_document_is_422_with_the_report_and_starts_nothing(

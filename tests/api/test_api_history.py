@@ -38,7 +38,7 @@ from api_support import (
 )
 from temporalio.client import Client
 
-from flov7.api.temporal_backend import TemporalBackend
+from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType

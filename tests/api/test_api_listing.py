@@ -28,8 +28,9 @@ from api_support import (
 )
 from temporalio.client import Client
 
-from flov7.api.backend import ExecutionFilters, InvalidQueryError
-from flov7.api.temporal_backend import TemporalBackend, visibility_query
+from flov7.errors import InvalidQueryError
+from flov7.runs.contract import ExecutionFilters
+from flov7.temporal.backend import TemporalBackend, visibility_query
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
 from flov7.temporal.search_attributes import STATUS, VERSION, WORKFLOW_ID
@@ -202,9 +203,14 @@ def test_visibility_query_without_search_attributes() -> None:
     """A cluster without the Flov7 attributes: what can be asked still works."""
     plain = visibility_query(ExecutionFilters(status="running"), search_attributes=False)
     assert plain == "WorkflowType = 'WorkflowExecution' AND ExecutionStatus = 'Running'"
-    for filters in (ExecutionFilters(workflow_id="x"), ExecutionFilters(status="failed")):
-        with pytest.raises(InvalidQueryError, match="setup-search-attributes"):
-            visibility_query(filters, search_attributes=False)
+    with pytest.raises(InvalidQueryError, match="setup-search-attributes"):
+        visibility_query(ExecutionFilters(workflow_id="x"), search_attributes=False)
+    # Failed and cancelled Flov7 runs end Failed / Canceled in Temporal: Temporal's own
+    # status answers those filters without the attributes.
+    failed = visibility_query(ExecutionFilters(status="failed"), search_attributes=False)
+    assert failed.endswith("ExecutionStatus = 'Failed'")
+    pending = visibility_query(ExecutionFilters(status="pending"), search_attributes=False)
+    assert pending == plain
     since = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     query = visibility_query(ExecutionFilters(started_after=since), search_attributes=True)
     assert query.endswith("StartTime >= '2026-01-02T03:04:05Z'")

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from flov7.api.backend import (
+from flov7.errors import (
     ExecutionAlreadyClosedError,
-    ExecutionFilters,
+    ExecutionConflictError,
     ExecutionNotFoundError,
     InvalidQueryError,
-    WorkflowRef,
 )
+from flov7.runs.contract import ExecutionFilters, WorkflowRef
 from flov7.config import Flov7Settings, Settings, TemporalSettings
 from flov7.local.backend import INTERRUPTED_ERROR, LocalBackend
 from flov7.store.repository import ExecutionRecord, Repository
@@ -32,7 +32,7 @@ from nodes.http_servers import TestHttpServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-OpenBackend = Callable[[], contextlib.AbstractAsyncContextManager[LocalBackend]]
+OpenBackend = Callable[[], contextlib.AbstractAsyncContextManager[Any]]
 
 
 @pytest.fixture
@@ -46,14 +46,44 @@ def settings(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     )
 
 
+class JsonAnswers:
+    """A backend whose answers are read as the JSON the API sends (``model_dump``), so
+    that these tests assert on the same shape a client sees."""
+
+    def __init__(self, backend: LocalBackend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    async def status(self, execution_id: str) -> dict[str, Any]:
+        return (await self._backend.status(execution_id)).model_dump(mode="json")
+
+    async def wait(self, execution_id: str, seconds: float) -> dict[str, Any] | None:
+        found = await self._backend.wait(execution_id, seconds)
+        return None if found is None else found.model_dump(mode="json")
+
+    async def history(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return (await self._backend.history(*args, **kwargs)).model_dump(mode="json")
+
+    async def list(self, *args: Any) -> dict[str, Any]:
+        return (await self._backend.list(*args)).model_dump(mode="json")
+
+
+@contextlib.asynccontextmanager
+async def json_answers(backend: LocalBackend) -> AsyncIterator[Any]:
+    async with backend as opened:
+        yield JsonAnswers(opened)
+
+
 @pytest.fixture
 def open_backend(settings: Settings) -> OpenBackend:
     """``async with open_backend() as backend``: a backend on the test's store file."""
-    return lambda: LocalBackend(settings)
+    return lambda: json_answers(LocalBackend(settings))
 
 
 @pytest.fixture
-async def backend(open_backend: OpenBackend) -> AsyncIterator[LocalBackend]:
+async def backend(open_backend: OpenBackend) -> AsyncIterator[Any]:
     async with open_backend() as opened:
         yield opened
 
@@ -120,20 +150,29 @@ async def test_idempotent_start_while_running_once_closed_and_after_a_restart(
     open_backend: OpenBackend,
 ) -> None:
     running_id, closed_id = new_id(), new_id()
+    closed_doc = workflow(transform("a"))
     async with open_backend() as backend:
         first = await backend.start(SLOW, None, running_id, WorkflowRef("wf"))
-        again = await backend.start(
-            workflow(transform("other")), None, running_id, WorkflowRef("x")
-        )
+        again = await backend.start(SLOW, None, running_id, WorkflowRef("x"))
         assert (first.created, again.created, again.run_id) == (True, False, first.run_id)
-        done = await backend.start(workflow(transform("a")), None, closed_id, WorkflowRef("wf"))
+        # Another document (or input) under the same id is a conflict, never a join.
+        with pytest.raises(ExecutionConflictError, match="another document or input"):
+            await backend.start(workflow(transform("other")), None, running_id, WorkflowRef("x"))
+        with pytest.raises(ExecutionConflictError):
+            await backend.start(SLOW, {"n": 1}, running_id, WorkflowRef("x"))
+        done = await backend.start(closed_doc, None, closed_id, WorkflowRef("wf"))
         assert await backend.wait(closed_id, 30) is not None
-        repeat = await backend.start(SLOW, None, closed_id, WorkflowRef("other"))
+        repeat = await backend.start(closed_doc, None, closed_id, WorkflowRef("other"))
         assert (repeat.created, repeat.run_id) == (False, done.run_id)
+        with pytest.raises(ExecutionConflictError):
+            await backend.start(SLOW, None, closed_id, WorkflowRef("other"))
         assert list((await backend.status(closed_id))["nodes"]) == ["a"]
     async with open_backend() as restarted:
-        for execution_id, run_id in ((running_id, first.run_id), (closed_id, done.run_id)):
-            ref = await restarted.start(SLOW, None, execution_id, WorkflowRef("wf"))
+        for execution_id, run_id, doc in (
+            (running_id, first.run_id, SLOW),
+            (closed_id, done.run_id, closed_doc),
+        ):
+            ref = await restarted.start(doc, None, execution_id, WorkflowRef("wf"))
             assert (ref.created, ref.run_id) == (False, run_id)
         assert restarted.runtime.runs() == []  # nothing was started again
 
@@ -354,7 +393,7 @@ async def test_shares_a_store_it_is_given_and_leaves_it_open(settings: Settings)
 
     url = settings.flov7.resolved_database_url
     async with Database.open(url) as database:
-        async with LocalBackend(settings, database=database) as backend:
+        async with json_answers(LocalBackend(settings, database=database)) as backend:
             execution_id = new_id()
             await backend.start(workflow(transform("a")), None, execution_id, WorkflowRef("wf"))
             await backend.wait(execution_id, 30)

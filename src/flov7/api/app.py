@@ -22,13 +22,15 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from flov7 import __version__
 from flov7.api.auth import ApiKeyRing, require_api_key
-from flov7.api.backend import ExecutionBackend, open_backend
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
 from flov7.api.routes import executions, health, node_types, workflows
-from flov7.api.runs import API_PREFIX
+from flov7.api.runs import API_PREFIX, recorder
+from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
+from flov7.runs.contract import ExecutionBackend
+from flov7.runs.service import RunService
 from flov7.store.database import Database, redacted_url
 from flov7.store.repository import Repository
 
@@ -134,6 +136,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.context = ApiContext(
             settings=settings,
             backend=backend,
+            runs=RunService(backend, on_started=recorder(repository)),
             repository=repository,
             keys=keys,
             max_wait_seconds=wiring.max_wait_seconds,

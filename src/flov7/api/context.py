@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from flov7.api.backend import ExecutionBackend
 from flov7.api.errors import ServiceUnavailableError
 from flov7.config import Settings
+from flov7.runs.contract import ExecutionBackend
+from flov7.runs.service import RunService
 from flov7.store.repository import Repository
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class ApiContext:
 
     settings: Settings
     backend: ExecutionBackend
+    runs: RunService
+    """The run service over :attr:`backend`; starts record each run in the store."""
     repository: Repository
     keys: ApiKeyRing
     max_wait_seconds: float = MAX_WAIT_SECONDS

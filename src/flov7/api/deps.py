@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from flov7.api.backend import ExecutionBackend
 from flov7.api.context import MAX_WAIT_SECONDS, ApiContext, get_context
+from flov7.runs.contract import ExecutionBackend
 from flov7.store.repository import Repository
 
 __all__ = [

@@ -23,14 +23,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from flov7.api.backend import (
-    BackendError,
-    BackendUnavailableError,
+from flov7.errors import (
+    EngineUnavailableError,
     ExecutionAlreadyClosedError,
+    ExecutionConflictError,
     ExecutionNotFoundError,
+    Flov7Error,
     InvalidQueryError,
+    InvalidWorkflowError,
+    RunServiceError,
+    TemporalConnectionError,
 )
-from flov7.errors import TemporalConnectionError
 from flov7.store.database import StoreError
 from flov7.store.repository import (
     VersionConflictError,
@@ -44,7 +47,6 @@ __all__ = [
     "ApiError",
     "BadRequestError",
     "ConflictError",
-    "InvalidWorkflowError",
     "NotFoundError",
     "PayloadTooLargeError",
     "ServiceUnavailableError",
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 
-class ApiError(Exception):
+class ApiError(Flov7Error):
     """An error the API answers with on purpose: status, stable code, message, details."""
 
     status_code = 400
@@ -100,13 +102,6 @@ class PayloadTooLargeError(ApiError):
     code = "payload_too_large"
 
 
-class InvalidWorkflowError(ApiError):
-    """422: the workflow document does not validate; ``details`` is the report."""
-
-    status_code = 422
-    code = "invalid_workflow"
-
-
 class ServiceUnavailableError(ApiError):
     """503: a dependency (Temporal, the store) cannot be reached right now."""
 
@@ -137,10 +132,11 @@ _DOMAIN_ERRORS: Sequence[tuple[type[Exception], int, str]] = (
     (ExecutionNotFoundError, 404, "not_found"),
     (WorkflowNotFoundError, 404, "not_found"),
     (ExecutionAlreadyClosedError, 409, "execution_closed"),
+    (ExecutionConflictError, 409, "execution_conflict"),
     (WorkflowExistsError, 409, "workflow_exists"),
     (VersionConflictError, 409, "version_conflict"),
     (InvalidQueryError, 400, "bad_request"),
-    (BackendUnavailableError, 503, "temporal_unavailable"),
+    (EngineUnavailableError, 503, "temporal_unavailable"),
     (TemporalConnectionError, 503, "temporal_unavailable"),
     (StoreError, 503, "store_unavailable"),
 )
@@ -153,7 +149,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for exc_type, _, _ in _DOMAIN_ERRORS:
         app.add_exception_handler(exc_type, _domain_error)
-    app.add_exception_handler(BackendError, _domain_error)
+    app.add_exception_handler(RunServiceError, _domain_error)
+    app.add_exception_handler(InvalidWorkflowError, _invalid_workflow)
     app.add_exception_handler(RPCError, _rpc_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
@@ -162,6 +159,12 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+
+
+async def _invalid_workflow(request: Request, exc: Exception) -> JSONResponse:
+    # 422 with the whole report: every problem at once, each naming node and field.
+    assert isinstance(exc, InvalidWorkflowError)
+    return error_response(422, "invalid_workflow", str(exc), exc.report.as_dict())
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

@@ -26,6 +26,7 @@ import uvicorn
 from flov7.api.auth import is_loopback
 from flov7.config import Settings
 from flov7.errors import ConfigError
+from flov7.runs.contract import ExecutionBackend
 from flov7.store.database import Database, redacted_url
 from flov7.store.repository import Repository
 
@@ -113,7 +114,7 @@ async def serve(
     :class:`~flov7.errors.TemporalConnectionError` when Temporal cannot be reached.
     """
     from flov7.api.app import create_app
-    from flov7.api.backend import open_backend
+    from flov7.backends import open_backend
 
     host = host or settings.flov7.api_host
     port = port or settings.flov7.api_port
@@ -152,24 +153,23 @@ async def serve(
 def _banner(
     out: TextIO,
     settings: Settings,
-    backend: object,
+    backend: ExecutionBackend,
     host: str,
     port: int,
     url: str,
     keys_configured: bool,
 ) -> None:
-    from flov7.api.temporal_backend import TemporalBackend
-
     shown_host = f"[{host}]" if ":" in host else host
     lines = [f"flov7 serve: API on http://{shown_host}:{port} (OpenAPI docs at /docs)"]
-    if isinstance(backend, TemporalBackend):
-        where = f"embedded dev server {backend.target}" if backend.server else backend.target
-        ui = backend.server.ui_url if backend.server is not None else None
-        lines.append(f"  Temporal: {where}" + (f", Web UI {ui}" if ui else ""))
-        worker = "running in this process" if backend.worker else "not in this process"
+    info = backend.describe()
+    if info.engine == "temporal":
+        where = f"embedded dev server {info.target}" if info.embedded_server else info.target
+        lines.append(f"  Temporal: {where}" + (f", Web UI {info.ui_url}" if info.ui_url else ""))
+        worker = "running in this process" if info.worker_running else "not in this process"
         lines.append(f"  worker: {worker} (task queue '{settings.temporal.task_queue}')")
     else:
         lines.append("  engine: local (ENABLE_TEMPORAL_FEATURES=false): runs are in-process")
+    lines.append(f"  data directory: {settings.flov7.data_dir}")
     lines.append(f"  store: {redacted_url(url)}")
     if keys_configured:
         lines.append("  auth: API keys required (Authorization: Bearer <key> or X-API-Key)")

@@ -1,10 +1,10 @@
-"""The API's execution backend on the local runtime (``ENABLE_TEMPORAL_FEATURES=false``).
+"""The run service on the local runtime (``ENABLE_TEMPORAL_FEATURES=false``).
 
 Runs execute in this process (:class:`~flov7.local.runtime.LocalRuntime`: the same
 interpreter and node implementations as on Temporal); the store keeps one record per
 run, written when it starts (``running``) and when it ends (status, result document,
 the runtime's attempt events). So status, history, listing and cancel keep the
-:class:`~flov7.api.backend.ExecutionBackend` contract for runs of this process, running
+:class:`~flov7.runs.contract.ExecutionBackend` contract for runs of this process, running
 or finished, and for runs of earlier processes.
 
 What is lost without Temporal is durability, and every answer says which engine it
@@ -14,9 +14,13 @@ comes from (``"engine": "local"``):
   (and recorded so); if it dies, they stop where they were. At the next start their
   records, still ``running``, become ``interrupted`` (a final status: cancelling one is
   a 409). Nothing resumes them.
-- one process per store: a run can only be followed live and cancelled by the process
-  running it, and a process starting marks every ``running`` local run of the store
-  as interrupted. Run several API processes on Temporal, not on the local runtime.
+- a run can only be followed live and cancelled by the process running it (its
+  record names that process: ``owner``, ``host:pid``). A process starting marks the
+  ``running`` local runs of the store whose process is gone as interrupted; runs of a
+  live process on this host (``flov7 serve`` while ``flov7 run`` runs) are left alone.
+  Run several API processes on Temporal, not on the local runtime.
+
+This module imports neither the API nor Temporal: the local engine stands alone.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -31,20 +37,30 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from flov7.api.backend import (
-    FINAL_STATUSES,
-    BackendUnavailableError,
+from flov7.errors import (
+    EngineUnavailableError,
     ExecutionAlreadyClosedError,
-    ExecutionFilters,
+    ExecutionConflictError,
     ExecutionNotFoundError,
-    ExecutionRef,
     InvalidQueryError,
-    WorkflowRef,
+    InvalidWorkflowError,
 )
-from flov7.api.pagination import decode_position, encode_position, keyset_page
-from flov7.local import answers
-from flov7.local.answers import ENGINE, RunView
-from flov7.local.runtime import InvalidWorkflowError, LocalRun, LocalRuntime
+from flov7.local import views
+from flov7.local.runtime import ENGINE, LocalRun, LocalRuntime, process_identity
+from flov7.local.views import RunHistorySource
+from flov7.nodes.resources import NodeResources
+from flov7.nodes.settings import load_node_settings
+from flov7.runs.contract import ExecutionFilters, ExecutionRef, WorkflowRef, run_fingerprint
+from flov7.runs.pages import decode_position, encode_position, keyset_page
+from flov7.runs.views import (
+    FINAL_STATUSES,
+    EngineHealth,
+    EngineInfo,
+    HistoryPage,
+    NodeSummary,
+    RunPage,
+    RunStatus,
+)
 from flov7.store.database import Database, StoreError
 from flov7.store.repository import ExecutionRecord, Repository
 
@@ -80,12 +96,13 @@ class _Live:
     """A run of this process until its end is recorded."""
 
     ref: WorkflowRef
+    fingerprint: str
     recorded: asyncio.Task[None]
     """Writes the start record; the end record waits for it."""
 
 
 class LocalBackend:
-    """:class:`~flov7.api.backend.ExecutionBackend` on the in-process local runtime.
+    """:class:`~flov7.runs.contract.ExecutionBackend` on the in-process local runtime.
 
     Usage::
 
@@ -94,8 +111,8 @@ class LocalBackend:
 
     Entering opens the node resources (HTTP clients, credentials), the store
     (``database``, or ``FLOV7_DATABASE_URL`` opened and migrated here) and marks runs
-    an earlier process left ``running`` as ``interrupted``. Leaving cancels the runs
-    still going and records them as cancelled before the store closes.
+    an earlier process left ``running`` as ``interrupted`` (once that process is gone).
+    Leaving cancels the runs still going and records them as cancelled before the store closes.
     """
 
     engine = ENGINE
@@ -110,19 +127,17 @@ class LocalBackend:
         self._live: dict[str, _Live] = {}
 
     async def __aenter__(self) -> LocalBackend:
-        from flov7.temporal.environment import node_resources
-
         log.warning(NOT_DURABLE_WARNING)
         stack = self._stack
         try:
-            resources = await stack.enter_async_context(node_resources(self.settings))
+            resources = await stack.enter_async_context(NodeResources.open(load_node_settings()))
             database = self._database
             if database is None:
                 url = self.settings.flov7.resolved_database_url
                 database = await stack.enter_async_context(Database.open(url))
             self._repository = Repository(database)
             interrupted = await self._repository.interrupt_executions(
-                ENGINE, error=INTERRUPTED_ERROR
+                ENGINE, error=INTERRUPTED_ERROR, owner_alive=_owner_alive
             )
             if interrupted:
                 log.warning(
@@ -155,14 +170,14 @@ class LocalBackend:
     def runtime(self) -> LocalRuntime:
         """The runtime running this process's runs."""
         if self._runtime is None:
-            raise BackendUnavailableError("The local runtime is not running")
+            raise EngineUnavailableError("The local runtime is not running")
         return self._runtime
 
     @property
     def repository(self) -> Repository:
         """The store's repository."""
         if self._repository is None:
-            raise BackendUnavailableError("The local runtime is not running")
+            raise EngineUnavailableError("The local runtime is not running")
         return self._repository
 
     # -- ExecutionBackend ---------------------------------------------------------------
@@ -174,8 +189,10 @@ class LocalBackend:
         execution_id: str,
         workflow_ref: WorkflowRef,
     ) -> ExecutionRef:
-        """Start the run now, in this process; an id already used returns that run."""
+        """Start the run now, in this process; an id already used returns that run (the
+        same document and input) or raises :class:`ExecutionConflictError` (others)."""
         runtime = self.runtime
+        fingerprint = run_fingerprint(document, run_input)
         if runtime.get(execution_id) is None:
             record = await self._record_of(execution_id)
             if record is not None:
@@ -184,9 +201,12 @@ class LocalBackend:
                         f"Execution id '{execution_id}' is taken by a run on the "
                         f"'{record.engine}' engine; pick another execution_id"
                     )
+                _check_same_run(execution_id, record.fingerprint, fingerprint)
                 return ExecutionRef(execution_id, record.run_id, ENGINE, created=False)
         existing = runtime.get(execution_id)  # started meanwhile by another request?
         if existing is not None:
+            live = self._live.get(execution_id)
+            _check_same_run(execution_id, live.fingerprint if live else None, fingerprint)
             return ExecutionRef(execution_id, existing.run_id, ENGINE, created=False)
         try:
             run = runtime.start(document, run_input=run_input, execution_id=execution_id)
@@ -194,20 +214,20 @@ class LocalBackend:
             raise InvalidQueryError(str(exc)) from exc
         # Registered before the first await: the run's end (which may come during the
         # write below) finds it, and waits for the start record.
-        recorded = asyncio.create_task(self._record_start(run, workflow_ref))
-        self._live[execution_id] = _Live(workflow_ref, recorded)
+        recorded = asyncio.create_task(self._record_start(run, workflow_ref, fingerprint))
+        self._live[execution_id] = _Live(workflow_ref, fingerprint, recorded)
         await asyncio.shield(recorded)
         return ExecutionRef(execution_id, run.run_id, ENGINE, created=True)
 
-    async def status(self, execution_id: str) -> dict[str, Any]:
-        """See :meth:`~flov7.api.backend.ExecutionBackend.status`."""
+    async def status(self, execution_id: str) -> RunStatus:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.status`."""
         run, live = self._in_memory(execution_id)
         if run is not None and live is not None:
-            return answers.run_status(run, live.ref)
-        return answers.record_status(await self._known_record(execution_id))
+            return views.run_status(run, live.ref)
+        return views.record_status(await self._known_record(execution_id))
 
-    async def wait(self, execution_id: str, wait_seconds: float) -> dict[str, Any] | None:
-        """See :meth:`~flov7.api.backend.ExecutionBackend.wait`."""
+    async def wait(self, execution_id: str, wait_seconds: float) -> RunStatus | None:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.wait`."""
         run = self.runtime.get(execution_id)
         if run is not None:
             try:
@@ -247,15 +267,25 @@ class LocalBackend:
                 f"Execution '{execution_id}' is closed ({status}): nothing to cancel",
                 status=status,
             )
-        raise BackendUnavailableError(
-            f"Execution '{execution_id}' runs in another Flov7 process: local runs can "
-            "only be cancelled by the process running them"
+        owner = f" ({record.owner})" if record.owner else ""
+        raise EngineUnavailableError(
+            f"Execution '{execution_id}' runs in another Flov7 process{owner}: local runs "
+            "can only be cancelled by the process running them"
         )
+
+    async def terminate(self, execution_id: str, reason: str | None = None) -> None:
+        """End a run of this process now: its task is cancelled without waiting for its
+        nodes, and it is recorded ``terminated``. 409-style error when it is closed."""
+        run = self.runtime.get(execution_id)
+        if run is None or run.outcome is not None:
+            await self.cancel(execution_id, reason)  # the same errors, for the same cases
+            return
+        await self.runtime.terminate(execution_id, reason or "terminated through the API")
 
     async def history(
         self, execution_id: str, page: str | None, page_size: int, raw: bool
-    ) -> dict[str, Any]:
-        """See :meth:`~flov7.api.backend.ExecutionBackend.history`.
+    ) -> HistoryPage:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.history`.
 
         ``raw=True`` pages through the runtime's own events (failed attempts, cancel
         requests): the rest of a local run is in its result, not in an event log.
@@ -264,33 +294,35 @@ class LocalBackend:
         if raw:
             offset = _offset(page, _EVENT_PAGES)
             end = offset + page_size
-            return {
-                "execution_id": execution_id,
-                "engine": ENGINE,
-                "events": view.events[offset:end],
-                "next_page_token": (
+            return HistoryPage(
+                execution_id=execution_id,
+                engine=ENGINE,
+                raw=True,
+                events=view.events[offset:end],
+                next_page_token=(
                     encode_position(_EVENT_PAGES, end) if end < len(view.events) else None
                 ),
-            }
+            )
         offset = _offset(page, _TIMELINE_PAGES)
         timeline = view.timeline()
         end = offset + page_size
-        return {
-            "execution_id": execution_id,
-            "run_id": view.status["run_id"],
-            "engine": ENGINE,
-            "status": view.status["status"],
-            "nodes": timeline.nodes,
-            "events": timeline.entries[offset:end],
-            "total_events": len(timeline.entries),
-            "next_page_token": (
+        return HistoryPage(
+            execution_id=execution_id,
+            run_id=view.status.run_id,
+            engine=ENGINE,
+            raw=False,
+            status=view.status.status,
+            nodes={k: NodeSummary.model_validate(v) for k, v in timeline.nodes.items()},
+            events=timeline.entries[offset:end],
+            total_events=len(timeline.entries),
+            next_page_token=(
                 encode_position(_TIMELINE_PAGES, end) if end < len(timeline.entries) else None
             ),
-        }
+        )
 
     async def list(
         self, filters: ExecutionFilters, page_token: str | None, page_size: int
-    ) -> dict[str, Any]:
+    ) -> RunPage:
         """Local runs from the store, newest first (see the contract)."""
         before = _listing_position(page_token)
         try:
@@ -311,11 +343,24 @@ class LocalBackend:
             _LISTING_PAGES,
             lambda last: [last.created_at.isoformat(), last.execution_id],
         )
-        return {
-            "executions": [answers.listed(record) for record in page],
-            "next_page_token": token,
-            "engine": ENGINE,
-        }
+        return RunPage(
+            executions=[views.listed(record) for record in page],
+            next_page_token=token,
+            engine=ENGINE,
+        )
+
+    async def health(self) -> EngineHealth:
+        """Always ``disabled``: there is no Temporal to be healthy, runs start at once."""
+        return EngineHealth(status="disabled", engine=ENGINE, worker_running=True)
+
+    def describe(self) -> EngineInfo:
+        """The local engine: runs in this process, which is their only worker."""
+        return EngineInfo(
+            engine=ENGINE,
+            worker_running=self._runtime is not None,
+            worker_identity=process_identity(),
+            data_dir=str(self.settings.flov7.data_dir),
+        )
 
     # -- records ------------------------------------------------------------------------
 
@@ -331,7 +376,7 @@ class LocalBackend:
                 _SHUTDOWN_GRACE_SECONDS,
             )
 
-    async def _record_start(self, run: LocalRun, ref: WorkflowRef) -> None:
+    async def _record_start(self, run: LocalRun, ref: WorkflowRef, fingerprint: str) -> None:
         record = ExecutionRecord(
             execution_id=run.execution_id,
             workflow_id=ref.workflow_id,
@@ -340,6 +385,8 @@ class LocalBackend:
             created_at=datetime.fromisoformat(run.started_at),
             run_id=run.run_id,
             status="running",
+            fingerprint=fingerprint,
+            owner=process_identity(),
         )
         try:
             kept = await self.repository.record_execution(record)
@@ -385,6 +432,8 @@ class LocalBackend:
                         error=result.get("error"),
                         result=result,
                         events=list(run.events),
+                        fingerprint=live.fingerprint,
+                        owner=process_identity(),
                     )
                 )
         except Exception as exc:  # a store failure must not fail the run's task
@@ -406,11 +455,11 @@ class LocalBackend:
     def _in_memory(self, execution_id: str) -> tuple[LocalRun | None, _Live | None]:
         return self.runtime.get(execution_id), self._live.get(execution_id)
 
-    async def _view(self, execution_id: str) -> RunView:
+    async def _view(self, execution_id: str) -> RunHistorySource:
         run, live = self._in_memory(execution_id)
         if run is not None and live is not None:
-            return answers.run_view(run, live.ref)
-        return answers.record_view(await self._known_record(execution_id))
+            return views.run_view(run, live.ref)
+        return views.record_view(await self._known_record(execution_id))
 
     async def _record_of(
         self, execution_id: str, *, with_outcome: bool = False
@@ -431,10 +480,42 @@ class LocalBackend:
         return record
 
 
+def _check_same_run(execution_id: str, kept: str | None, fingerprint: str) -> None:
+    # Records written before fingerprints existed cannot tell: they are joined.
+    if kept is not None and kept != fingerprint:
+        raise ExecutionConflictError(
+            f"Execution id '{execution_id}' is taken by a run of another document or "
+            "input: nothing was started. Pick another execution_id, or send the same "
+            "document and input to follow that run"
+        )
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether the process that recorded a run (``host:pid``) still runs on this host.
+
+    A run of another host cannot be checked from here: it is left alone (the local
+    engine is for one machine; see the module docstring).
+    """
+    if owner is None:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _statuses(status: str | None) -> tuple[str, ...] | None:
     if status is None:
         return None
-    if status == "running":
+    if status in ("running", "pending"):
         return ("pending", "running")
     if status in FINAL_STATUSES:
         return (status,)

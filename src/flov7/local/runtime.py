@@ -12,6 +12,8 @@ next start). Delays are plain ``asyncio.sleep`` calls, not durable timers.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,20 +22,20 @@ from typing import Any
 
 from flov7.engine.driver import GraphDriver
 from flov7.engine.interpreter import Interpreter
-from flov7.engine.validate import ValidationReport, validate_workflow
-from flov7.errors import Flov7Error
+from flov7.engine.validate import validate_workflow
+from flov7.errors import InvalidWorkflowError
 from flov7.local.runner import LocalNodeRunner
 from flov7.spec import ExecutionDefaults
 
 ENGINE = "local"
 
+__all__ = ["ENGINE", "FinishedCallback", "LocalRun", "LocalRuntime", "process_identity"]
 
-class InvalidWorkflowError(Flov7Error):
-    """The document did not validate; nothing was started."""
 
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__("Invalid workflow: " + report.summary().replace("\n", " "))
-        self.report = report
+def process_identity() -> str:
+    """``host:pid`` of this process: the worker identity of its local runs, and the
+    owner of their store records."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -53,6 +55,8 @@ class LocalRun:
     task: asyncio.Task[dict[str, Any]] | None = None
     outcome: dict[str, Any] | None = None
     """The result document, as soon as the run has one (before ``on_finished``)."""
+    terminated: bool = False
+    """Ended by :meth:`LocalRuntime.terminate`: its task may still be unwinding."""
 
     @property
     def done(self) -> bool:
@@ -88,6 +92,9 @@ class LocalRun:
     async def result(self) -> dict[str, Any]:
         """Wait for the result document."""
         assert self.task is not None
+        if self.terminated and self.outcome is not None:
+            # Terminated runs are not waited for: their nodes may never return.
+            return {**self.outcome, "engine": ENGINE}
         return {**await asyncio.shield(self.task), "engine": ENGINE}
 
 
@@ -174,6 +181,28 @@ class LocalRuntime:
         if run is not None and run.outcome is not None:
             del self._runs[execution_id]
 
+    async def terminate(self, execution_id: str, reason: str) -> None:
+        """End a run now: nodes in flight are cancelled but not waited for, and the run
+        is ``terminated`` at once (``on_finished`` records it before this returns)."""
+        run = self._runs.get(execution_id)
+        if run is None or run.outcome is not None:
+            return
+        now = _now()
+        run.events.append(
+            {"time": now, "node_id": None, "event": "terminate_requested", "reason": reason}
+        )
+        run.driver.request_cancel(reason)
+        result = run.interpreter.result()
+        result.update(
+            status="terminated",
+            error={"type": "Terminated", "message": reason},
+            finished_at=now,
+        )
+        run.terminated = True
+        run.outcome = result
+        if self.on_finished is not None:
+            await self.on_finished(run, result)
+
     async def aclose(self) -> None:
         """Cancel the runs still going and wait for them to record it."""
         pending = [run for run in self._runs.values() if not run.done]
@@ -185,6 +214,8 @@ class LocalRuntime:
 
     async def _drive(self, run: LocalRun) -> dict[str, Any]:
         result = await run.driver.run()
+        if run.terminated and run.outcome is not None:
+            return run.outcome  # recorded by terminate(); what unwound since is moot
         run.outcome = result
         if self.on_finished is not None:
             await self.on_finished(run, result)

@@ -1,7 +1,7 @@
 """A local run's timeline: the entries and node summaries a Temporal run's history gives.
 
 Built from what the local runtime keeps, with the engine-free
-:class:`~flov7.temporal.history.TimelineAssembler` the Temporal timeline uses too:
+:class:`~flov7.runs.timeline.TimelineAssembler` the Temporal timeline uses too:
 
 - each node's state (``started_at``, ``finished_at``, ``status``, ``attempts``,
   ``error``, ``output``): when it was scheduled and how it ended;
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flov7.nodes.base import NodeKind, get_node_type
-from flov7.temporal.history import Timeline, TimelineAssembler, parse_time
+from flov7.runs.timeline import Timeline, TimelineAssembler, parse_time
 
 __all__ = ["SOURCE", "RunEnd", "local_timeline"]
 
@@ -52,7 +52,7 @@ def local_timeline(
     now: datetime,
     timer_seconds: Mapping[str, float] | None = None,
 ) -> Timeline:
-    """The :class:`~flov7.temporal.history.Timeline` of a local run.
+    """The :class:`~flov7.runs.timeline.Timeline` of a local run.
 
     Args:
         nodes: Node states in document order: the result's ``node_results``, or the

@@ -113,6 +113,11 @@ class ExecutionRow(Base):
     events: Mapped[list[dict[str, Any]] | None] = mapped_column(
         OrderedJSON, nullable=True, deferred=True
     )
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Digest of the document and input (a reused execution id is checked against it)."""
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """``host:pid`` of the process running a local run: its runs are only interrupted
+    by a later start once that process is gone."""
 
 
 class ApiKeyRow(Base):

@@ -17,7 +17,7 @@ died (:meth:`Repository.interrupt_executions`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -106,6 +106,10 @@ class ExecutionRecord:
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     events: list[dict[str, Any]] | None = None
+    fingerprint: str | None = None
+    """Digest of the document and input the run executes (a reused id is checked on it)."""
+    owner: str | None = None
+    """``host:pid`` of the process running a local run (None for Temporal runs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +328,8 @@ class Repository:
                         error=record.error,
                         result=record.result,
                         events=record.events,
+                        fingerprint=record.fingerprint,
+                        owner=record.owner,
                     )
                 )
                 return record
@@ -374,24 +380,48 @@ class Repository:
             return (await session.scalars(statement)).one_or_none() is not None
 
     async def interrupt_executions(
-        self, engine: str, *, error: dict[str, Any], when: datetime | None = None
+        self,
+        engine: str,
+        *,
+        error: dict[str, Any],
+        when: datetime | None = None,
+        owner_alive: Callable[[str | None], bool] | None = None,
     ) -> list[str]:
         """Mark the runs of ``engine`` still recorded as running ``interrupted``.
 
         For engines whose runs die with their process (the local runtime): called at
-        start, before any run of this process exists. Returns the ids marked.
+        start, before any run of this process exists. ``owner_alive(owner)`` keeps the
+        runs of processes still running (another ``flov7`` on the same store); None
+        interrupts every open run. Returns the ids marked.
         """
-        statement = (
-            update(ExecutionRow)
+        open_runs = (
+            select(ExecutionRow.execution_id, ExecutionRow.owner)
             .where(
                 ExecutionRow.engine == engine,
                 or_(ExecutionRow.status.is_(None), ExecutionRow.status.in_(_OPEN_STATUSES)),
             )
-            .values(status="interrupted", finished_at=when or _now(), error=error)
-            .returning(ExecutionRow.execution_id)
+            .order_by(ExecutionRow.execution_id)
         )
         async with self.database.session() as session:
-            return sorted((await session.scalars(statement)).all())
+            rows = (await session.execute(open_runs)).all()
+            gone = [
+                execution_id
+                for execution_id, owner in rows
+                if owner_alive is None or not owner_alive(owner)
+            ]
+            if gone:
+                await session.execute(
+                    update(ExecutionRow)
+                    .where(
+                        ExecutionRow.execution_id.in_(gone),
+                        or_(
+                            ExecutionRow.status.is_(None),
+                            ExecutionRow.status.in_(_OPEN_STATUSES),
+                        ),
+                    )
+                    .values(status="interrupted", finished_at=when or _now(), error=error)
+                )
+            return gone
 
     async def find_executions(
         self,
@@ -538,6 +568,8 @@ def _execution(row: ExecutionRow, *, with_outcome: bool = False) -> ExecutionRec
         error=row.error,
         result=row.result if with_outcome else None,
         events=row.events if with_outcome else None,
+        fingerprint=row.fingerprint,
+        owner=row.owner,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
@@ -32,6 +32,8 @@ __all__ = [
     "clear_client_cache",
     "ensure_task_queue_has_pollers",
     "get_temporal_client",
+    "is_live",
+    "live_pollers",
     "resolve_target",
     "task_queue_pollers",
 ]
@@ -156,6 +158,25 @@ async def task_queue_pollers(client: Client, task_queue: str) -> list[PollerInfo
         timeout=timedelta(seconds=10),
     )
     return list(response.pollers)
+
+
+def is_live(poller: PollerInfo, window_seconds: float, *, now: datetime | None = None) -> bool:
+    """Whether ``poller`` polled within the last ``window_seconds``.
+
+    Temporal keeps listing a poller for minutes after its process exited; only a recent
+    last access says that a worker is there now.
+    """
+    if not poller.HasField("last_access_time"):
+        return False
+    seen = poller.last_access_time.ToDatetime(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - seen).total_seconds() <= window_seconds
+
+
+async def live_pollers(client: Client, task_queue: str, window_seconds: float) -> list[PollerInfo]:
+    """The pollers of ``task_queue`` seen within ``window_seconds``."""
+    now = datetime.now(UTC)
+    pollers = await task_queue_pollers(client, task_queue)
+    return [poller for poller in pollers if is_live(poller, window_seconds, now=now)]
 
 
 async def ensure_task_queue_has_pollers(

@@ -23,7 +23,7 @@ from flov7.config import Settings
 from flov7.errors import TemporalConnectionError
 from flov7.nodes.resources import NodeResources
 from flov7.nodes.settings import load_node_settings
-from flov7.temporal.client import get_temporal_client, task_queue_pollers
+from flov7.temporal.client import get_temporal_client, live_pollers
 from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.worker import create_worker
 
@@ -89,7 +89,9 @@ async def temporal_environment(
             worker == WorkerMode.IF_NONE
             and (
                 server is not None
-                or not await task_queue_pollers(client, settings.temporal.task_queue)
+                or not await live_pollers(
+                    client, settings.temporal.task_queue, settings.flov7.worker_liveness_seconds
+                )
             )
         ):
             resources = await stack.enter_async_context(node_resources(settings))

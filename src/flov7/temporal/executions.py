@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError, TimeoutError, WorkflowAlread
 from temporalio.service import RPCError
 
 from flov7.config import TemporalSettings
+from flov7.errors import RunEndedError
 from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
 from flov7.temporal.search_attributes import start_attributes
 
@@ -89,6 +90,7 @@ async def start_execution_once(
     workflow_id: str | None = None,
     version: int | None = None,
     search_attributes: bool = False,
+    fingerprint: str | None = None,
 ) -> StartedExecution:
     """Start ``WorkflowExecution`` unless ``execution_id`` already names a run.
 
@@ -101,6 +103,10 @@ async def start_execution_once(
     see :mod:`flov7.temporal.search_attributes`). The same flag goes to the workflow in
     ``defaults.search_attributes``, overriding the document: it decides whether the
     workflow upserts ``Flov7Status``, and only the starter knows the cluster.
+
+    ``fingerprint`` (of document and input, see
+    :func:`flov7.runs.contract.run_fingerprint`) is kept in the memo, so that a later
+    start with the same id can tell a retried request from a conflict.
     """
     prepared = prepare_document(document, settings, run_input=run_input)
     defaults = prepared.get("defaults")
@@ -119,7 +125,7 @@ async def start_execution_once(
             retry_policy=settings.workflow_retry_policy(),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo={MEMO_KEY: {"workflow_id": label, "version": version}},
+            memo={MEMO_KEY: {"workflow_id": label, "version": version, "fingerprint": fingerprint}},
             search_attributes=start_attributes(label, version) if search_attributes else None,
         )
     except WorkflowAlreadyStartedError as exc:
@@ -170,7 +176,10 @@ async def follow_execution(
             await asyncio.wait([result_task], timeout=poll_seconds)
         result = result_task.result()
     except WorkflowFailureError as exc:
-        raise RunEndedError(describe_failure(exc)) from exc
+        document = result_of_failure(exc)
+        if document is None:
+            raise RunEndedError(describe_failure(exc)) from exc
+        result = document
     finally:
         if not result_task.done():
             result_task.cancel()
@@ -190,8 +199,20 @@ async def cancel_execution(handle: WorkflowHandle[Any, Any], reason: str | None 
     await handle.signal(CANCEL_SIGNAL, reason)
 
 
-class RunEndedError(Exception):
-    """Temporal ended the run without a result document (timeout, invalid, terminated)."""
+def result_of_failure(exc: WorkflowFailureError) -> dict[str, Any] | None:
+    """The result document a failed or cancelled run carries, or None.
+
+    A Flov7 run that fails ends Failed in Temporal with its whole result document as
+    the first detail of its ``WorkflowFailed`` failure (a cancelled one as the detail
+    of its cancellation), so callers of ``handle.result()`` still see every node.
+    """
+    cause: BaseException | None = exc.cause
+    while cause is not None:
+        details = getattr(cause, "details", None)
+        if details and isinstance(details[0], dict) and "node_results" in details[0]:
+            return dict(details[0])
+        cause = cause.__cause__
+    return None
 
 
 def describe_failure(exc: WorkflowFailureError) -> str:

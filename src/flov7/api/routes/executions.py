@@ -1,4 +1,4 @@
-"""``/api/v1/workflow/...``: execute, status, history, cancel, validate, list runs."""
+"""``/api/v1/workflow/...``: execute, status, history, cancel, terminate, validate, list."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from flov7.api.backend import ExecutionFilters
 from flov7.api.deps import BackendDep, ContextDep
 from flov7.api.runs import execution_links, start_run, status_body
 from flov7.api.schemas.common import error_responses
@@ -20,10 +19,13 @@ from flov7.api.schemas.executions import (
     ExecutionList,
     ExecutionStatus,
     History,
+    TerminateAccepted,
     ValidateRequest,
     ValidationReport,
 )
 from flov7.engine.validate import validate_workflow
+from flov7.runs.contract import ExecutionFilters
+from flov7.runs.views import HistoryPage, RunPage
 
 router = APIRouter(prefix="/workflow", tags=["executions"])
 
@@ -53,7 +55,7 @@ WaitSeconds = Annotated[
 _EXECUTE_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": ExecuteAccepted, "description": "Started (or found); follow the links"},
     200: {"model": ExecutionStatus, "description": "With wait=true: the run closed in time"},
-    **error_responses(404, 503),
+    **error_responses(404, 409, 503),
 }
 
 
@@ -77,8 +79,9 @@ async def execute(
     `?wait=true` waits for the result (200) up to `timeout` seconds.
 
     Repeating an `execution_id` never starts a second run: the existing run is
-    returned with `created: false`. An invalid document is a 422 with the validation
-    report in `error.details`, and nothing starts.
+    returned with `created: false` when the document and input are the same, and the
+    answer is 409 `execution_conflict` when they differ. An invalid document is a 422
+    with the validation report in `error.details`, and nothing starts.
     """
     if body.workflow_id is not None:
         if body.version is not None:
@@ -152,14 +155,13 @@ async def history(
     page_token: Annotated[
         str | None, Query(max_length=8192, description="`next_page_token` of the last page.")
     ] = None,
-) -> dict[str, Any]:
+) -> HistoryPage:
     """The run's real event history as a per-node timeline: scheduled, started,
     attempt failed (with the cause), completed, timer fired, cancelled... Nodes
     evaluated inside workflow code (condition, transform) have no Temporal event;
     their entries come from the node results (`source: workflow`), so every node shows.
     """
-    page = await backend.history(execution_id, page_token, page_size, raw)
-    return {**page, "raw": raw}
+    return await backend.history(execution_id, page_token, page_size, raw)
 
 
 @router.post(
@@ -184,6 +186,34 @@ async def cancel(
         "execution_id": execution_id,
         "engine": backend.engine,
         "status": "cancelling",
+        "links": execution_links(request, execution_id),
+    }
+
+
+@router.post(
+    "/terminate/{execution_id}",
+    status_code=202,
+    response_model=TerminateAccepted,
+    responses=error_responses(404, 409, 503),
+    summary="Terminate a run",
+    operation_id="terminate_execution",
+)
+async def terminate(
+    request: Request,
+    backend: BackendDep,
+    execution_id: ExecutionId,
+    body: Annotated[CancelRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """End the run at once, without waiting for what it runs: for a run that does not
+    stop when cancelled (a node that ignores cancellation, a workflow task that keeps
+    failing). On Temporal this is Temporal's terminate: nodes in flight are not
+    cancelled, so a call in progress may still complete on its server. The run ends
+    `terminated`. 404 for an unknown id, 409 when the run is closed already."""
+    await backend.terminate(execution_id, body.reason if body else None)
+    return {
+        "execution_id": execution_id,
+        "engine": backend.engine,
+        "status": "terminated",
         "links": execution_links(request, execution_id),
     }
 
@@ -216,18 +246,28 @@ async def list_executions(
     ] = None,
     status: Annotated[
         Literal[
-            "running", "completed", "failed", "cancelled", "timed_out", "terminated", "interrupted"
+            "pending",
+            "running",
+            "completed",
+            "failed",
+            "cancelled",
+            "timed_out",
+            "terminated",
+            "interrupted",
         ]
         | None,
-        Query(description="Flov7 run status (a failed run is `failed` here)."),
+        Query(
+            description="Flov7 run status (`running` includes `pending`; `interrupted` "
+            "only happens on the local engine)."
+        ),
     ] = None,
     started_after: Annotated[datetime | None, Query(description="ISO 8601.")] = None,
     started_before: Annotated[datetime | None, Query(description="ISO 8601.")] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     page_token: Annotated[str | None, Query(max_length=8192)] = None,
-) -> dict[str, Any]:
-    """Runs, newest first: from Temporal visibility (it lags about a second behind), or
-    from the store on the local runtime."""
+) -> RunPage:
+    """Runs, newest first by start time: from Temporal visibility (it lags about a
+    second behind), or from the store on the local runtime."""
     filters = ExecutionFilters(
         workflow_id=workflow_id,
         status=status,

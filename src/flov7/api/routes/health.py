@@ -25,26 +25,21 @@ async def liveness(request: Request) -> dict[str, Any]:
 
 async def temporal_health(request: Request) -> Any:
     """Temporal reachable (with the round-trip latency), whether this process runs a
-    worker, and the workers polling the task queue. 503 with the reason when Temporal
-    is unreachable or nobody polls the task queue."""
-    from flov7.api.temporal_backend import TemporalBackend
-
+    worker, and the workers polling the task queue, each marked live when it polled
+    within the liveness window (``FLOV7_WORKER_LIVENESS_SECONDS``). 503 with the reason
+    when Temporal is unreachable or no live worker polls the task queue; ``disabled``
+    on the local engine."""
     context = getattr(request.app.state, "context", None)
     if context is None:
         return error_response(503, "unavailable", "The service is starting or stopping")
-    backend = context.backend
-    if not isinstance(backend, TemporalBackend):
-        return {"status": "disabled", "engine": backend.engine, "reason": None}
-    report = await backend.health()
-    healthy = report.pop("healthy")
-    body = TemporalHealth(status="ok" if healthy else "unhealthy", **report)
-    if healthy:
-        return body
+    report = await context.backend.health()
+    if report.status != "unhealthy":
+        return report
     return error_response(
         503,
         "temporal_unhealthy",
-        str(report["reason"]),
-        details=body.model_dump(mode="json"),
+        str(report.reason),
+        details=report.model_dump(mode="json"),
     )
 
 

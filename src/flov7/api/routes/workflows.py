@@ -9,8 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from flov7.api.deps import ContextDep, RepositoryDep
-from flov7.api.errors import BadRequestError, InvalidWorkflowError
-from flov7.api.pagination import decode_position, keyset_page
+from flov7.api.errors import BadRequestError
 from flov7.api.routes.executions import Wait, WaitSeconds
 from flov7.api.runs import API_PREFIX, start_run
 from flov7.api.schemas.common import WORKFLOW_ID_MAX_LENGTH, WORKFLOW_ID_PATTERN, error_responses
@@ -25,6 +24,8 @@ from flov7.api.schemas.workflows import (
     WorkflowUpdate,
 )
 from flov7.engine.validate import validate_workflow
+from flov7.errors import InvalidWorkflowError
+from flov7.runs.pages import decode_position, keyset_page
 from flov7.store.repository import StoredWorkflow, WorkflowVersion
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -48,8 +49,8 @@ def _checked_document(document: dict[str, Any], workflow_id: str) -> dict[str, A
     report = validate_workflow(stored)
     if not report.valid:
         raise InvalidWorkflowError(
+            report,
             f"The workflow document is invalid ({len(report.issues)} issue(s)); not stored",
-            details=report.as_dict(),
         )
     return stored
 

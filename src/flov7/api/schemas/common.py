@@ -57,6 +57,9 @@ class Links(BaseModel):
     status: str = Field(examples=["/api/v1/workflow/status/orders-1b2c3d4e5f60"])
     history: str = Field(examples=["/api/v1/workflow/history/orders-1b2c3d4e5f60"])
     cancel: str = Field(examples=["/api/v1/workflow/cancel/orders-1b2c3d4e5f60"])
+    terminate: str | None = Field(
+        default=None, examples=["/api/v1/workflow/terminate/orders-1b2c3d4e5f60"]
+    )
 
 
 _DESCRIPTIONS = {

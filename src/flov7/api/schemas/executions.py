@@ -13,6 +13,7 @@ from flov7.api.schemas.common import (
     WORKFLOW_ID_PATTERN,
     Links,
 )
+from flov7.runs.views import HistoryPage, NodeView, RunListItem, RunPage, RunStatus
 
 __all__ = [
     "CancelAccepted",
@@ -24,6 +25,7 @@ __all__ = [
     "ExecutionSummary",
     "History",
     "NodeStatus",
+    "TerminateAccepted",
     "ValidateRequest",
     "ValidationIssue",
     "ValidationReport",
@@ -122,24 +124,15 @@ class ExecuteAccepted(BaseModel):
     links: Links
 
 
-class NodeStatus(BaseModel):
-    """One node of a run."""
-
-    type: str | None = None
-    status: str | None = Field(
-        default=None, description="pending, running, completed, failed, skipped or cancelled."
-    )
-    attempts: int | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    duration_ms: float | None = None
-    error: dict[str, Any] | None = None
+NodeStatus = NodeView
+"""One node of a run (the run service's :class:`~flov7.runs.views.NodeView`)."""
 
 
-class ExecutionStatus(BaseModel):
+class ExecutionStatus(RunStatus):
     """A run's status, per-node status and timing; result or error once closed."""
 
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -176,41 +169,16 @@ class ExecutionStatus(BaseModel):
                     },
                 }
             ]
-        }
+        },
     )
 
-    execution_id: str
-    run_id: str | None = None
-    engine: str
-    workflow_id: str | None = None
-    workflow_name: str | None = None
-    version: int | None = None
-    status: str = Field(
-        description="pending (no worker picked it up yet), running, completed, failed, "
-        "cancelled, timed_out, terminated, or interrupted (a local run whose process "
-        "stopped before it finished: the local runtime is not durable)."
-    )
-    engine_status: str | None = Field(
-        default=None,
-        description="The engine's own status (Temporal: RUNNING, COMPLETED...; local: "
-        "RUNNING, COMPLETED, INTERRUPTED).",
-    )
-    started_at: str | None = None
-    finished_at: str | None = None
-    nodes: dict[str, NodeStatus] = Field(default_factory=dict)
-    counts: dict[str, int] = Field(default_factory=dict)
-    execution_path: list[str] = Field(default_factory=list)
-    result: dict[str, Any] | None = Field(
-        default=None, description="The result document (node outputs), once completed."
-    )
-    error: dict[str, Any] | None = None
     created: bool | None = Field(
         default=None, description="On execute with `wait=true`: whether this call started it."
     )
     links: Links
 
 
-class History(BaseModel):
+class History(HistoryPage):
     """One page of a run's history: a per-node timeline, or the engine's raw events."""
 
     model_config = ConfigDict(
@@ -261,25 +229,6 @@ class History(BaseModel):
         }
     )
 
-    execution_id: str
-    run_id: str | None = None
-    engine: str
-    raw: bool = Field(description="True: `events` are the engine's own events.")
-    status: str | None = None
-    nodes: dict[str, dict[str, Any]] | None = Field(
-        default=None, description="Timeline view: one summary per node (every node shows)."
-    )
-    events: list[dict[str, Any]] = Field(
-        description="Timeline entries (`time`, `event`, `node_id`, `node_type`, `attempt`, "
-        "`source` history|workflow|local, `event_id`, `details`), or the engine's raw "
-        "events: Temporal's (MessageToDict, stack traces removed), or the local runtime's "
-        "(failed attempts, cancel requests)."
-    )
-    total_events: int | None = None
-    next_page_token: str | None = Field(
-        default=None, description="Pass as `page_token` for the next page; null at the end."
-    )
-
 
 class CancelRequest(BaseModel):
     """Why the run is cancelled (optional, shown in its history)."""
@@ -295,6 +244,15 @@ class CancelAccepted(BaseModel):
     execution_id: str
     engine: str
     status: str = Field(examples=["cancelling"])
+    links: Links
+
+
+class TerminateAccepted(BaseModel):
+    """The run was terminated: it has ended (status shows `terminated`)."""
+
+    execution_id: str
+    engine: str
+    status: str = Field(examples=["terminated"])
     links: Links
 
 
@@ -328,25 +286,8 @@ class ValidationReport(BaseModel):
     edge_count: int
 
 
-class ExecutionSummary(BaseModel):
-    """One run in a listing."""
+ExecutionSummary = RunListItem
+"""One run in a listing (the run service's :class:`~flov7.runs.views.RunListItem`)."""
 
-    execution_id: str
-    run_id: str | None = None
-    engine: str
-    workflow_id: str | None = None
-    version: int | None = None
-    status: str
-    engine_status: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-
-
-class ExecutionList(BaseModel):
-    """One page of runs, newest first."""
-
-    executions: list[ExecutionSummary]
-    next_page_token: str | None = Field(
-        default=None, description="Pass as `page_token` for the next page; null at the end."
-    )
-    engine: str | None = Field(default=None, examples=["temporal"])
+ExecutionList = RunPage
+"""One page of runs, newest first (the run service's :class:`~flov7.runs.views.RunPage`)."""

@@ -1,12 +1,17 @@
-"""The Temporal execution backend: runs are ``WorkflowExecution`` workflows.
+"""The run service on Temporal: runs are ``WorkflowExecution`` workflows.
 
 - status: ``describe`` says whether the run is open; an open run answers the
-  ``get_status`` query (when a worker polls), a closed one has its result document.
+  ``get_status`` query (when a live worker polls), a closed one has its result
+  document (returned, or carried by the ``WorkflowFailed`` failure of a failed run).
+  An open run that does not progress says why (``reason``): no live worker, or the
+  last workflow-task failure.
 - history: the run's real event history, through :mod:`flov7.temporal.history`.
 - list: Temporal visibility, filtered with the Flov7 search attributes.
+- health: the server answers, and a worker polled the task queue within the liveness
+  window (Temporal lists pollers for minutes after their process exited).
 
-Every Temporal failure is translated into the backend errors of
-:mod:`flov7.api.backend`, so the API answers 404 / 409 / 400 / 503, never a 500.
+Every Temporal failure is translated into the run-service errors of
+:mod:`flov7.errors`, so the API answers 404 / 409 / 400 / 503, never a 500.
 """
 
 from __future__ import annotations
@@ -21,8 +26,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.api.common.v1 import WorkflowExecution as WorkflowExecutionRef
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.api.workflowservice.v1 import (
+    GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
+)
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -37,20 +46,35 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from flov7.api.backend import (
-    BackendUnavailableError,
-    ExecutionAlreadyClosedError,
-    ExecutionFilters,
-    ExecutionNotFoundError,
-    ExecutionRef,
-    InvalidQueryError,
-    WorkflowRef,
-)
-from flov7.api.pagination import decode_bytes, decode_position, encode_bytes, encode_position
 from flov7.config import TemporalSettings
-from flov7.errors import TemporalConnectionError
-from flov7.temporal.client import get_temporal_client, task_queue_pollers
-from flov7.temporal.executions import MEMO_KEY, describe_failure, start_execution_once
+from flov7.errors import (
+    EngineUnavailableError,
+    ExecutionAlreadyClosedError,
+    ExecutionConflictError,
+    ExecutionNotFoundError,
+    InvalidQueryError,
+    TemporalConnectionError,
+)
+from flov7.runs.contract import ExecutionFilters, ExecutionRef, WorkflowRef, run_fingerprint
+from flov7.runs.pages import decode_bytes, decode_position, encode_bytes, encode_position
+from flov7.runs.views import (
+    EngineHealth,
+    EngineInfo,
+    HistoryPage,
+    NodeSummary,
+    Poller,
+    RunListItem,
+    RunPage,
+    RunStatus,
+)
+from flov7.temporal.client import get_temporal_client, is_live, live_pollers, task_queue_pollers
+from flov7.temporal.environment import WorkerMode, temporal_environment
+from flov7.temporal.executions import (
+    MEMO_KEY,
+    describe_failure,
+    result_of_failure,
+    start_execution_once,
+)
 from flov7.temporal.history import build_timeline, raw_event
 from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
 from flov7.temporal.search_attributes import (
@@ -106,8 +130,13 @@ _STATUS_QUERIES = {
     "timed_out": "ExecutionStatus = 'TimedOut'",
     "terminated": "ExecutionStatus = 'Terminated'",
 }
+# Without the attributes, Temporal's own status still tells runs apart: a failed Flov7
+# run ends Failed and a cancelled one Canceled (runs of releases before that completed).
 _STATUS_QUERIES_WITHOUT_ATTRIBUTES = {
     "running": _STATUS_QUERIES["running"],
+    "completed": "ExecutionStatus = 'Completed'",
+    "failed": "ExecutionStatus = 'Failed'",
+    "cancelled": "ExecutionStatus = 'Canceled'",
     "timed_out": _STATUS_QUERIES["timed_out"],
     "terminated": _STATUS_QUERIES["terminated"],
 }
@@ -130,12 +159,13 @@ def visibility_query(filters: ExecutionFilters, *, search_attributes: bool) -> s
             raise InvalidQueryError(f"Filtering by workflow_id {hint}")
         clauses.append(f"{WORKFLOW_ID.name} = {_quote(filters.workflow_id, 'workflow_id')}")
     if filters.status is not None:
+        status = "running" if filters.status == "pending" else filters.status
         table = _STATUS_QUERIES if search_attributes else _STATUS_QUERIES_WITHOUT_ATTRIBUTES
-        if filters.status not in table:
-            if filters.status in _STATUS_QUERIES:
-                raise InvalidQueryError(f"Filtering by status '{filters.status}' {hint}")
-            raise InvalidQueryError(f"Unknown status filter '{filters.status}'")
-        clauses.append(table[filters.status])
+        if status not in table:
+            if status in _STATUS_QUERIES:
+                raise InvalidQueryError(f"Filtering by status '{status}' {hint}")
+            raise InvalidQueryError(f"Unknown status filter '{status}'")
+        clauses.append(table[status])
     if filters.started_after is not None:
         clauses.append(f"StartTime >= '{_rfc3339(filters.started_after)}'")
     if filters.started_before is not None:
@@ -156,7 +186,7 @@ def _rfc3339(value: datetime) -> str:
 
 
 class TemporalBackend:
-    """:class:`~flov7.api.backend.ExecutionBackend` on Temporal."""
+    """:class:`~flov7.runs.contract.ExecutionBackend` on Temporal."""
 
     engine = ENGINE
 
@@ -169,11 +199,13 @@ class TemporalBackend:
         worker: Worker | None = None,
         server: EmbeddedDevServer | None = None,
         query_timeout: float = 5.0,
+        liveness_seconds: float = 75.0,
     ) -> None:
         """Use ``client``, or connect to ``target`` (default: the settings') on first use.
 
         A lazy connection lets the API start while Temporal is down, answering 503
         until it is back. ``worker`` / ``server`` are what this process runs, for health.
+        ``liveness_seconds``: a poller seen longer ago than this counts as gone.
         """
         self.settings = settings
         self._client = client
@@ -181,6 +213,7 @@ class TemporalBackend:
         self.worker = worker
         self.server = server
         self.query_timeout = query_timeout
+        self.liveness_seconds = liveness_seconds
         self._search_attributes: bool | None = None
         self._search_attributes_checked = 0.0
 
@@ -192,7 +225,7 @@ class TemporalBackend:
             try:
                 self._client = await get_temporal_client(self.settings, target=self.target)
             except TemporalConnectionError as exc:
-                raise BackendUnavailableError(str(exc)) from exc
+                raise EngineUnavailableError(str(exc)) from exc
         return self._client
 
     async def search_attributes_enabled(self) -> bool:
@@ -211,7 +244,7 @@ class TemporalBackend:
         except RPCError as exc:
             if exc.status in _TRANSIENT:
                 # Temporal is down: say so now rather than remember "no attributes".
-                raise BackendUnavailableError(
+                raise EngineUnavailableError(
                     f"Temporal at {self.target} is unavailable: {exc.message}"
                 ) from exc
             # No operator permission (e.g. Temporal Cloud): run without them.
@@ -237,9 +270,15 @@ class TemporalBackend:
         execution_id: str,
         workflow_ref: WorkflowRef,
     ) -> ExecutionRef:
-        """Start (or join) the run; see :func:`~flov7.temporal.executions.start_execution_once`."""
+        """Start (or join) the run; see :func:`~flov7.temporal.executions.start_execution_once`.
+
+        Joining needs the same document and input: the fingerprint kept in the run's
+        memo tells a retried request from a reused id
+        (:class:`~flov7.errors.ExecutionConflictError`).
+        """
         client = await self.client()
         use_attributes = await self.search_attributes_enabled()
+        fingerprint = run_fingerprint(document, run_input)
         with _translated(execution_id, self.target):
             started = await start_execution_once(
                 client,
@@ -250,8 +289,19 @@ class TemporalBackend:
                 workflow_id=workflow_ref.workflow_id,
                 version=workflow_ref.version,
                 search_attributes=use_attributes,
+                fingerprint=fingerprint,
             )
-        handle = started.handle
+            handle = started.handle
+            if not started.created:
+                description = await self._describe(handle)
+                kept = (await _memo(description)).get("fingerprint")
+                if isinstance(kept, str) and kept != fingerprint:
+                    raise ExecutionConflictError(
+                        f"Execution id '{execution_id}' is taken by a run of another "
+                        "document or input: nothing was started. Pick another "
+                        "execution_id, or send the same document and input to follow "
+                        "that run"
+                    )
         return ExecutionRef(
             execution_id=execution_id,
             run_id=handle.result_run_id or handle.run_id,
@@ -259,16 +309,16 @@ class TemporalBackend:
             created=started.created,
         )
 
-    async def status(self, execution_id: str) -> dict[str, Any]:
-        """See :meth:`~flov7.api.backend.ExecutionBackend.status`."""
+    async def status(self, execution_id: str) -> RunStatus:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.status`."""
         client = await self.client()
         handle = client.get_workflow_handle(execution_id)
         with _translated(execution_id, self.target):
             description = await self._describe(handle)
             return await self._status_of(handle, description)
 
-    async def wait(self, execution_id: str, wait_seconds: float) -> dict[str, Any] | None:
-        """See :meth:`~flov7.api.backend.ExecutionBackend.wait`."""
+    async def wait(self, execution_id: str, wait_seconds: float) -> RunStatus | None:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.wait`."""
         client = await self.client()
         handle = client.get_workflow_handle(execution_id)
         with _translated(execution_id, self.target):
@@ -278,7 +328,7 @@ class TemporalBackend:
             except TimeoutError:
                 return None
             except WorkflowFailureError:
-                pass  # closed without a result document: status() says why
+                pass  # closed: status() reads the outcome
         return await self.status(execution_id)
 
     async def cancel(self, execution_id: str, reason: str | None = None) -> None:
@@ -286,13 +336,7 @@ class TemporalBackend:
         client = await self.client()
         handle = client.get_workflow_handle(execution_id)
         with _translated(execution_id, self.target):
-            description = await self._describe(handle)
-            if description.status != WorkflowExecutionStatus.RUNNING:
-                status, _ = await self._closed_outcome(handle, description)
-                raise ExecutionAlreadyClosedError(
-                    f"Execution '{execution_id}' is closed ({status}): nothing to cancel",
-                    status=status,
-                )
+            await self._ensure_open(handle, "cancel")
             try:
                 await handle.signal(CANCEL_SIGNAL, reason or "cancelled through the API")
             except RPCError as exc:
@@ -303,10 +347,27 @@ class TemporalBackend:
                     ) from exc
                 raise
 
+    async def terminate(self, execution_id: str, reason: str | None = None) -> None:
+        """Terminate the run in Temporal: it ends at once, whatever it runs (nodes in
+        flight are not waited for; the run's status becomes ``terminated``)."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            await self._ensure_open(handle, "terminate")
+            try:
+                await handle.terminate(reason=reason or "terminated through the API")
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    raise ExecutionAlreadyClosedError(
+                        f"Execution '{execution_id}' closed meanwhile: nothing to terminate",
+                        status="closed",
+                    ) from exc
+                raise
+
     async def history(
         self, execution_id: str, page: str | None, page_size: int, raw: bool
-    ) -> dict[str, Any]:
-        """See :meth:`~flov7.api.backend.ExecutionBackend.history`."""
+    ) -> HistoryPage:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.history`."""
         client = await self.client()
         handle = client.get_workflow_handle(execution_id)
         with _translated(execution_id, self.target):
@@ -319,30 +380,39 @@ class TemporalBackend:
             events: builtins.list[HistoryEvent] = [
                 event async for event in handle.fetch_history_events()
             ]
-            status = await self._status_of(handle, description, with_outputs=True)
+            status, states = await self._status_and_states(handle, description)
             timeline = build_timeline(
                 events,
                 decode=client.data_converter.payload_converter.from_payload,
-                node_states=status["nodes"],
+                node_states=states,
             )
         end = offset + page_size
-        return {
-            "execution_id": execution_id,
-            "run_id": description.run_id,
-            "engine": ENGINE,
-            "status": status["status"],
-            "nodes": timeline.nodes,
-            "events": timeline.entries[offset:end],
-            "total_events": len(timeline.entries),
-            "next_page_token": (
+        return HistoryPage(
+            execution_id=execution_id,
+            run_id=description.run_id,
+            engine=ENGINE,
+            raw=False,
+            status=status.status,
+            nodes={k: NodeSummary.model_validate(v) for k, v in timeline.nodes.items()},
+            events=timeline.entries[offset:end],
+            total_events=len(timeline.entries),
+            next_page_token=(
                 encode_position("timeline", end) if end < len(timeline.entries) else None
             ),
-        }
+        )
 
     async def list(
         self, filters: ExecutionFilters, page_token: str | None, page_size: int
-    ) -> dict[str, Any]:
-        """See :meth:`~flov7.api.backend.ExecutionBackend.list`."""
+    ) -> RunPage:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.list`.
+
+        Temporal's SQL visibility orders open runs before closed ones (by close time):
+        each page is put in start-time order, newest first.
+        """
+        if filters.status == "interrupted":
+            # Only local runs are ever interrupted: a Temporal run survives restarts.
+            decode_bytes(page_token)
+            return RunPage(executions=[], next_page_token=None, engine=ENGINE)
         client = await self.client()
         query = visibility_query(filters, search_attributes=await self.search_attributes_enabled())
         token = decode_bytes(page_token)
@@ -352,53 +422,73 @@ class TemporalBackend:
             )
             await iterator.fetch_next_page()
             executions = [await _listed(execution) for execution in iterator.current_page or []]
-        return {
-            "executions": executions,
-            "next_page_token": encode_bytes(iterator.next_page_token),
-            "engine": ENGINE,
-        }
+        executions.sort(key=lambda item: item.started_at or "", reverse=True)
+        return RunPage(
+            executions=executions,
+            next_page_token=encode_bytes(iterator.next_page_token),
+            engine=ENGINE,
+        )
 
-    # -- health ---------------------------------------------------------------------------
+    # -- health and description ---------------------------------------------------------
 
-    async def health(self) -> dict[str, Any]:
-        """Server reachable (with latency), this process's worker, pollers on the queue."""
-        report: dict[str, Any] = {
-            "engine": ENGINE,
-            "target": self.target,
-            "namespace": self.settings.namespace,
-            "task_queue": self.settings.task_queue,
-            "embedded_server": self.server is not None,
-            "reachable": False,
-            "latency_ms": None,
-            "worker_running": bool(self.worker is not None and self.worker.is_running),
-            "pollers": [],
-            "healthy": False,
-            "reason": None,
-        }
+    def describe(self) -> EngineInfo:
+        """See :meth:`~flov7.runs.contract.ExecutionBackend.describe`."""
+        return EngineInfo(
+            engine=ENGINE,
+            target=self.target,
+            embedded_server=self.server is not None,
+            ui_url=self.server.ui_url if self.server is not None else None,
+            worker_running=bool(self.worker is not None and self.worker.is_running),
+            worker_identity=self.worker.client.identity if self.worker is not None else None,
+            task_queue=self.settings.task_queue,
+            data_dir=str(self.server.data_dir) if self.server is not None else None,
+        )
+
+    async def health(self) -> EngineHealth:
+        """Server reachable (with latency), this process's worker, live pollers.
+
+        Unhealthy (with the reason) when the server does not answer or no worker polled
+        the task queue within :attr:`liveness_seconds`.
+        """
+        info = self.describe()
+        report = EngineHealth(
+            status="unhealthy",
+            engine=ENGINE,
+            target=self.target,
+            namespace=self.settings.namespace,
+            task_queue=self.settings.task_queue,
+            embedded_server=info.embedded_server,
+            worker_running=info.worker_running,
+            live_window_seconds=self.liveness_seconds,
+        )
         began = time.perf_counter()
         try:
             client = await self.client()
             await client.service_client.check_health(timeout=timedelta(seconds=5))
-            report["latency_ms"] = round((time.perf_counter() - began) * 1000, 2)
-            report["reachable"] = True
+            report.latency_ms = round((time.perf_counter() - began) * 1000, 2)
+            report.reachable = True
             pollers = await task_queue_pollers(client, self.settings.task_queue)
-        except (BackendUnavailableError, RPCError) as exc:
-            report["reason"] = f"Temporal is not reachable at {self.target}: {exc}"
+        except (EngineUnavailableError, RPCError) as exc:
+            report.reason = f"Temporal is not reachable at {self.target}: {exc}"
             return report
-        report["pollers"] = [
-            {
-                "identity": poller.identity,
-                "last_access_time": poller.last_access_time.ToDatetime(tzinfo=UTC).isoformat(),
-            }
+        now = datetime.now(UTC)
+        report.pollers = [
+            Poller(
+                identity=poller.identity,
+                last_access_time=poller.last_access_time.ToDatetime(tzinfo=UTC).isoformat(),
+                live=is_live(poller, self.liveness_seconds, now=now),
+            )
             for poller in pollers
         ]
-        if not pollers and not report["worker_running"]:
-            report["reason"] = (
-                f"No worker polls task queue '{self.settings.task_queue}': runs would wait. "
-                "Start `flov7 worker` or set START_TEMPORAL_WORKER=true"
+        if not any(poller.live for poller in report.pollers):
+            seen = f"{len(pollers)} seen earlier, " if pollers else ""
+            report.reason = (
+                f"No worker polls task queue '{self.settings.task_queue}' ({seen}none "
+                f"within the last {self.liveness_seconds:g} s): runs would wait. Start "
+                "`flov7 worker` or set START_TEMPORAL_WORKER=true"
             )
             return report
-        report["healthy"] = True
+        report.status = "ok"
         return report
 
     # -- internals ----------------------------------------------------------------------
@@ -410,86 +500,104 @@ class TemporalBackend:
             raise ExecutionNotFoundError(f"No execution '{handle.id}'")
         return description
 
+    async def _ensure_open(self, handle: WorkflowHandle[Any, Any], action: str) -> None:
+        description = await self._describe(handle)
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            status = (await self._status_of(handle, description)).status
+            raise ExecutionAlreadyClosedError(
+                f"Execution '{handle.id}' is closed ({status}): nothing to {action}",
+                status=status,
+            )
+
     async def _status_of(
-        self,
-        handle: WorkflowHandle[Any, Any],
-        description: WorkflowExecutionDescription,
-        *,
-        with_outputs: bool = False,
-    ) -> dict[str, Any]:
+        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+    ) -> RunStatus:
+        status, _ = await self._status_and_states(handle, description)
+        return status
+
+    async def _status_and_states(
+        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+    ) -> tuple[RunStatus, dict[str, dict[str, Any]]]:
+        """The run's status, and its node states with outputs (for the timeline)."""
         labels = await _labels(description)
-        answer: dict[str, Any] = {
-            "execution_id": description.id,
-            "run_id": description.run_id,
-            "engine": ENGINE,
-            "workflow_id": labels.get("workflow_id"),
-            "workflow_name": None,
-            "version": labels.get("version"),
-            "status": "running",
-            "engine_status": description.status.name if description.status else None,
-            "started_at": _iso(description.start_time),
-            "finished_at": _iso(description.close_time),
-            "nodes": {},
-            "counts": {},
-            "execution_path": [],
-            "result": None,
-            "error": None,
-        }
+        answer = RunStatus(
+            execution_id=description.id,
+            run_id=description.run_id,
+            engine=ENGINE,
+            workflow_id=labels.get("workflow_id"),
+            version=labels.get("version"),
+            status="running",
+            engine_status=description.status.name if description.status else None,
+            started_at=_iso(description.start_time),
+            finished_at=_iso(description.close_time),
+        )
         if description.status == WorkflowExecutionStatus.RUNNING:
             report = await self._query(handle, description.task_queue)
             if report is None or report.get("status") == "starting":
-                answer["status"] = "pending"
-                return answer
-            answer.update(_from_report(report))
+                answer.status = "pending"
+                answer.reason = await self._why_not_progressing(handle, description)
+                return answer, {}
+            answer.show_report(report)
             # The interpreter may already know the outcome (a node failed, a cancel was
             # asked) while nodes in flight finish: the run is still running until closed.
-            answer["status"] = "running"
-            return answer
-        if description.status == WorkflowExecutionStatus.COMPLETED:
-            result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
-            if isinstance(result, dict):
-                answer.update(_from_result(result, with_outputs=with_outputs))
-                answer["result"] = result
-                return answer
-        answer["status"], answer["error"] = await self._closed_outcome(handle, description)
+            answer.status = "running"
+            answer.reason = await self._workflow_task_failure(handle, description)
+            return answer, dict(report.get("nodes") or {})
+        result, error = await self._closed_outcome(handle, description)
+        if result is not None:
+            answer.show_result(result)
+            if description.status not in (None, WorkflowExecutionStatus.COMPLETED):
+                # Failed or Canceled in Temporal, with the document: its status stands,
+                # unless Temporal ended the run itself (terminate, timeout).
+                closed = _CLOSED_STATUS.get(description.status, "failed")
+                if closed in ("terminated", "timed_out"):
+                    answer.status = closed
+            return answer, dict(result.get("node_results") or {})
+        answer.status = _CLOSED_STATUS.get(
+            description.status or WorkflowExecutionStatus.FAILED, "failed"
+        )
+        answer.error = error
         # No result document: ask the workflow (replayed by a worker) for its node states.
         report = await self._query(handle, description.task_queue)
+        states: dict[str, dict[str, Any]] = {}
         if report is not None:
-            answer.update({k: v for k, v in _from_report(report).items() if k != "error"})
-        return answer
+            kept_error = answer.error
+            answer.show_report(report)
+            answer.error = kept_error
+            states = dict(report.get("nodes") or {})
+        return answer, states
 
     async def _closed_outcome(
         self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Status and error of a closed run."""
-        if description.status == WorkflowExecutionStatus.COMPLETED:
-            result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
-            if isinstance(result, dict):
-                return str(result.get("status") or "completed"), result.get("error")
-            return "completed", None
-        status = _CLOSED_STATUS.get(description.status or WorkflowExecutionStatus.FAILED, "failed")
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The result document of a closed run (None without one), and its error."""
         try:
-            await handle.result(rpc_timeout=_RPC_TIMEOUT)
+            result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
         except WorkflowFailureError as exc:
+            document = result_of_failure(exc)
+            if document is not None:
+                return document, document.get("error")
             cause = exc.cause
             kind = cause.type if isinstance(cause, ApplicationError) and cause.type else None
-            return status, {
+            return None, {
                 "type": kind or type(cause or exc).__name__,
                 "message": describe_failure(exc),
             }
-        return status, None
+        if isinstance(result, dict):
+            return result, result.get("error")
+        return None, None
 
     async def _query(
         self, handle: WorkflowHandle[Any, Any], task_queue: str
     ) -> dict[str, Any] | None:
-        """The ``get_status`` answer, or None when no worker can answer it now.
+        """The ``get_status`` answer, or None when no live worker can answer it now.
 
         A query waits for a worker; with nobody polling it would hang until its
-        timeout, so look at the pollers first.
+        timeout, so look at the live pollers first.
         """
         client = await self.client()
         try:
-            if not await task_queue_pollers(client, task_queue):
+            if not await live_pollers(client, task_queue, self.liveness_seconds):
                 return None
             answer = await handle.query(
                 STATUS_QUERY, rpc_timeout=timedelta(seconds=self.query_timeout)
@@ -499,9 +607,71 @@ class TemporalBackend:
             return None
         return answer if isinstance(answer, dict) else None
 
+    async def _why_not_progressing(
+        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+    ) -> str:
+        """Why an open run has no status to show: its workflow task keeps failing, or
+        no live worker polls its task queue."""
+        failure = await self._workflow_task_failure(handle, description)
+        if failure is not None:
+            return failure
+        client = await self.client()
+        try:
+            pollers = await task_queue_pollers(client, description.task_queue)
+        except RPCError:
+            pollers = []
+        now = datetime.now(UTC)
+        if not any(is_live(poller, self.liveness_seconds, now=now) for poller in pollers):
+            return (
+                f"No live worker polls task queue '{description.task_queue}': the run "
+                "waits until one does (start `flov7 worker`, or `flov7 serve` with "
+                "START_TEMPORAL_WORKER=true)"
+            )
+        return "Waiting for a worker to pick the run up"
+
+    async def _workflow_task_failure(
+        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+    ) -> str | None:
+        """The last workflow-task failure, when the run's workflow task is being retried."""
+        pending = description.raw_description.pending_workflow_task
+        if not description.raw_description.HasField("pending_workflow_task") or (
+            pending.attempt <= 1
+        ):
+            return None
+        client = await self.client()
+        try:
+            response = await client.workflow_service.get_workflow_execution_history_reverse(
+                GetWorkflowExecutionHistoryReverseRequest(
+                    namespace=client.namespace,
+                    execution=WorkflowExecutionRef(
+                        workflow_id=description.id, run_id=description.run_id or ""
+                    ),
+                    maximum_page_size=50,
+                ),
+                retry=True,
+                timeout=_RPC_TIMEOUT,
+            )
+        except RPCError as exc:
+            log.debug("Reverse history of %s failed: %s", handle.id, exc)
+            return None
+        for event in response.history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                attributes = event.workflow_task_failed_event_attributes
+                failure = attributes.failure
+                kind = (
+                    failure.application_failure_info.type
+                    if failure.HasField("application_failure_info")
+                    else ""
+                ) or "WorkflowTaskFailed"
+                return (
+                    f"The workflow task keeps failing (attempt {pending.attempt}): "
+                    f"{kind}: {failure.message}"
+                )
+        return None
+
     async def _raw_history(
         self, client: Client, execution_id: str, page: str | None, page_size: int
-    ) -> dict[str, Any]:
+    ) -> HistoryPage:
         response = await client.workflow_service.get_workflow_execution_history(
             GetWorkflowExecutionHistoryRequest(
                 namespace=client.namespace,
@@ -512,17 +682,18 @@ class TemporalBackend:
             retry=True,
             timeout=_RPC_TIMEOUT,
         )
-        return {
-            "execution_id": execution_id,
-            "engine": ENGINE,
-            "events": [raw_event(event) for event in response.history.events],
-            "next_page_token": encode_bytes(response.next_page_token),
-        }
+        return HistoryPage(
+            execution_id=execution_id,
+            engine=ENGINE,
+            raw=True,
+            events=[raw_event(event) for event in response.history.events],
+            next_page_token=encode_bytes(response.next_page_token),
+        )
 
 
 @contextlib.contextmanager
 def _translated(execution_id: str | None, target: str | None) -> Iterator[None]:
-    """Temporal's RPC errors as backend errors (404 / 400 / 503)."""
+    """Temporal's RPC errors as run-service errors (404 / 400 / 503)."""
     try:
         yield
     except RPCError as exc:
@@ -530,23 +701,29 @@ def _translated(execution_id: str | None, target: str | None) -> Iterator[None]:
             raise ExecutionNotFoundError(f"No execution '{execution_id}'") from exc
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             raise InvalidQueryError(f"Temporal refused the request: {exc.message}") from exc
-        raise BackendUnavailableError(
+        raise EngineUnavailableError(
             f"Temporal at {target or 'the configured address'} failed the request "
             f"({exc.status.name}): {exc.message}"
         ) from exc
     except TemporalConnectionError as exc:
-        raise BackendUnavailableError(str(exc)) from exc
+        raise EngineUnavailableError(str(exc)) from exc
+
+
+async def _memo(description: WorkflowExecution) -> dict[str, Any]:
+    """The Flov7 memo entry of a run (empty when it has none we can read)."""
+    try:
+        memo = await description.memo()
+    except Exception:  # a memo from another client we cannot decode: ignore it
+        return {}
+    entry = memo.get(MEMO_KEY)
+    return entry if isinstance(entry, dict) else {}
 
 
 async def _labels(description: WorkflowExecution) -> dict[str, Any]:
     """Workflow id and version of a run: from its memo, else its search attributes."""
+    entry = await _memo(description)
     labels: dict[str, Any] = {}
-    try:
-        memo = await description.memo()
-    except Exception:  # a memo from another client we cannot decode: ignore it
-        memo = {}
-    entry = memo.get(MEMO_KEY)
-    if isinstance(entry, dict):
+    if entry:
         labels = {"workflow_id": entry.get("workflow_id"), "version": entry.get("version")}
     attributes = description.typed_search_attributes
     labels.setdefault("workflow_id", attributes.get(WORKFLOW_ID))
@@ -554,7 +731,7 @@ async def _labels(description: WorkflowExecution) -> dict[str, Any]:
     return labels
 
 
-async def _listed(execution: WorkflowExecution) -> dict[str, Any]:
+async def _listed(execution: WorkflowExecution) -> RunListItem:
     labels = await _labels(execution)
     status: str
     if execution.status == WorkflowExecutionStatus.RUNNING:
@@ -563,73 +740,21 @@ async def _listed(execution: WorkflowExecution) -> dict[str, Any]:
         status = execution.typed_search_attributes.get(STATUS) or "completed"
     else:
         status = _CLOSED_STATUS.get(execution.status or WorkflowExecutionStatus.FAILED, "failed")
-    return {
-        "execution_id": execution.id,
-        "run_id": execution.run_id,
-        "engine": ENGINE,
-        "workflow_id": labels.get("workflow_id"),
-        "version": labels.get("version"),
-        "status": status,
-        "engine_status": execution.status.name if execution.status else None,
-        "started_at": _iso(execution.start_time),
-        "finished_at": _iso(execution.close_time),
-    }
-
-
-def _node_view(node: dict[str, Any], *, with_output: bool) -> dict[str, Any]:
-    view = {
-        "type": node.get("type"),
-        "status": node.get("status"),
-        "attempts": node.get("attempts"),
-        "started_at": node.get("started_at"),
-        "finished_at": node.get("finished_at"),
-        "duration_ms": _duration_ms(node.get("started_at"), node.get("finished_at")),
-        "error": node.get("error"),
-    }
-    if with_output:
-        view["output"] = node.get("output")
-    return view
-
-
-def _from_report(report: dict[str, Any]) -> dict[str, Any]:
-    nodes = report.get("nodes") or {}
-    return {
-        "workflow_name": report.get("workflow_name"),
-        "nodes": {node_id: _node_view(node, with_output=False) for node_id, node in nodes.items()},
-        "counts": report.get("counts") or {},
-        "execution_path": report.get("execution_path") or [],
-        "error": report.get("error"),
-    }
-
-
-def _from_result(result: dict[str, Any], *, with_outputs: bool) -> dict[str, Any]:
-    nodes = result.get("node_results") or {}
-    views = {node_id: _node_view(node, with_output=with_outputs) for node_id, node in nodes.items()}
-    counts: dict[str, int] = {}
-    for view in views.values():
-        counts[str(view["status"])] = counts.get(str(view["status"]), 0) + 1
-    return {
-        "workflow_name": result.get("workflow_name"),
-        "status": result.get("status", "completed"),
-        "nodes": views,
-        "counts": counts,
-        "execution_path": result.get("execution_path") or [],
-        "error": result.get("error"),
-    }
+    return RunListItem(
+        execution_id=execution.id,
+        run_id=execution.run_id,
+        engine=ENGINE,
+        workflow_id=labels.get("workflow_id"),
+        version=labels.get("version"),
+        status=status,
+        engine_status=execution.status.name if execution.status else None,
+        started_at=_iso(execution.start_time),
+        finished_at=_iso(execution.close_time),
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
-
-
-def _duration_ms(started: Any, finished: Any) -> float | None:
-    if not isinstance(started, str) or not isinstance(finished, str):
-        return None
-    try:
-        delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
-    except (ValueError, TypeError):
-        return None
-    return round(delta.total_seconds() * 1000, 3)
 
 
 @contextlib.asynccontextmanager
@@ -642,15 +767,24 @@ async def open_temporal_backend(settings: Settings) -> AsyncIterator[TemporalBac
       server when ``TEMPORAL_HOST`` is unset (with the Flov7 search attributes), and a
       worker in this process when ``START_TEMPORAL_WORKER=true``.
     """
-    from flov7.temporal.environment import WorkerMode, temporal_environment
+    async with open_temporal_backend_with(
+        settings, WorkerMode.ALWAYS if settings.temporal.start_worker else WorkerMode.NEVER
+    ) as backend:
+        yield backend
 
+
+@contextlib.asynccontextmanager
+async def open_temporal_backend_with(
+    settings: Settings, worker: WorkerMode
+) -> AsyncIterator[TemporalBackend]:
+    """:func:`open_temporal_backend` with an explicit worker mode (``flov7 run``)."""
     temporal = settings.temporal
-    if temporal.host is not None and not temporal.start_worker:
-        yield TemporalBackend(temporal, target=temporal.host)
+    liveness = settings.flov7.worker_liveness_seconds
+    if temporal.host is not None and worker == WorkerMode.NEVER:
+        yield TemporalBackend(temporal, target=temporal.host, liveness_seconds=liveness)
         return
-    mode = WorkerMode.ALWAYS if temporal.start_worker else WorkerMode.NEVER
     async with temporal_environment(
-        settings, worker=mode, search_attributes=SEARCH_ATTRIBUTES
+        settings, worker=worker, search_attributes=SEARCH_ATTRIBUTES
     ) as environment:
         if temporal.uses_embedded_server:
             # A dev server started earlier by `flov7 worker` has no Flov7 attributes; on
@@ -666,4 +800,5 @@ async def open_temporal_backend(settings: Settings) -> AsyncIterator[TemporalBac
             target=environment.target,
             worker=environment.worker,
             server=environment.server,
+            liveness_seconds=liveness,
         )

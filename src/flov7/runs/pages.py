@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from flov7.api.backend import InvalidQueryError
+from flov7.errors import InvalidQueryError
 
 __all__ = [
     "decode_bytes",
