@@ -50,7 +50,7 @@ def test_defaults_follow_the_guide() -> None:
     assert t.connect_timeout == timedelta(seconds=10)
 
     f = settings.flov7
-    assert f.data_dir == Path(".flov7")
+    assert f.data_dir == Path(".flov7").resolve()  # absolute from the start
     assert f.enable_temporal_features is True
     assert (f.devserver_port, f.devserver_ui_port, f.devserver_ui) == (7233, 8233, True)
     assert (f.log_level, f.log_format) == ("INFO", "text")

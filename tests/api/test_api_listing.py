@@ -155,7 +155,12 @@ async def test_stored_workflow_runs_carry_their_version(
     if api_engine.client is not None:
         description = await api_engine.client.get_workflow_handle(execution_id).describe()
         assert description.typed_search_attributes.get(VERSION) == 2
-        assert (await description.memo())["flov7"] == {"workflow_id": workflow_id, "version": 2}
+        memo = (await description.memo())["flov7"]
+        assert {k: memo[k] for k in ("workflow_id", "version")} == {
+            "workflow_id": workflow_id,
+            "version": 2,
+        }
+        assert len(memo["fingerprint"]) == 64  # the document and input, digested
 
     async def listed() -> dict[str, Any] | None:
         body = await listing(api, workflow_id=workflow_id)

@@ -480,7 +480,9 @@ class TemporalBackend:
             )
             for poller in pollers
         ]
-        if not any(poller.live for poller in report.pollers):
+        # This process's own running worker is live by definition (its pollers show up
+        # a moment after it starts).
+        if not report.worker_running and not any(poller.live for poller in report.pollers):
             seen = f"{len(pollers)} seen earlier, " if pollers else ""
             report.reason = (
                 f"No worker polls task queue '{self.settings.task_queue}' ({seen}none "
