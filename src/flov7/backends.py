@@ -73,5 +73,8 @@ async def open_backend(
         WorkerChoice.NEVER: WorkerMode.NEVER,
         WorkerChoice.IF_NONE: WorkerMode.IF_NONE,
     }[worker]
-    async with open_temporal_backend_with(settings, mode) as temporal:
+    # The service (SETTINGS: serve, the app factory) must not join an embedded server
+    # of another data directory: its store and the server's runs would disagree.
+    same_data_dir = worker == WorkerChoice.SETTINGS
+    async with open_temporal_backend_with(settings, mode, same_data_dir=same_data_dir) as temporal:
         yield temporal

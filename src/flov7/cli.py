@@ -443,9 +443,15 @@ async def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _dev_server(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.temporal.client import get_temporal_client
     from flov7.temporal.devserver import EmbeddedDevServer
+    from flov7.temporal.ownership import claim_data_dir
 
     async with EmbeddedDevServer.from_settings(settings) as server:
+        # Claimed for this data directory, as `flov7 serve` would: a service of another
+        # one refuses to join it.
+        client = await get_temporal_client(settings.temporal, target=server.target)
+        await claim_data_dir(client, settings.flov7.data_dir)
         print(
             f"Temporal dev server on {server.target} (UI: {server.ui_url or 'off'}, "
             f"data: {server.db_path}). Ctrl-C to stop.",

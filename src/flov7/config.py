@@ -25,7 +25,7 @@ import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -36,11 +36,17 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from temporalio.common import RetryPolicy
 
 from flov7.errors import ConfigError
 from flov7.spec import ExecutionDefaults, RetrySpec
-from flov7.temporal.names import DEFAULT_TASK_QUEUE
+
+if TYPE_CHECKING:
+    # Only the two policy builders need the SDK, and import it when called: settings
+    # are read by every process, the local engine's included, which never loads it.
+    from temporalio.common import RetryPolicy
+
+DEFAULT_TASK_QUEUE = "flov7-workflow-task-queue"
+"""The guide's task queue (``TEMPORAL_TASK_QUEUE``)."""
 
 __all__ = [
     "DEFAULT_TASK_QUEUE",
@@ -341,6 +347,8 @@ class TemporalSettings(EnvSettings):
 
         A workflow retry re-runs the run from the start, as a new run of the same id.
         """
+        from temporalio.common import RetryPolicy
+
         return RetryPolicy(
             initial_interval=timedelta(seconds=self.workflow_initial_interval_seconds),
             backoff_coefficient=self.workflow_backoff_coefficient,
@@ -350,6 +358,8 @@ class TemporalSettings(EnvSettings):
 
     def activity_retry_policy(self) -> RetryPolicy:
         """Default retry policy of an I/O node (``TEMPORAL_ACTIVITY_MAX_RETRIES`` attempts)."""
+        from temporalio.common import RetryPolicy
+
         return RetryPolicy(
             initial_interval=timedelta(seconds=self.workflow_initial_interval_seconds),
             backoff_coefficient=self.workflow_backoff_coefficient,

@@ -770,23 +770,28 @@ async def open_temporal_backend(settings: Settings) -> AsyncIterator[TemporalBac
       worker in this process when ``START_TEMPORAL_WORKER=true``.
     """
     async with open_temporal_backend_with(
-        settings, WorkerMode.ALWAYS if settings.temporal.start_worker else WorkerMode.NEVER
+        settings,
+        WorkerMode.ALWAYS if settings.temporal.start_worker else WorkerMode.NEVER,
+        same_data_dir=True,
     ) as backend:
         yield backend
 
 
 @contextlib.asynccontextmanager
 async def open_temporal_backend_with(
-    settings: Settings, worker: WorkerMode
+    settings: Settings, worker: WorkerMode, *, same_data_dir: bool = False
 ) -> AsyncIterator[TemporalBackend]:
-    """:func:`open_temporal_backend` with an explicit worker mode (``flov7 run``)."""
+    """:func:`open_temporal_backend` with an explicit worker mode (``flov7 run``).
+
+    ``same_data_dir``: refuse an embedded server claimed by another data directory
+    (the service does: its store must match the server's runs)."""
     temporal = settings.temporal
     liveness = settings.flov7.worker_liveness_seconds
     if temporal.host is not None and worker == WorkerMode.NEVER:
         yield TemporalBackend(temporal, target=temporal.host, liveness_seconds=liveness)
         return
     async with temporal_environment(
-        settings, worker=worker, search_attributes=SEARCH_ATTRIBUTES
+        settings, worker=worker, search_attributes=SEARCH_ATTRIBUTES, same_data_dir=same_data_dir
     ) as environment:
         if temporal.uses_embedded_server:
             # A dev server started earlier by `flov7 worker` has no Flov7 attributes; on

@@ -25,6 +25,7 @@ from flov7.nodes.resources import NodeResources
 from flov7.nodes.settings import load_node_settings
 from flov7.temporal.client import get_temporal_client, live_pollers
 from flov7.temporal.devserver import EmbeddedDevServer
+from flov7.temporal.ownership import check_data_dir, claim_data_dir
 from flov7.temporal.worker import create_worker
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,16 @@ async def temporal_environment(
     *,
     worker: WorkerMode = WorkerMode.NEVER,
     search_attributes: Iterable[tuple[str, str]] | None = None,
+    same_data_dir: bool = False,
 ) -> AsyncIterator[TemporalEnvironment]:
     """Connect (starting the embedded server when needed) and maybe run a worker.
 
     ``search_attributes`` (``(name, type)`` pairs; default: Flov7's) are registered on
     the embedded server when this call starts it; an external cluster needs
-    ``flov7 setup-search-attributes``.
+    ``flov7 setup-search-attributes``. An embedded server this call starts is claimed
+    for ``FLOV7_DATA_DIR``; with ``same_data_dir`` (``flov7 serve``), joining one that
+    another data directory claimed is refused with a
+    :class:`~flov7.errors.ConfigError`.
     """
     async with contextlib.AsyncExitStack() as stack:
         server: EmbeddedDevServer | None = None
@@ -70,6 +75,8 @@ async def temporal_environment(
             try:
                 client = await get_temporal_client(settings.temporal, target=target)
                 log.info("Using the Temporal dev server already running at %s", target)
+                if same_data_dir:
+                    await check_data_dir(client, settings.flov7.data_dir, target)
             except TemporalConnectionError:
                 server = EmbeddedDevServer.from_settings(
                     settings, search_attributes=search_attributes
@@ -82,6 +89,7 @@ async def temporal_environment(
                     server.db_path,
                 )
                 client = await get_temporal_client(settings.temporal, target=target)
+                await claim_data_dir(client, settings.flov7.data_dir)
         else:
             client = await get_temporal_client(settings.temporal)
         environment = TemporalEnvironment(client=client, target=target, server=server)

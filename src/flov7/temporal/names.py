@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-DEFAULT_TASK_QUEUE = "flov7-workflow-task-queue"
+from flov7.config import DEFAULT_TASK_QUEUE
+
+__all__ = [
+    "CANCEL_SIGNAL",
+    "DEFAULT_TASK_QUEUE",
+    "EXECUTION_WORKFLOW",
+    "STATUS_QUERY",
+    "VALIDATION_WORKFLOW",
+    "activity_name",
+]
+
 EXECUTION_WORKFLOW = "WorkflowExecution"
 VALIDATION_WORKFLOW = "WorkflowValidation"
 STATUS_QUERY = "get_status"
