@@ -246,3 +246,52 @@ def test_absurdly_nested_documents_are_refused_before_anything_walks_them(tmp_pa
     assert result.returncode == 1
     assert "deeper than 64 levels" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+async def test_cancel_command_terminates_and_cancels(
+    temporal_client: Any, external: dict[str, str]
+) -> None:
+    """`flov7 cancel ID --terminate` ends a run that nothing would pick up; asking again
+    says it is closed; an unknown id says so."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    from flov7.config import TemporalSettings
+    from flov7.temporal.executions import start_execution
+
+    queue = external["TEMPORAL_TASK_QUEUE"]  # nobody polls it: the run stays pending
+    document = json.loads((WORKFLOWS / "diamond.json").read_text())
+    handle = await start_execution(temporal_client, document, TemporalSettings(task_queue=queue))
+    ended = flov7("cancel", handle.id, "--terminate", "--reason", "stuck", env=external)
+    assert ended.returncode == 0, ended.stderr
+    assert f"run {handle.id} terminated" in ended.stderr
+    assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+    again = flov7("cancel", handle.id, env=external)
+    assert again.returncode == 1
+    assert "is closed (terminated): nothing to cancel" in again.stderr
+    unknown = flov7("cancel", f"nope-{uuid.uuid4().hex[:8]}", env=external)
+    assert unknown.returncode == 1 and "No execution" in unknown.stderr
+
+
+async def test_a_local_run_is_recorded_like_an_api_run(tmp_path: Path) -> None:
+    """ENABLE_TEMPORAL_FEATURES=false: `flov7 run` goes through the run service, so its
+    run is in the store, where the local API lists it."""
+    from flov7.store.database import Database
+    from flov7.store.repository import Repository
+
+    data = tmp_path / "data"
+    execution_id = f"local-cli-{uuid.uuid4().hex[:8]}"
+    result = flov7(
+        "run",
+        str(WORKFLOWS / "diamond.json"),
+        "--execution-id",
+        execution_id,
+        env={"ENABLE_TEMPORAL_FEATURES": "false", "FLOV7_DATA_DIR": str(data)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "started in-process" in result.stderr
+    async with Database.open(f"sqlite+aiosqlite:///{data / 'flov7.db'}") as database:
+        record = await Repository(database).get_execution(execution_id, with_outcome=True)
+    assert record is not None
+    assert (record.engine, record.status) == ("local", "completed")
+    assert record.result is not None
+    assert record.result["node_results"]["join"]["output"]["sum"] == 24

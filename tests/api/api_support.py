@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from flov7.api.app import create_app
-from flov7.runs.contract import ExecutionBackend
 from flov7.config import Flov7Settings, Settings, TemporalSettings
 from flov7.nodes import base as node_base
 from flov7.nodes.base import NodeType
+from flov7.runs.contract import ExecutionBackend
 from flov7.store.database import Database
 
 API = "/api/v1"

@@ -25,10 +25,10 @@ from api_support import Engine, api_settings, client_for, running_app
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.local.backend import LocalBackend
 from flov7.store.database import Database
+from flov7.temporal.backend import TemporalBackend
 from flov7.temporal.search_attributes import register_search_attributes
 
 ENGINES = ("temporal", "local")

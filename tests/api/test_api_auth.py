@@ -11,10 +11,10 @@ from api_support import API, api_settings, client_for, running_app
 from fastapi import FastAPI
 
 from flov7.api.auth import ApiKeyRing, create_api_key, hash_api_key, is_loopback
-from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
 from flov7.store.repository import Repository
+from flov7.temporal.backend import TemporalBackend
 
 ENV_KEYS = "first-env-key, second-env-key"
 

@@ -14,12 +14,12 @@ from api_support import API, WAIT, api_settings, client_for, document, transform
 
 from flov7.api.app import create_app
 from flov7.backends import open_backend
-from flov7.runs.contract import ExecutionBackend
-from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.local.backend import NOT_DURABLE_WARNING, LocalBackend
+from flov7.runs.contract import ExecutionBackend
 from flov7.store.database import Database
 from flov7.store.repository import Repository
+from flov7.temporal.backend import TemporalBackend
 
 
 def test_both_backends_keep_the_protocol(tmp_path: Path) -> None:

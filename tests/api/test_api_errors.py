@@ -11,9 +11,9 @@ import httpx
 import pytest
 from api_support import API, api_settings, running_app
 
+from flov7.config import TemporalSettings
 from flov7.runs.contract import ExecutionBackend, ExecutionFilters, ExecutionRef, WorkflowRef
 from flov7.runs.views import EngineHealth, EngineInfo, HistoryPage, RunPage, RunStatus
-from flov7.config import TemporalSettings
 from flov7.store.database import Database
 
 

@@ -28,9 +28,9 @@ from api_support import (
 )
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
+from flov7.temporal.backend import TemporalBackend
 
 
 async def execute(api: httpx.AsyncClient, body: dict[str, Any], **params: Any) -> httpx.Response:
@@ -354,6 +354,53 @@ async def test_cancel_stops_a_running_run(api: httpx.AsyncClient, api_engine: En
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "execution_closed"
     assert again.json()["error"]["details"] == {"status": "cancelled"}
+
+
+async def test_terminate_ends_a_running_run_at_once(
+    api: httpx.AsyncClient, api_engine: Engine
+) -> None:
+    doc = document(delay("wait", 300), transform("never"), edges=chain("wait", "never"))
+    execution_id = (await execute(api, {"workflow_data": doc})).json()["execution_id"]
+    response = await api.post(
+        f"{API}/workflow/terminate/{execution_id}", json={"reason": "stuck, ending it"}
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "terminated"
+    assert response.json()["engine"] == api_engine.name
+    body = await closed_status(api, execution_id)
+    assert body["status"] == "terminated"
+    assert body["nodes"]["never"]["status"] == "pending"
+    if api_engine.client is not None:
+        handle = api_engine.client.get_workflow_handle(execution_id)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+    else:
+        assert body["error"] == {"type": "Terminated", "message": "stuck, ending it"}
+    for action in ("terminate", "cancel"):
+        again = await api.post(f"{API}/workflow/{action}/{execution_id}")
+        assert again.status_code == 409
+        assert again.json()["error"]["details"] == {"status": "terminated"}
+    listed = await api.get(f"{API}/workflow/executions", params={"status": "terminated"})
+    assert listed.status_code == 200
+
+
+async def test_terminate_unknown_execution_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.post(f"{API}/workflow/terminate/nope-{uuid.uuid4().hex}")
+    assert response.status_code == 404
+
+
+async def test_every_advertised_status_filter_is_accepted(api: httpx.AsyncClient) -> None:
+    for status in (
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+        "timed_out",
+        "terminated",
+        "interrupted",
+    ):
+        response = await api.get(f"{API}/workflow/executions", params={"status": status})
+        assert response.status_code == 200, (status, response.text)
 
 
 async def test_cancel_unknown_execution_is_404(api: httpx.AsyncClient) -> None:

@@ -11,9 +11,9 @@ from api_support import API, api_settings, client_for, running_app
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.store.database import Database
+from flov7.temporal.backend import TemporalBackend
 from flov7.temporal.devserver import free_port
 
 

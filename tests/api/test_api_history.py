@@ -38,11 +38,11 @@ from api_support import (
 )
 from temporalio.client import Client
 
-from flov7.temporal.backend import TemporalBackend
 from flov7.config import TemporalSettings
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.store.database import Database
+from flov7.temporal.backend import TemporalBackend
 from flov7.temporal.worker import create_worker
 
 

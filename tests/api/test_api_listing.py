@@ -28,11 +28,11 @@ from api_support import (
 )
 from temporalio.client import Client
 
+from flov7.config import TemporalSettings
 from flov7.errors import InvalidQueryError
 from flov7.runs.contract import ExecutionFilters
-from flov7.temporal.backend import TemporalBackend, visibility_query
-from flov7.config import TemporalSettings
 from flov7.store.database import Database
+from flov7.temporal.backend import TemporalBackend, visibility_query
 from flov7.temporal.search_attributes import STATUS, VERSION, WORKFLOW_ID
 
 

@@ -101,6 +101,15 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path,
             process.wait(timeout=30)
 
 
+def base_grpc_port(log: Path) -> int:
+    """The embedded server's port, from the serve banner (``Temporal: embedded dev
+    server 127.0.0.1:PORT``)."""
+    for line in log.read_text().splitlines():
+        if "embedded dev server 127.0.0.1:" in line:
+            return int(line.split("127.0.0.1:", 1)[1].split(",")[0].split()[0])
+    raise AssertionError(f"no embedded server in the banner:\n{log.read_text()}")
+
+
 def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path]) -> None:
     process, base, data_dir, log = served
 
@@ -136,6 +145,21 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
         assert listed.status_code == 200
     servers = processes_mentioning(str(data_dir / "temporal.db"))
     assert servers, "the embedded Temporal server should be running"
+    # A second service of another data directory must not join this one's server.
+    (other_api,) = free_ports(1)
+    second = flov7(
+        "serve",
+        env=cli_env(
+            data_dir.parent / "other-data",
+            FLOV7_API_PORT=str(other_api),
+            FLOV7_DEVSERVER_PORT=str(base_grpc_port(log)),
+        ),
+        cwd=data_dir.parent,
+        timeout=90,
+    )
+    assert second.returncode == 2, second.stderr
+    assert f"belongs to the data directory {data_dir}" in second.stderr
+    assert "FLOV7_DATA_DIR" in second.stderr
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0, log.read_text()
@@ -146,6 +170,7 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
     )
     output = log.read_text()
     assert "flov7 serve: API on http://127.0.0.1:" in output
+    assert f"data directory: {data_dir}" in output
     assert "serving this machine's clients only" in output
     assert "Traceback" not in output
     assert (data_dir / "flov7.db").is_file()

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
+from flov7.config import Flov7Settings, Settings, TemporalSettings
 from flov7.errors import (
     ExecutionAlreadyClosedError,
     ExecutionConflictError,
     ExecutionNotFoundError,
     InvalidQueryError,
 )
-from flov7.runs.contract import ExecutionFilters, WorkflowRef
-from flov7.config import Flov7Settings, Settings, TemporalSettings
 from flov7.local.backend import INTERRUPTED_ERROR, LocalBackend
+from flov7.runs.contract import ExecutionFilters, WorkflowRef
 from flov7.store.repository import ExecutionRecord, Repository
 from nodes.http_servers import TestHttpServer
 
