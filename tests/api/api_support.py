@@ -20,7 +20,7 @@ from temporalio.client import Client
 from flov7.api.app import create_app
 from flov7.api.backend import ExecutionBackend
 from flov7.config import Flov7Settings, Settings, TemporalSettings
-from flov7.nodes import base as node_base
+from flov7.nodes import registry as node_registry
 from flov7.nodes.base import NodeType
 from flov7.store.database import Database
 
@@ -105,11 +105,11 @@ async def eventually(
 def registered_node_type(node_type: NodeType) -> Iterator[NodeType]:
     """Register a test-only node type for the duration of the block, so that other
     tests see the built-ins only."""
-    node_base.register(node_type)
+    node_registry.register(node_type)
     try:
         yield node_type
     finally:
-        node_base.unregister(node_type.name)
+        node_registry.unregister(node_type.name)
 
 
 def document(

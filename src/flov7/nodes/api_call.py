@@ -28,7 +28,7 @@ import httpx
 from pydantic import Field
 
 from flov7.errors import NodeExecutionError
-from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
+from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.credentials import (
     BasicCredential,
     BearerCredential,
@@ -560,4 +560,4 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-api_call_node = register(ApiCallNode())
+api_call_node = ApiCallNode()
