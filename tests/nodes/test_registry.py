@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -13,6 +15,7 @@ from flov7.nodes.base import NodeConfig, NodeKind, NodeType
 from flov7.nodes.registry import BUILTIN_NODE_TYPES, get_node_type, node_types
 
 GUIDE_ORDER = ["api_call", "condition", "transform", "delay", "database", "webhook", "ai_agent"]
+NODES_DIR = Path(registry.__file__).parent
 
 
 class _Echo(NodeType):
@@ -105,3 +108,26 @@ def test_expressions_name_each_field_path() -> None:
     ]
     # Templates in ordinary string fields are not bare expressions.
     assert api_call.expressions({"url": "http://x/{{ input.id }}"}) == []
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_no_node_module_imports_another_nodes_module() -> None:
+    """Node modules share code through helper modules (``http``, ``llm``...), which
+    import no node module either; only the registry imports them all."""
+    node_modules = {f"flov7.nodes.{node_type.name}" for node_type in BUILTIN_NODE_TYPES}
+    for path in sorted(NODES_DIR.glob("*.py")):
+        if path.stem == "registry":
+            continue
+        others = node_modules - {f"flov7.nodes.{path.stem}"}
+        assert not _imported_modules(path) & others, path.name

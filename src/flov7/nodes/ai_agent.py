@@ -39,8 +39,9 @@ from pydantic import Field, model_validator
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.credentials import LlmCredential
+from flov7.nodes.http import build_http_client
 from flov7.nodes.llm import ChatClient, ChatMessage, ChatRequest, ChatResponse, LlmEndpoint
-from flov7.nodes.resources import NodeResources, build_http_client, require_resources
+from flov7.nodes.resources import NodeResources, require_resources
 from flov7.security.ssrf import Origin
 
 AgentType = Literal["chat", "summarize", "classify", "extract"]

@@ -10,66 +10,23 @@ handshake per node), and the database node keeps one engine per database through
 from __future__ import annotations
 
 import contextlib
-import http.cookiejar
 import logging
-import ssl
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import httpx
 
-from flov7 import __version__
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext
 from flov7.nodes.credentials import CredentialStore
+from flov7.nodes.http import build_http_client
 from flov7.nodes.settings import NodeSettings, load_node_settings
-from flov7.security.ssrf import GuardedTransport, OutboundPolicy
 
-__all__ = ["NodeResources", "build_http_client", "require_resources"]
+__all__ = ["NodeResources", "require_resources"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-USER_AGENT = f"flov7/{__version__}"
-
-
-class _NoCookies(http.cookiejar.CookieJar):
-    """A cookie jar that keeps nothing.
-
-    The client is shared by every run on the worker: a cookie set by one workflow's
-    server must not be sent on another workflow's requests.
-    """
-
-    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
-        return None
-
-    def extract_cookies(self, response: Any, request: urllib.request.Request) -> None:
-        return None
-
-
-def build_http_client(
-    policy: OutboundPolicy, *, max_connections: int = 100, verify: ssl.SSLContext | bool = True
-) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose every connection goes through the SSRF guard.
-
-    ``trust_env=False``: environment proxies would make the guard check the proxy's
-    address instead of the destination's, and ``.netrc`` credentials must not be added
-    to requests that workflow authors aim.
-    """
-    limits = httpx.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=min(20, max_connections),
-    )
-    return httpx.AsyncClient(
-        transport=GuardedTransport(policy, limits=limits, verify=verify),
-        trust_env=False,
-        cookies=_NoCookies(),
-        headers={"User-Agent": USER_AGENT},
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
-    )
 
 
 class NodeResources:
