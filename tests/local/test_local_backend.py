@@ -25,7 +25,7 @@ from flov7.api.backend import (
     InvalidQueryError,
     WorkflowRef,
 )
-from flov7.config import Flov7Settings, Settings, TemporalSettings
+from flov7.config import Flov7Settings, NodeSettings, Settings, TemporalSettings
 from flov7.local.backend import INTERRUPTED_ERROR, LocalBackend
 from flov7.store.repository import ExecutionRecord, Repository
 from nodes.http_servers import TestHttpServer
@@ -36,13 +36,13 @@ OpenBackend = Callable[[], contextlib.AbstractAsyncContextManager[LocalBackend]]
 
 
 @pytest.fixture
-def settings(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(clean_env: Path) -> Settings:
     """Local-runtime settings with the store in the test's directory; HTTP nodes may
     reach the test server on 127.0.0.1."""
-    monkeypatch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
     return Settings(
         temporal=TemporalSettings(_env_file=None),
         flov7=Flov7Settings(_env_file=None, data_dir=clean_env, enable_temporal_features=False),
+        nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"),
     )
 
 
