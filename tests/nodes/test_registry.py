@@ -131,3 +131,19 @@ def test_no_node_module_imports_another_nodes_module() -> None:
             continue
         others = node_modules - {f"flov7.nodes.{path.stem}"}
         assert not _imported_modules(path) & others, path.name
+
+
+def test_nodes_import_no_runtime() -> None:
+    """The registry, the node resources and the settings tree load without temporal/,
+    local/ or api/ (config's task-queue default comes from flov7.temporal.names only)."""
+    code = (
+        "import sys\n"
+        "import flov7.nodes.registry, flov7.nodes.resources, flov7.config\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('flov7.'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    runtimes = ("flov7.temporal", "flov7.local", "flov7.api", "flov7.runs", "flov7.cli")
+    leaked = [m for m in out if m.startswith(runtimes)]
+    assert set(leaked) <= {"flov7.temporal", "flov7.temporal.names"}, leaked
