@@ -16,10 +16,10 @@ import pytest
 import pytest_asyncio
 from temporalio.client import Client
 
-from flov7.config import TemporalSettings, load_settings, reset_settings_cache
+from flov7.config import NodeSettings, TemporalSettings, reset_settings_cache, settings_with
+from flov7.nodes.resources import node_resources
 from flov7.temporal.client import clear_client_cache
 from flov7.temporal.devserver import EmbeddedDevServer, free_ports
-from flov7.temporal.environment import node_resources
 from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import create_worker
 
@@ -84,15 +84,13 @@ async def flov7_worker(temporal_client: Client) -> AsyncIterator[TemporalSetting
     Outbound HTTP to 127.0.0.1 is allowed for the test servers (the SSRF guard refuses
     loopback by default).
     """
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
-        settings = load_settings()
-        temporal = TemporalSettings(task_queue=f"flov7-test-{uuid.uuid4().hex[:8]}")
-        async with (
-            node_resources(settings) as resources,
-            create_worker(temporal_client, temporal, resources=resources),
-        ):
-            yield temporal
+    settings = settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))
+    temporal = TemporalSettings(task_queue=f"flov7-test-{uuid.uuid4().hex[:8]}")
+    async with (
+        node_resources(settings) as resources,
+        create_worker(temporal_client, temporal, resources=resources),
+    ):
+        yield temporal
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ import pytest
 
 from flov7.config import (
     Flov7Settings,
+    NodeSettings,
     Settings,
     TemporalSettings,
     get_settings,
     load_settings,
     reset_settings_cache,
+    settings_with,
 )
 from flov7.errors import ConfigError
 from flov7.spec import ExecutionDefaults, RetrySpec
@@ -365,3 +367,52 @@ def test_temporal_config_module_reexports_the_settings(
     assert temporal_config.TemporalSettings is TemporalSettings
     monkeypatch.setenv("TEMPORAL_NAMESPACE", "ns1")
     assert temporal_config.get_temporal_settings().namespace == "ns1"
+
+
+# --- Node settings are part of the one tree -------------------------------------------------
+
+
+def test_node_settings_are_read_with_the_rest_of_the_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1,api.internal:8443")
+    monkeypatch.setenv("FLOV7_CREDENTIAL_CRM", "crm-secret")
+    settings = load_settings()
+    assert settings.nodes.outbound_allowlist == ("127.0.0.1", "api.internal:8443")
+    assert settings.nodes.credentials["crm"].secret_values() == ["crm-secret"]
+    # Read once: changing the environment afterwards changes nothing for this tree.
+    monkeypatch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "10.0.0.0/8")
+    assert settings.nodes.outbound_allowlist == ("127.0.0.1", "api.internal:8443")
+
+
+def test_a_bad_node_variable_is_reported_with_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _error(
+        monkeypatch,
+        TEMPORAL_HOST="localhost",
+        FLOV7_HTTP_MAX_CONNECTIONS="0",
+        FLOV7_CREDENTIALS="{not json",
+    )
+    lines = [line.strip() for line in text.splitlines()[1:]]
+    assert text.startswith("Invalid configuration:\n  ")
+    assert len(lines) == 3
+    assert any(line.startswith("TEMPORAL_HOST ") for line in lines)
+    assert "FLOV7_HTTP_MAX_CONNECTIONS must be greater than 0, got 0" in lines
+    assert any(line.startswith("FLOV7_CREDENTIALS must be a JSON object") for line in lines)
+    assert "not json" not in text  # the value may hold secrets
+
+
+def test_settings_built_in_code_read_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "10.0.0.0/8")
+    monkeypatch.setenv("FLOV7_LOG_LEVEL", "debug")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "from-env")
+    Path(".env").write_text("FLOV7_CREDENTIAL_X=from-dotenv\n")
+
+    tree = settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))
+    assert tree.nodes.outbound_allowlist == ("127.0.0.1",)
+    assert tree.nodes.credentials == {}
+    assert tree.flov7.log_level == "INFO"
+    assert tree.temporal.namespace == "default"
+    # A tree built from groups gets default (not environment) node settings.
+    plain = Settings(temporal=tree.temporal, flov7=tree.flov7)
+    assert plain.nodes.outbound_allowlist == ()
+    assert NodeSettings.from_values(FLOV7_HTTP_MAX_CONNECTIONS=7).http_max_connections == 7
+    with pytest.raises(ValueError, match="FLOV7_HTTP_MAX_CONNECTIONS must be greater than 0"):
+        NodeSettings.from_values(http_max_connections=0)

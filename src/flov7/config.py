@@ -1,14 +1,22 @@
 """Flov7 settings, read from the environment and from a ``.env`` file in the working directory.
 
-Two groups, each a pydantic-settings class:
+One tree, :class:`Settings`, of three groups, each a pydantic-settings class:
 
 - :class:`TemporalSettings`: the ``TEMPORAL_*`` variables of the integration guide (plus
   ``START_TEMPORAL_WORKER``). Their names are a public contract, so every field spells its
   variable out in full (``validation_alias``) instead of deriving it from a prefix.
 - :class:`Flov7Settings`: the service's own knobs (``FLOV7_*``, plus the guide's
   ``ENABLE_TEMPORAL_FEATURES``).
+- :class:`~flov7.nodes.settings.NodeSettings`: what the I/O nodes use (outbound
+  allow-list, HTTP limits, credentials, databases, LLM endpoints; ``FLOV7_*`` too).
 
-Use :func:`get_settings` (cached) or :func:`load_settings` (fresh). Both raise
+The environment is read once, by :func:`load_settings` (or :func:`get_settings`, which
+caches it), when a process starts; everything below receives its part of the tree
+(``settings.nodes`` goes to :class:`~flov7.nodes.resources.NodeResources`) and nothing
+reads the environment again. Code and tests build a tree without the environment with
+:func:`settings_with` (or ``Settings(...)`` of groups built with ``from_values``).
+
+:func:`get_settings` and :func:`load_settings` raise
 :class:`flov7.errors.ConfigError` with one line per bad variable, naming the variable::
 
     Invalid configuration:
@@ -22,7 +30,7 @@ An empty variable (``TEMPORAL_HOST=``) counts as unset.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -35,9 +43,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
+from flov7.env_settings import EnvSettings
 from flov7.errors import ConfigError
+from flov7.nodes.settings import NodeSettings, describe_node_errors
 from flov7.spec import ExecutionDefaults, RetrySpec
 
 if TYPE_CHECKING:
@@ -53,11 +63,13 @@ __all__ = [
     "MAX_RETRY_INTERVAL_SECONDS",
     "EnvSettings",
     "Flov7Settings",
+    "NodeSettings",
     "Settings",
     "TemporalSettings",
     "get_settings",
     "load_settings",
     "reset_settings_cache",
+    "settings_with",
 ]
 
 
@@ -109,28 +121,6 @@ def _check_host(value: str) -> str:
             f"TEMPORAL_HOST must look like host:port, e.g. localhost:7233; got {value!r}"
         )
     return value
-
-
-class EnvSettings(BaseSettings):
-    """What every settings group shares (here and :mod:`flov7.nodes.settings`): where
-    they read from, and how."""
-
-    # Inline (not a shared dict) so that the pydantic mypy plugin sees validate_by_name.
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        # A .env file is shared with other tools (database URLs, the temporal CLI's own
-        # TEMPORAL_ADDRESS...): unknown keys are none of our business.
-        extra="ignore",
-        env_ignore_empty=True,
-        case_sensitive=False,
-        # Fields are named in snake_case and read from their exact variable names; allow both
-        # so that code and tests can build settings with Python names.
-        validate_by_name=True,
-        validate_by_alias=True,
-        allow_inf_nan=False,
-        hide_input_in_errors=True,
-    )
 
 
 class TemporalSettings(EnvSettings):
@@ -501,17 +491,41 @@ class Flov7Settings(EnvSettings):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """All of Flov7's settings: ``settings.temporal`` and ``settings.flov7``."""
+    """All of Flov7's settings: ``settings.temporal``, ``settings.flov7`` and ``settings.nodes``.
+
+    ``nodes`` defaults to the node settings' defaults (nothing allowed beyond the public
+    internet, no credentials, no databases), not to the environment: build the tree
+    with :func:`load_settings` to read it.
+    """
 
     temporal: TemporalSettings
     flov7: Flov7Settings
+    nodes: NodeSettings = field(default_factory=NodeSettings.from_values)
+
+
+def settings_with(
+    *,
+    temporal: TemporalSettings | None = None,
+    flov7: Flov7Settings | None = None,
+    nodes: NodeSettings | None = None,
+) -> Settings:
+    """A settings tree from the given groups, the defaults for the others.
+
+    Reads neither the environment nor ``.env``: for code and tests that configure Flov7
+    directly (``settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))``).
+    """
+    return Settings(
+        temporal=temporal if temporal is not None else TemporalSettings.from_values(),
+        flov7=flov7 if flov7 is not None else Flov7Settings.from_values(),
+        nodes=nodes if nodes is not None else NodeSettings.from_values(),
+    )
 
 
 def load_settings(env_file: str | Path | None = ".env") -> Settings:
     """Read the settings from the environment and ``env_file`` (relative to the CWD).
 
     ``env_file=None`` reads the environment only. Raises :class:`ConfigError` listing
-    every bad variable of both groups at once, one per line.
+    every bad variable of every group at once, one per line.
     """
     problems: list[str] = []
     built: list[BaseSettings] = []
@@ -520,12 +534,18 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
             built.append(cls(_env_file=env_file))
         except ValidationError as exc:
             problems.extend(_describe(cls, exc))
+    nodes: NodeSettings | None = None
+    try:
+        nodes = NodeSettings(_env_file=env_file)
+    except ValidationError as exc:
+        problems.extend(describe_node_errors(exc))
     if problems:
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
     temporal, flov7 = built
     assert isinstance(temporal, TemporalSettings)
     assert isinstance(flov7, Flov7Settings)
-    return Settings(temporal=temporal, flov7=flov7)
+    assert nodes is not None
+    return Settings(temporal=temporal, flov7=flov7, nodes=nodes)
 
 
 def _describe(cls: type[BaseSettings], exc: ValidationError) -> list[str]:

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from flov7.api.app import create_app
-from flov7.config import Flov7Settings, Settings, TemporalSettings
-from flov7.nodes import base as node_base
+from flov7.config import Flov7Settings, NodeSettings, Settings, TemporalSettings
+from flov7.nodes import registry as node_registry
 from flov7.nodes.base import NodeType
 from flov7.runs.contract import ExecutionBackend
 from flov7.store.database import Database
@@ -29,11 +29,18 @@ WAIT = {"wait": "true", "timeout": "60"}
 """Query of an execute that waits for the result (as long as the API allows)."""
 
 
-def api_settings(temporal: TemporalSettings, data_dir: Path, **flov7: Any) -> Settings:
-    """Settings for a test app: the given Temporal settings, defaults elsewhere."""
+def api_settings(
+    temporal: TemporalSettings,
+    data_dir: Path,
+    *,
+    nodes: NodeSettings | None = None,
+    **flov7: Any,
+) -> Settings:
+    """Settings for a test app: the given Temporal (and node) settings, defaults elsewhere."""
     return Settings(
         temporal=temporal,
         flov7=Flov7Settings(_env_file=None, data_dir=data_dir, **flov7),
+        nodes=nodes if nodes is not None else NodeSettings.from_values(),
     )
 
 
@@ -105,11 +112,11 @@ async def eventually(
 def registered_node_type(node_type: NodeType) -> Iterator[NodeType]:
     """Register a test-only node type for the duration of the block, so that other
     tests see the built-ins only."""
-    node_base.register(node_type)
+    node_registry.register(node_type)
     try:
         yield node_type
     finally:
-        node_base.unregister(node_type.name)
+        node_registry.unregister(node_type.name)
 
 
 def document(

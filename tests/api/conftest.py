@@ -15,7 +15,6 @@ Both keep their store in one SQLite file of the session. Tests about Temporal it
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -25,7 +24,7 @@ from api_support import Engine, api_settings, client_for, running_app
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from flov7.config import TemporalSettings
+from flov7.config import NodeSettings, TemporalSettings
 from flov7.local.backend import LocalBackend
 from flov7.store.database import Database
 from flov7.temporal.backend import TemporalBackend
@@ -65,12 +64,12 @@ async def local_backend(
     Outbound HTTP to 127.0.0.1 is allowed for the test servers, as on the worker.
     """
     settings = api_settings(
-        TemporalSettings(), tmp_path_factory.mktemp("local-data"), enable_temporal_features=False
+        TemporalSettings(),
+        tmp_path_factory.mktemp("local-data"),
+        nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"),
+        enable_temporal_features=False,
     )
-    async with contextlib.AsyncExitStack() as stack:
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
-            backend = await stack.enter_async_context(LocalBackend(settings, database=api_database))
+    async with LocalBackend(settings, database=api_database) as backend:
         yield backend
 
 

@@ -6,7 +6,7 @@ import httpx
 from api_support import API
 
 from flov7.engine.validate import validate_workflow
-from flov7.nodes.base import node_types
+from flov7.nodes.registry import node_types
 
 
 async def test_lists_every_node_type_from_the_registry(api: httpx.AsyncClient) -> None:

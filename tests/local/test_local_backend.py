@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from flov7.config import Flov7Settings, Settings, TemporalSettings
+from flov7.config import Flov7Settings, NodeSettings, Settings, TemporalSettings
 from flov7.errors import (
     ExecutionAlreadyClosedError,
     ExecutionConflictError,
@@ -36,13 +36,13 @@ OpenBackend = Callable[[], contextlib.AbstractAsyncContextManager[Any]]
 
 
 @pytest.fixture
-def settings(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(clean_env: Path) -> Settings:
     """Local-runtime settings with the store in the test's directory; HTTP nodes may
     reach the test server on 127.0.0.1."""
-    monkeypatch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
     return Settings(
         temporal=TemporalSettings(_env_file=None),
         flov7=Flov7Settings(_env_file=None, data_dir=clean_env, enable_temporal_features=False),
+        nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"),
     )
 
 

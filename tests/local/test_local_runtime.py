@@ -11,14 +11,8 @@ from flov7.engine.driver import ActivityPolicy, ActivityRequest, NodeFailed
 from flov7.errors import NodeExecutionError
 from flov7.local.runner import LocalNodeRunner
 from flov7.local.runtime import InvalidWorkflowError, LocalRuntime
-from flov7.nodes.base import (
-    ActivityContext,
-    NodeConfig,
-    NodeKind,
-    NodeType,
-    register,
-    unregister,
-)
+from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
+from flov7.nodes.registry import register, unregister
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

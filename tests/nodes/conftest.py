@@ -62,14 +62,15 @@ async def http_server() -> AsyncIterator[TestHttpServer]:
 def make_settings(clean_env: Path) -> MakeSettings:
     """``make_settings(**fields)``: :class:`NodeSettings` from arguments only.
 
-    No variable from the shell and no ``.env`` (``clean_env``). Defaults: allow-list
+    Reads no variable and no ``.env`` (``clean_env`` keeps them from the code under
+    test too). Defaults: allow-list
     ``127.0.0.1`` (the test servers) and the test :data:`CREDENTIALS`.
     """
 
     def make(**fields: Any) -> NodeSettings:
         fields.setdefault("outbound_allowlist", "127.0.0.1")
         fields.setdefault("credentials", CREDENTIALS)
-        return NodeSettings(_env_file=None, **fields)
+        return NodeSettings.from_values(**fields)
 
     return make
 

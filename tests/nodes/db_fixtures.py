@@ -187,8 +187,7 @@ async def _database(backend: str, tmp_path: Path) -> AsyncIterator[TestDatabase]
 
 def database_settings(url: str, **extra: Any) -> NodeSettings:
     """Settings with two connections to ``url``: ``main`` (default) and ``readonly``."""
-    return NodeSettings(
-        _env_file=None,  # type: ignore[call-arg]
+    return NodeSettings.from_values(
         databases={"main": {"url": url}, "readonly": {"url": url, "read_only": True}},
         default_database="main",
         **extra,

@@ -49,7 +49,7 @@ def llm_settings(server: FakeLlmServer, **fields: Any) -> NodeSettings:
         "llm_timeout_seconds": 10,
     }
     values.update(fields)
-    return NodeSettings(_env_file=None, **values)  # type: ignore[call-arg]
+    return NodeSettings.from_values(**values)
 
 
 @pytest_asyncio.fixture

@@ -14,17 +14,16 @@ import pytest
 import pytest_asyncio
 
 from flov7.errors import NodeExecutionError
-from flov7.nodes.api_call import (
+from flov7.nodes.api_call import ApiCallConfig, api_call_node
+from flov7.nodes.base import ActivityContext
+from flov7.nodes.credentials import HostBoundCredential, parse_credential
+from flov7.nodes.http import (
     MAX_RETRY_AFTER_SECONDS,
-    ApiCallConfig,
     _send_following,
-    api_call_node,
     build_request,
     host_and_port,
     parse_retry_after,
 )
-from flov7.nodes.base import ActivityContext
-from flov7.nodes.credentials import HostBoundCredential, parse_credential
 from flov7.nodes.resources import NodeResources
 from flov7.nodes.settings import NodeSettings
 from nodes.http_servers import TestHttpServer

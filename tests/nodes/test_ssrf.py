@@ -19,11 +19,10 @@ from flov7.config import load_settings
 from flov7.errors import NodeExecutionError
 from flov7.nodes.api_call import ApiCallConfig, api_call_node
 from flov7.nodes.base import ActivityContext
-from flov7.nodes.resources import NodeResources
+from flov7.nodes.resources import NodeResources, node_resources
 from flov7.nodes.settings import NodeSettings
 from flov7.nodes.webhook import WebhookConfig, webhook_node
 from flov7.security import GuardedTransport, OutboundBlockedError, OutboundPolicy, blocked_reason
-from flov7.temporal.environment import node_resources
 from nodes.db_fixtures import closed_port
 from nodes.http_servers import TestHttpServer
 
@@ -385,7 +384,7 @@ async def test_allow_list_entry_with_a_port_opens_that_port_only(
         assert "(loopback address) for " + other in error.message
 
 
-async def test_worker_resources_read_the_allow_list_from_the_environment(
+async def test_worker_resources_get_the_allow_list_read_from_the_environment_at_start(
     clean_env: Path,
     monkeypatch: pytest.MonkeyPatch,
     make_context: MakeContext,

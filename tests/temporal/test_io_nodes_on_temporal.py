@@ -17,7 +17,8 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from flov7.config import TemporalSettings
+from flov7.config import NodeSettings, TemporalSettings, settings_with
+from flov7.nodes.resources import node_resources
 from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import create_worker
@@ -25,6 +26,8 @@ from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+LOOPBACK_ALLOWED = settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))
+"""Settings whose HTTP nodes may reach the test servers on 127.0.0.1."""
 FAST = {"initial_interval_seconds": 0.1, "backoff_coefficient": 1.0, "max_interval_seconds": 0.2}
 
 
@@ -185,16 +188,11 @@ async def test_node_survives_its_worker_being_killed_mid_activity(
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
-        from flov7.config import load_settings
-        from flov7.temporal.environment import node_resources
-
-        async with (
-            node_resources(load_settings()) as resources,
-            create_worker(temporal_client, settings, resources=resources),
-        ):
-            result = await asyncio.wait_for(handle.result(), timeout=120)
+    async with (
+        node_resources(LOOPBACK_ALLOWED) as resources,
+        create_worker(temporal_client, settings, resources=resources),
+    ):
+        result = await asyncio.wait_for(handle.result(), timeout=120)
     assert result["status"] == "completed", result["error"]
     node = result["node_results"]["fetch"]
     assert node["attempts"] == 2
@@ -211,9 +209,7 @@ async def test_runs_evicted_from_the_worker_cache_still_finish(
     """
     from temporalio.worker import Worker
 
-    from flov7.config import load_settings
     from flov7.temporal.activities import NodeActivities
-    from flov7.temporal.environment import node_resources
     from flov7.temporal.worker import WORKFLOWS
 
     settings = TemporalSettings(task_queue=f"evict-{uuid.uuid4().hex[:8]}")
@@ -225,21 +221,17 @@ async def test_runs_evicted_from_the_worker_cache_still_finish(
         ],
         "edges": [{"id": "e", "source": "slow", "target": "after"}],
     }
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FLOV7_OUTBOUND_ALLOWLIST", "127.0.0.1")
-        async with node_resources(load_settings()) as resources:
-            worker = Worker(
-                temporal_client,
-                task_queue=settings.task_queue,
-                workflows=WORKFLOWS,
-                activities=NodeActivities(resources).all(),
-                max_cached_workflows=1,
-            )
-            async with worker:
-                handles = [
-                    await start_execution(temporal_client, document, settings) for _ in range(4)
-                ]
-                results = [await asyncio.wait_for(h.result(), timeout=120) for h in handles]
+    async with node_resources(LOOPBACK_ALLOWED) as resources:
+        worker = Worker(
+            temporal_client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=NodeActivities(resources).all(),
+            max_cached_workflows=1,
+        )
+        async with worker:
+            handles = [await start_execution(temporal_client, document, settings) for _ in range(4)]
+            results = [await asyncio.wait_for(h.result(), timeout=120) for h in handles]
     assert [r["status"] for r in results] == ["completed"] * 4
     assert all(r["node_results"]["after"]["output"] == {"v": 200} for r in results)
 

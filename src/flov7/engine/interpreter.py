@@ -22,7 +22,8 @@ from enum import StrEnum
 from typing import Any
 
 from flov7.engine.graph import Graph
-from flov7.nodes.base import NodeType, get_node_type
+from flov7.nodes.base import NodeType
+from flov7.nodes.registry import get_node_type
 from flov7.spec import EdgeSpec, NodeSpec, OnError, WorkflowSpec
 
 ERROR_HANDLE = "error"

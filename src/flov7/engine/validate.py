@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from flov7.engine.expressions import check_expression, has_template, template_errors
 from flov7.engine.graph import Graph
 from flov7.errors import ExpressionError, WorkflowDocumentError
-from flov7.nodes.base import NodeType, get_node_type, node_types
-from flov7.nodes.transform import mapping_expressions
+from flov7.nodes.base import NodeType
+from flov7.nodes.registry import get_node_type, node_types
 from flov7.spec import NodeSpec, OnError, WorkflowSpec, parse_workflow
 
 ERROR_HANDLE = "error"
@@ -209,14 +209,7 @@ def _is_templated(data: Any, loc: tuple[int | str, ...]) -> bool:
 
 
 def _expressions_of(node: NodeSpec, node_type: NodeType) -> list[tuple[str, str]]:
-    leaves: list[tuple[str, str]] = []
-    for name in node_type.expression_fields:
-        value = node.data.get(name)
-        if isinstance(value, str):
-            leaves.append((f"data.{name}", value))
-        elif value is not None:
-            leaves.extend((f"data.{p}", e) for p, e in mapping_expressions(value, name))
-    return leaves
+    return [(f"data.{path}", text) for path, text in node_type.expressions(node.data)]
 
 
 def _check_edges(spec: WorkflowSpec, report: ValidationReport) -> None:

@@ -48,8 +48,7 @@ from flov7.errors import (
 from flov7.local import views
 from flov7.local.runtime import ENGINE, LocalRun, LocalRuntime, process_identity
 from flov7.local.views import RunHistorySource
-from flov7.nodes.resources import NodeResources
-from flov7.nodes.settings import load_node_settings
+from flov7.nodes.resources import node_resources
 from flov7.runs.contract import ExecutionFilters, ExecutionRef, WorkflowRef, run_fingerprint
 from flov7.runs.pages import decode_position, encode_position, keyset_page
 from flov7.runs.views import (
@@ -130,7 +129,7 @@ class LocalBackend:
         log.warning(NOT_DURABLE_WARNING)
         stack = self._stack
         try:
-            resources = await stack.enter_async_context(NodeResources.open(load_node_settings()))
+            resources = await stack.enter_async_context(node_resources(self.settings))
             database = self._database
             if database is None:
                 url = self.settings.flov7.resolved_database_url

@@ -23,7 +23,8 @@ from flov7.engine.driver import (
 )
 from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
 from flov7.errors import NodeExecutionError
-from flov7.nodes.base import ActivityContext, get_node_type
+from flov7.nodes.base import ActivityContext
+from flov7.nodes.registry import get_node_type
 
 
 class LocalNodeRunner:

@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from flov7.nodes.base import NodeKind, get_node_type
-from flov7.runs.timeline import Timeline, TimelineAssembler, parse_time
+from flov7.nodes.base import NodeKind
+from flov7.runs.timeline import (
+    Timeline,
+    TimelineAssembler,
+    node_kind,
+    parse_time,
+    waited_seconds,
+)
 
 __all__ = ["SOURCE", "RunEnd", "local_timeline"]
 
@@ -79,9 +85,9 @@ def local_timeline(
             )
     for node_id, state in nodes.items():
         node_events = by_node.get(node_id, [])
-        kind = _kind(state.get("type"))
+        kind = node_kind(state.get("type"))
         if kind == NodeKind.TIMER:
-            seconds = _delay_of(state)
+            seconds = waited_seconds(state)
             if seconds is None and timer_seconds is not None:
                 seconds = timer_seconds.get(node_id)
             _timer_entries(assembler, node_id, state, seconds)
@@ -213,15 +219,3 @@ def _cause(error: Any) -> dict[str, Any] | None:
     if not isinstance(error, dict):
         return None
     return {key: value for key, value in error.items() if key != "attempts"}
-
-
-def _kind(node_type: Any) -> NodeKind | None:
-    found = get_node_type(node_type) if isinstance(node_type, str) else None
-    return found.kind if found is not None else None
-
-
-def _delay_of(state: Mapping[str, Any]) -> float | None:
-    output = state.get("output")
-    if isinstance(output, dict) and isinstance(output.get("delayed_seconds"), int | float):
-        return float(output["delayed_seconds"])
-    return None

@@ -100,9 +100,9 @@ def run_view(run: LocalRun, ref: WorkflowRef) -> RunHistorySource:
     if run.outcome is not None:
         return _closed_view(status, run.outcome, list(run.events))
     timers = {
-        node_id: float(seconds)
+        node_id: seconds
         for node_id, node in run.interpreter.nodes.items()
-        if isinstance(seconds := node.data.get("delay_seconds"), int | float)
+        if (seconds := run.interpreter.types[node_id].wait_seconds(node.data)) is not None
     }
     return RunHistorySource(status, run.status()["nodes"], list(run.events), None, timers)
 

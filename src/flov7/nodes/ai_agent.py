@@ -37,10 +37,11 @@ from jsonschema.validators import validator_for
 from pydantic import Field, model_validator
 
 from flov7.errors import NodeExecutionError
-from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
+from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.credentials import LlmCredential
+from flov7.nodes.http import build_http_client
 from flov7.nodes.llm import ChatClient, ChatMessage, ChatRequest, ChatResponse, LlmEndpoint
-from flov7.nodes.resources import NodeResources, build_http_client, require_resources
+from flov7.nodes.resources import NodeResources, require_resources
 from flov7.security.ssrf import Origin
 
 AgentType = Literal["chat", "summarize", "classify", "extract"]
@@ -376,4 +377,4 @@ def _excerpt(text: str) -> str:
     return json.dumps(flat[: _MAX_ANSWER_IN_ERROR - 3] + "...", ensure_ascii=False)
 
 
-ai_agent_node = register(AiAgentNode())
+ai_agent_node = AiAgentNode()

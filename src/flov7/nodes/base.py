@@ -1,4 +1,4 @@
-"""The node-type protocol and registry.
+"""The node-type protocol.
 
 Each node type describes itself (n8n style): a pydantic config model that both the
 validator and ``GET /node-types`` use, a description, an example, and how it runs:
@@ -8,6 +8,11 @@ validator and ``GET /node-types`` use, a description, an example, and how it run
 - ``TIMER`` nodes (``delay``) become a durable timer (``workflow.sleep``).
 - ``ACTIVITY`` nodes touch the world and run as one Temporal activity per node type,
   calling :meth:`NodeType.execute`.
+
+A node type also answers what the engine, the validator and the timelines need to know
+about its config without reading its fields themselves: which fields hold expressions
+(:meth:`NodeType.expressions`) and how long it waits (:meth:`NodeType.wait_seconds`).
+The built-in types are listed in :mod:`flov7.nodes.registry`.
 """
 
 from __future__ import annotations
@@ -88,6 +93,37 @@ class NodeType:
                 retryable=False,
             ) from exc
 
+    def expressions(self, config_data: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Every ``(field path, expression text)`` in raw config ``data``.
+
+        Paths are relative to ``data`` (``condition``, ``mapping.result``,
+        ``mapping.items[0]``). The default walks :attr:`expression_fields`: a string is
+        one expression, an object or a list holds one per string leaf. The validator
+        syntax-checks each before a run starts.
+        """
+        leaves: list[tuple[str, str]] = []
+        for name in self.expression_fields:
+            value = config_data.get(name)
+            if value is not None:
+                leaves.extend(expression_leaves(value, name))
+        return leaves
+
+    def wait_seconds(self, config_data: Mapping[str, Any]) -> float | None:
+        """How long a node of this type waits, read from raw config ``data``.
+
+        None for types that do not wait, and when the duration is not known before the
+        run (a templated value). Timelines and status answers use it for a node that is
+        still waiting; :meth:`waited_seconds` reads it from a finished node's output.
+        """
+        return None
+
+    def waited_seconds(self, output: Any) -> float | None:
+        """How long a finished node of this type waited, read from its ``output``.
+
+        None for types that do not wait.
+        """
+        return None
+
     def evaluate(self, config: NodeConfig, scope: Mapping[str, Any]) -> Any:
         """Run a ``PURE`` node; ``scope`` holds inputs, nodes, input, execution."""
         raise TypeError(f"{self.name} is not a pure node type")
@@ -113,45 +149,42 @@ class NodeType:
         return self.config_model.model_json_schema()
 
 
-_REGISTRY: dict[str, NodeType] = {}
-
-
-def register(node_type: NodeType) -> NodeType:
-    """Add a node type to the registry (one instance per type name)."""
-    _REGISTRY[node_type.name] = node_type
-    return node_type
-
-
-def unregister(name: str) -> None:
-    """Remove a node type (tests registering their own types clean up with this)."""
-    _REGISTRY.pop(name, None)
-
-
 def get_node_type(name: str) -> NodeType | None:
-    """The registered node type called ``name``, or None."""
-    _ensure_builtin_types()
-    return _REGISTRY.get(name)
+    """The node type called ``name``, or None: see :func:`flov7.nodes.registry.get_node_type`.
+
+    Kept here for callers that predate :mod:`flov7.nodes.registry`; new code imports the
+    registry. Imported when called: the registry imports every node module, and they
+    import this one.
+    """
+    from flov7.nodes import registry
+
+    return registry.get_node_type(name)
 
 
 def node_types() -> dict[str, NodeType]:
-    """Every registered node type, by name: built-ins in the guide's order, then others."""
-    _ensure_builtin_types()
-    from flov7.nodes.builtin import GUIDE_ORDER
+    """Every node type, by name: see :func:`flov7.nodes.registry.node_types`."""
+    from flov7.nodes import registry
 
-    rank = {name: index for index, name in enumerate(GUIDE_ORDER)}
-    names = sorted(_REGISTRY, key=lambda name: (rank.get(name, len(rank)), name))
-    return {name: _REGISTRY[name] for name in names}
+    return registry.node_types()
 
 
-_builtins_loaded = False
+def expression_leaves(value: Any, path: str) -> list[tuple[str, str]]:
+    """Every ``(path, expression)`` string leaf of ``value`` (nested objects and lists).
 
-
-def _ensure_builtin_types() -> None:
-    # Imported lazily: the node modules import this one for the base classes.
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        import flov7.nodes.builtin  # noqa: F401
+    ``path`` names ``value`` itself; leaves get ``path.key`` and ``path[index]``. Values
+    that are neither strings nor containers hold no expression.
+    """
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [
+            leaf for key, item in value.items() for leaf in expression_leaves(item, f"{path}.{key}")
+        ]
+    if isinstance(value, list):
+        return [
+            leaf for i, item in enumerate(value) for leaf in expression_leaves(item, f"{path}[{i}]")
+        ]
+    return []
 
 
 def passthrough(inputs: Any, **extra: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from flov7.engine.expressions import evaluate
-from flov7.nodes.base import NodeConfig, NodeKind, NodeType, passthrough, register
+from flov7.nodes.base import NodeConfig, NodeKind, NodeType, passthrough
 
 
 class ConditionConfig(NodeConfig):
@@ -45,4 +45,4 @@ class ConditionNode(NodeType):
         return ("true",) if result else ("false",)
 
 
-condition_node = register(ConditionNode())
+condition_node = ConditionNode()

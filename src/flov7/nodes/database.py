@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from flov7.errors import NodeExecutionError
-from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
+from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.resources import require_resources
 from flov7.nodes.sql import DatabaseRegistry, run_operation, translate_error
 
@@ -108,4 +108,4 @@ class DatabaseNode(NodeType):
             return resources.redact_value(output)
 
 
-database_node = register(DatabaseNode())
+database_node = DatabaseNode()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from flov7.nodes.base import NodeConfig, NodeKind, NodeType, passthrough, register
+from flov7.nodes.base import NodeConfig, NodeKind, NodeType, passthrough
 
 MAX_DELAY_SECONDS = 366 * 24 * 3600
 
@@ -35,6 +36,16 @@ class DelayNode(NodeType):
     )
     example: ClassVar[dict[str, Any]] = {"delay_seconds": 5}
 
+    def wait_seconds(self, config_data: Mapping[str, Any]) -> float | None:
+        """``delay_seconds`` when written as a number (None when templated)."""
+        seconds = config_data.get("delay_seconds")
+        return float(seconds) if isinstance(seconds, int | float) else None
+
+    def waited_seconds(self, output: Any) -> float | None:
+        """The ``delayed_seconds`` of a finished delay's output."""
+        seconds = output.get("delayed_seconds") if isinstance(output, dict) else None
+        return float(seconds) if isinstance(seconds, int | float) else None
+
     def timer_seconds(self, config: NodeConfig) -> float:
         assert isinstance(config, DelayConfig)
         return config.delay_seconds
@@ -44,4 +55,4 @@ class DelayNode(NodeType):
         return passthrough(inputs, delayed_seconds=config.delay_seconds)
 
 
-delay_node = register(DelayNode())
+delay_node = DelayNode()

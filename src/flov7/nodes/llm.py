@@ -20,9 +20,7 @@ message this module builds.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +29,7 @@ import httpx
 from pydantic import SecretStr
 
 from flov7.errors import NodeExecutionError
+from flov7.nodes.http import parse_retry_after
 
 __all__ = [
     "ChatClient",
@@ -46,7 +45,6 @@ ChatMessage = dict[str, str]
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _MAX_MESSAGE_CHARS = 500
-_MAX_RETRY_AFTER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -203,27 +201,6 @@ class ChatClient:
             details=details,
             retry_after_seconds=retry_after_seconds,
         )
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
-
-    None when absent or unparsable; capped at a minute so that a confused server cannot
-    park a workflow. (Same rules as ``api_call``; not imported from there so that this
-    module does not register that node type as a side effect.)
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        seconds = float(text)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_SECONDS)
 
 
 def _provider_message(response: httpx.Response) -> str:

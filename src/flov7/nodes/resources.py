@@ -1,7 +1,9 @@
 """Per-worker resources of the I/O nodes: one HTTP client, credentials, shared objects.
 
-A worker opens one :class:`NodeResources` for its lifetime (``node_resources()`` in
-:mod:`flov7.temporal.environment`) and every activity gets it as ``context.resources``.
+A worker (or the local runtime) opens one :class:`NodeResources` for its lifetime with
+:func:`node_resources` and every activity gets it as ``context.resources``. It is built
+from the node settings of the process's settings tree (``settings.nodes``): nothing here
+reads the environment.
 Sharing matters: one ``httpx.AsyncClient`` keeps a connection pool (no TCP/TLS
 handshake per node), and the database node keeps one engine per database through
 :meth:`NodeResources.shared` instead of one per run.
@@ -10,66 +12,24 @@ handshake per node), and the database node keeps one engine per database through
 from __future__ import annotations
 
 import contextlib
-import http.cookiejar
 import logging
-import ssl
-import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import httpx
 
-from flov7 import __version__
+from flov7.config import Settings
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext
 from flov7.nodes.credentials import CredentialStore
-from flov7.nodes.settings import NodeSettings, load_node_settings
-from flov7.security.ssrf import GuardedTransport, OutboundPolicy
+from flov7.nodes.http import build_http_client
+from flov7.nodes.settings import NodeSettings
 
-__all__ = ["NodeResources", "build_http_client", "require_resources"]
+__all__ = ["NodeResources", "node_resources", "require_resources"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-USER_AGENT = f"flov7/{__version__}"
-
-
-class _NoCookies(http.cookiejar.CookieJar):
-    """A cookie jar that keeps nothing.
-
-    The client is shared by every run on the worker: a cookie set by one workflow's
-    server must not be sent on another workflow's requests.
-    """
-
-    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
-        return None
-
-    def extract_cookies(self, response: Any, request: urllib.request.Request) -> None:
-        return None
-
-
-def build_http_client(
-    policy: OutboundPolicy, *, max_connections: int = 100, verify: ssl.SSLContext | bool = True
-) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose every connection goes through the SSRF guard.
-
-    ``trust_env=False``: environment proxies would make the guard check the proxy's
-    address instead of the destination's, and ``.netrc`` credentials must not be added
-    to requests that workflow authors aim.
-    """
-    limits = httpx.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=min(20, max_connections),
-    )
-    return httpx.AsyncClient(
-        transport=GuardedTransport(policy, limits=limits, verify=verify),
-        trust_env=False,
-        cookies=_NoCookies(),
-        headers={"User-Agent": USER_AGENT},
-        timeout=httpx.Timeout(30.0),
-        follow_redirects=False,
-    )
 
 
 class NodeResources:
@@ -91,12 +51,11 @@ class NodeResources:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, settings: NodeSettings | None = None) -> AsyncIterator[NodeResources]:
-        """Build the resources (settings read from the environment when not given).
+    async def open(cls, settings: NodeSettings) -> AsyncIterator[NodeResources]:
+        """Build the resources from node ``settings`` (``settings.nodes`` of the tree).
 
         Leaving the context closes the shared objects, newest first, then the client.
         """
-        settings = settings if settings is not None else load_node_settings()
         resources = cls(
             settings,
             build_http_client(
@@ -171,6 +130,19 @@ class NodeResources:
         await self.http.aclose()
 
 
+@contextlib.asynccontextmanager
+async def node_resources(settings: Settings) -> AsyncIterator[NodeResources]:
+    """Per-worker :class:`NodeResources` for I/O nodes, from ``settings.nodes``.
+
+    The node settings (``FLOV7_OUTBOUND_ALLOWLIST``, credentials, ...) were read with the
+    rest of the tree when the process started (:func:`flov7.config.load_settings`), so a
+    bad one already stopped the start with a :class:`~flov7.errors.ConfigError` instead
+    of failing nodes later. Used by Temporal workers and the local runtime alike.
+    """
+    async with NodeResources.open(settings.nodes) as resources:
+        yield resources
+
+
 def require_resources(context: ActivityContext, node_type: str) -> NodeResources:
     """``context.resources``, or a clear non-retryable error when the worker has none."""
     resources = context.resources
@@ -178,7 +150,7 @@ def require_resources(context: ActivityContext, node_type: str) -> NodeResources
         raise NodeExecutionError(
             f"The {node_type} node needs the worker's node resources (HTTP client, "
             "credentials), but this worker was started without them: create it inside "
-            "flov7.temporal.environment.node_resources() (or NodeResources.open())",
+            "flov7.nodes.resources.node_resources() (or NodeResources.open())",
             error_type="WorkerMisconfigured",
             retryable=False,
         )

@@ -1,8 +1,13 @@
 """Settings of the I/O nodes: outbound guard, HTTP limits, credentials, databases, LLM.
 
-Read from the environment and a ``.env`` file (environment wins), case-insensitively;
-an empty variable counts as unset. Use :func:`load_node_settings`, which raises
-:class:`~flov7.errors.ConfigError` with one line per bad variable, naming it.
+:class:`NodeSettings` is one group of the settings tree (``settings.nodes``, see
+:mod:`flov7.config`): :func:`flov7.config.load_settings` reads it from the environment
+and a ``.env`` file (environment wins), case-insensitively, once at start, and it is
+handed down to :class:`~flov7.nodes.resources.NodeResources`. An empty variable counts
+as unset. Bad variables become a :class:`~flov7.errors.ConfigError` with one line per
+variable, naming it (:func:`describe_node_errors`); :func:`load_node_settings` reads this
+group alone. Code and tests build one with :meth:`NodeSettings.from_values`, which reads
+no environment.
 
 Variables (see ``docs/nodes.md``):
 
@@ -49,7 +54,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
 )
 
-from flov7.config import EnvSettings
+from flov7.env_settings import EnvSettings
 from flov7.errors import ConfigError
 from flov7.nodes.credentials import (
     Credential,
@@ -64,6 +69,7 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DatabaseConnectionConfig",
     "NodeSettings",
+    "describe_node_errors",
     "load_node_settings",
 ]
 
@@ -121,7 +127,7 @@ class _NamedVariables(PydanticBaseSettingsSource):
 
 
 class NodeSettings(EnvSettings):
-    """What the I/O nodes read from the environment (see the module docstring)."""
+    """What the I/O nodes are configured with: ``settings.nodes`` (see the module docstring)."""
 
     outbound_allowlist: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="FLOV7_OUTBOUND_ALLOWLIST"
@@ -406,7 +412,10 @@ def _url_host(url: str) -> str | None:
 
 
 def load_node_settings(env_file: str | Path | None = ".env") -> NodeSettings:
-    """Read :class:`NodeSettings` from the environment and ``env_file`` (None: env only).
+    """Read :class:`NodeSettings` alone from the environment and ``env_file`` (None: env only).
+
+    :func:`flov7.config.load_settings` reads this group with the others; processes use
+    that tree (``settings.nodes``), not this function.
 
     Raises :class:`ConfigError` listing every bad variable, one per line, never quoting
     a secret.
@@ -414,10 +423,14 @@ def load_node_settings(env_file: str | Path | None = ".env") -> NodeSettings:
     try:
         return NodeSettings(_env_file=env_file)
     except ValidationError as exc:
-        raise ConfigError("Invalid node configuration:\n  " + "\n  ".join(_describe(exc))) from None
+        raise ConfigError(
+            "Invalid node configuration:\n  " + "\n  ".join(describe_node_errors(exc))
+        ) from None
 
 
-def _describe(exc: ValidationError) -> list[str]:
+def describe_node_errors(exc: ValidationError) -> list[str]:
+    """One line per bad variable of a :class:`NodeSettings` validation error, naming the
+    variable and never quoting a secret."""
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = err["loc"]

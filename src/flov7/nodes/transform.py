@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from flov7.engine.expressions import evaluate
-from flov7.nodes.base import NodeConfig, NodeKind, NodeType, register
+from flov7.nodes.base import NodeConfig, NodeKind, NodeType
 
 
 class TransformConfig(NodeConfig):
@@ -34,25 +34,6 @@ class TransformConfig(NodeConfig):
         if self.transform_type == "expression" and self.expression is None:
             raise ValueError("transform_type 'expression' needs an 'expression' string")
         return self
-
-
-def mapping_expressions(mapping: Any, path: str = "mapping") -> list[tuple[str, str]]:
-    """Every (path, expression) leaf of a mapping, for evaluation and validation."""
-    if isinstance(mapping, str):
-        return [(path, mapping)]
-    if isinstance(mapping, dict):
-        return [
-            leaf
-            for key, value in mapping.items()
-            for leaf in mapping_expressions(value, f"{path}.{key}")
-        ]
-    if isinstance(mapping, list):
-        return [
-            leaf
-            for i, value in enumerate(mapping)
-            for leaf in mapping_expressions(value, f"{path}[{i}]")
-        ]
-    return []
 
 
 def _evaluate_mapping(mapping: Any, scope: Mapping[str, Any]) -> Any:
@@ -89,4 +70,4 @@ class TransformNode(NodeType):
         return _evaluate_mapping(config.mapping, scope)
 
 
-transform_node = register(TransformNode())
+transform_node = TransformNode()

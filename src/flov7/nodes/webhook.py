@@ -29,7 +29,9 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import Field
 
-from flov7.nodes.api_call import (
+from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
+from flov7.nodes.credentials import SecretCredential
+from flov7.nodes.http import (
     build_request,
     checked_url,
     host_and_port,
@@ -39,8 +41,6 @@ from flov7.nodes.api_call import (
     status_error,
     target,
 )
-from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
-from flov7.nodes.credentials import SecretCredential
 from flov7.nodes.resources import NodeResources, require_resources
 
 __all__ = [
@@ -171,4 +171,4 @@ def verify_signature(
     return age <= tolerance_seconds and hmac.compare_digest(expected, signature)
 
 
-webhook_node = register(WebhookNode())
+webhook_node = WebhookNode()

@@ -17,7 +17,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Timeline", "TimelineAssembler", "duration_ms", "parse_time", "started"]
+from flov7.nodes.base import NodeKind
+from flov7.nodes.registry import get_node_type
+
+__all__ = [
+    "Timeline",
+    "TimelineAssembler",
+    "duration_ms",
+    "node_kind",
+    "parse_time",
+    "started",
+    "waited_seconds",
+]
 
 # The terminal entry a node state produces when history has nothing for the node.
 _STATE_EVENTS = {
@@ -224,3 +235,17 @@ def duration_ms(started: Any, finished: Any) -> float | None:
     if begin is None or end is None:
         return None
     return round((end - begin).total_seconds() * 1000, 3)
+
+
+def node_kind(node_type: Any) -> NodeKind | None:
+    """Where a node of this type runs (None for an unknown type)."""
+    found = get_node_type(node_type) if isinstance(node_type, str) else None
+    return found.kind if found is not None else None
+
+
+def waited_seconds(state: Mapping[str, Any]) -> float | None:
+    """How long a finished node waited, as its type reads it from its output (delay
+    nodes); None for types that do not wait or an output that does not say."""
+    node_type = state.get("type")
+    found = get_node_type(node_type) if isinstance(node_type, str) else None
+    return found.waited_seconds(state.get("output")) if found is not None else None

@@ -23,7 +23,8 @@ from temporalio.exceptions import ApplicationError
 
 from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
 from flov7.errors import NodeExecutionError
-from flov7.nodes.base import ActivityContext, NodeKind, NodeType, node_types
+from flov7.nodes.base import ActivityContext, NodeKind, NodeType
+from flov7.nodes.registry import node_types
 from flov7.temporal.names import activity_name
 
 ActivityFunction = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -21,12 +21,15 @@ from temporalio.worker import Worker
 
 from flov7.config import Settings
 from flov7.errors import TemporalConnectionError
-from flov7.nodes.resources import NodeResources
-from flov7.nodes.settings import load_node_settings
+from flov7.nodes.resources import node_resources
 from flov7.temporal.client import get_temporal_client, live_pollers
 from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.ownership import check_data_dir, claim_data_dir
 from flov7.temporal.worker import create_worker
+
+# node_resources lives in flov7.nodes.resources (the local runtime needs it without
+# importing temporal/); re-exported here for existing callers.
+__all__ = ["TemporalEnvironment", "WorkerMode", "node_resources", "temporal_environment"]
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +110,3 @@ async def temporal_environment(
             await stack.enter_async_context(environment.worker)
             log.info("Worker polling task queue '%s'", settings.temporal.task_queue)
         yield environment
-
-
-@contextlib.asynccontextmanager
-async def node_resources(settings: Settings) -> AsyncIterator[NodeResources]:
-    """Per-worker :class:`~flov7.nodes.resources.NodeResources` for I/O nodes.
-
-    The node settings (``FLOV7_OUTBOUND_ALLOWLIST``, credentials, ...) are read from the
-    environment and ``.env`` now, when the worker starts: a bad one stops the start with
-    a :class:`~flov7.errors.ConfigError` instead of failing nodes later.
-    """
-    async with NodeResources.open(load_node_settings()) as resources:
-        yield resources

@@ -40,8 +40,14 @@ from temporalio.api.enums.v1 import EventType, RetryState, TimeoutType, Workflow
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 
-from flov7.nodes.base import NodeKind, get_node_type
-from flov7.runs.timeline import Timeline, TimelineAssembler, started
+from flov7.nodes.base import NodeKind
+from flov7.runs.timeline import (
+    Timeline,
+    TimelineAssembler,
+    node_kind,
+    started,
+    waited_seconds,
+)
 from flov7.temporal.names import CANCEL_SIGNAL
 
 __all__ = ["build_timeline", "raw_event"]
@@ -327,7 +333,7 @@ class _Builder(TimelineAssembler):
             duration = self.timer_durations.get(timer_id)
             while candidates:
                 node_id = candidates.pop(0)
-                delay = _delay_of(self.states[node_id])
+                delay = waited_seconds(self.states[node_id])
                 if delay is None or duration is None or abs(delay - duration) < 1e-3:
                     self.timers[timer_id] = node_id
                     break
@@ -426,15 +432,7 @@ def _seconds(duration: Any) -> float | None:
 
 
 def _is_timer_type(node_type: Any) -> bool:
-    found = get_node_type(node_type) if isinstance(node_type, str) else None
-    return found is not None and found.kind == NodeKind.TIMER
-
-
-def _delay_of(state: Mapping[str, Any]) -> float | None:
-    output = state.get("output")
-    if isinstance(output, dict) and isinstance(output.get("delayed_seconds"), int | float):
-        return float(output["delayed_seconds"])
-    return None
+    return node_kind(node_type) == NodeKind.TIMER
 
 
 def _without_stack_traces(value: Any) -> Any:

@@ -20,9 +20,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    # Node types register themselves on import; load them all now, passed through, so
-    # that nothing is imported lazily (and re-imported) inside the sandbox later.
-    import flov7.nodes.builtin  # noqa: F401
+    # The registry imports every built-in node type; load them all now, passed through,
+    # so that nothing is imported lazily (and re-imported) inside the sandbox later.
+    import flov7.nodes.registry  # noqa: F401
     from flov7.engine.driver import (
         ActivityOutcome,
         ActivityPolicy,

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path
 from flov7.api.errors import NotFoundError
 from flov7.api.schemas.common import error_responses
 from flov7.api.schemas.node_types import NodeTypeList, NodeTypeOut
-from flov7.nodes.base import NodeType, get_node_type, node_types
+from flov7.nodes.base import NodeType
+from flov7.nodes.registry import get_node_type, node_types
 
 router = APIRouter(prefix="/node-types", tags=["node types"])
 
