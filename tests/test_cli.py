@@ -197,6 +197,9 @@ def test_dev_server_and_worker_commands_run_until_signalled(tmp_path: Path) -> N
             env={k: v for k, v in env.items() if k not in base},
         )
         assert result.returncode == 0, result.stderr
+        # It says so, naming that worker, and that this shell's settings do not apply there.
+        assert f"run handed to {worker.pid}@" in result.stderr
+        assert "FLOV7_OUTBOUND_ALLOWLIST" in result.stderr
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     finally:

@@ -174,17 +174,17 @@ async def history(
 )
 async def cancel(
     request: Request,
-    backend: BackendDep,
+    context: ContextDep,
     execution_id: ExecutionId,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     """Send the `cancel_workflow` signal: nothing new starts, nodes in flight are
     cancelled, and the run ends `cancelled`. 404 for an unknown id, 409 when the run
     is closed already."""
-    await backend.cancel(execution_id, body.reason if body else None)
+    await context.runs.stop(execution_id, body.reason if body else None)
     return {
         "execution_id": execution_id,
-        "engine": backend.engine,
+        "engine": context.runs.engine,
         "status": "cancelling",
         "links": execution_links(request, execution_id),
     }
@@ -200,7 +200,7 @@ async def cancel(
 )
 async def terminate(
     request: Request,
-    backend: BackendDep,
+    context: ContextDep,
     execution_id: ExecutionId,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> dict[str, Any]:
@@ -209,10 +209,10 @@ async def terminate(
     failing). On Temporal this is Temporal's terminate: nodes in flight are not
     cancelled, so a call in progress may still complete on its server. The run ends
     `terminated`. 404 for an unknown id, 409 when the run is closed already."""
-    await backend.terminate(execution_id, body.reason if body else None)
+    await context.runs.stop(execution_id, body.reason if body else None, terminate=True)
     return {
         "execution_id": execution_id,
-        "engine": backend.engine,
+        "engine": context.runs.engine,
         "status": "terminated",
         "links": execution_links(request, execution_id),
     }
