@@ -25,7 +25,7 @@ from flov7.engine.payloads import (
     json_size,
     output_too_large,
 )
-from flov7.errors import ExpressionError, NodeExecutionError
+from flov7.errors import ExpressionError, Flov7Error, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
 from flov7.spec import ExecutionDefaults, NodeSpec
 
@@ -101,7 +101,7 @@ class ActivityOutcome:
     attempts: int
 
 
-class NodeFailed(Exception):
+class NodeFailed(Flov7Error):
     """An I/O node failed for good (retries exhausted or non-retryable)."""
 
     def __init__(self, error: dict[str, Any], attempts: int) -> None:

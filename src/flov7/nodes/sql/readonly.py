@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from flov7.errors import Flov7Error
+
 __all__ = ["UnsafeQueryError", "check_read_only", "first_keyword"]
 
 _READ_STARTS = frozenset(
@@ -69,7 +71,7 @@ _PRAGMA_SETTINGS = frozenset(
 )  # fmt: skip
 
 
-class UnsafeQueryError(ValueError):
+class UnsafeQueryError(Flov7Error, ValueError):
     """The statement is not (provably) read-only; the message says why."""
 
 

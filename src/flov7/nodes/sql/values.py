@@ -38,6 +38,8 @@ from typing import Any
 
 from sqlalchemy import Column
 
+from flov7.errors import Flov7Error
+
 __all__ = ["ValueCoercionError", "coerce_param", "to_json_safe"]
 
 _JSON_SCALARS = (str, int, bool, type(None))
@@ -78,7 +80,7 @@ def _decimal(value: Decimal) -> int | str:
     return str(value)
 
 
-class ValueCoercionError(ValueError):
+class ValueCoercionError(Flov7Error, ValueError):
     """A JSON value does not fit the type of the column it is meant for."""
 
 
