@@ -186,6 +186,10 @@ async def test_timeline_shows_every_node_with_retries_timers_and_skips(
     completed = next(e for e in events if e["node_id"] == "fetch" and e["event"] == "completed")
     assert completed["attempt"] == 2
     assert completed["source"] == SOURCE[engine]
+    if engine == "temporal":
+        # Temporal records the worker that picked each attempt up.
+        started = [e for e in events if e["node_id"] == "fetch" and e["event"] == "started"]
+        assert all("@" in e["details"]["worker"] for e in started), started
     # A delay node: a durable timer.
     assert of_node(events, "pause") == ["timer_started", "timer_fired"]
     timer = next(e for e in events if e["event"] == "timer_started")

@@ -151,7 +151,11 @@ def _activity_entries(
         node_id=node_id,
         details={"activity_type": f"{_ACTIVITY_PREFIX}{node_type}"},
     )
-    assembler.add("started", when=started, source=SOURCE, node_id=node_id, attempt=1)
+    # Every attempt of a local run runs in this process: the node's worker is it.
+    worker = {"worker": state["worker"]} if isinstance(state.get("worker"), str) else None
+    assembler.add(
+        "started", when=started, source=SOURCE, node_id=node_id, attempt=1, details=worker
+    )
     for failure in failures:
         retry_in = failure.get("retry_in_seconds")
         if retry_in is None:
@@ -175,7 +179,12 @@ def _activity_entries(
         retry_at = failed_at + timedelta(seconds=float(retry_in)) if failed_at else None
         if retry_at is not None and retry_at <= (finished or now):
             assembler.add(
-                "started", when=retry_at, source=SOURCE, node_id=node_id, attempt=attempt + 1
+                "started",
+                when=retry_at,
+                source=SOURCE,
+                node_id=node_id,
+                attempt=attempt + 1,
+                details=worker,
             )
     for event in events:
         if event.get("event") == "cancel_requested":

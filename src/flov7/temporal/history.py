@@ -250,7 +250,16 @@ class _Builder(TimelineAssembler):
                     else None,
                 },
             )
-        self._entry(event, "started", node_id=node_id, node_type=node_type, attempt=attrs.attempt)
+        # The worker that picked the attempt up, as Temporal recorded it.
+        worker = {"worker": attrs.identity} if attrs.identity else None
+        self._entry(
+            event,
+            "started",
+            node_id=node_id,
+            node_type=node_type,
+            attempt=attrs.attempt,
+            details=worker,
+        )
 
     def _activity_closed(self, event: HistoryEvent) -> None:
         kind = event.event_type
