@@ -1,9 +1,10 @@
 """The workflow document: :class:`WorkflowSpec`, :class:`NodeSpec`, :class:`EdgeSpec`.
 
 Accepts the guide's shape plus React-Flow extras (``position``, ``data.label``,
-``sourceHandle``, ``targetHandle``). Presentation fields we do not know are ignored.
-Node *types* and per-type configuration are checked by :mod:`flov7.engine.validate`,
-not here, so that one document yields one report listing every problem.
+``sourceHandle``, ``targetHandle``). A node keeps the top-level fields it does not know
+(``NodeSpec.model_extra``) so that :mod:`flov7.engine.validate` can tell a presentation
+field from a typo. Node *types*, per-type configuration and unknown fields are checked
+there, not here, so that one document yields one report listing every problem.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flov7.errors import WorkflowDocumentError
 
 # Keys a node may carry either at its top level or inside ``data`` (the guide keeps
 # everything in ``data``; React-Flow editors tend to put behaviour at the top level).
-_NODE_BEHAVIOUR_KEYS = ("on_error", "timeout_seconds", "retry")
+NODE_BEHAVIOUR_KEYS = ("on_error", "timeout_seconds", "retry")
 
 
 class OnError(StrEnum):
@@ -75,9 +76,13 @@ class ExecutionDefaults(BaseModel):
 
 
 class NodeSpec(BaseModel):
-    """One node of the graph."""
+    """One node of the graph.
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Unknown top-level fields are kept in ``model_extra`` (never read by the engine): the
+    validator accepts presentation fields there and reports the others.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1)
@@ -91,7 +96,7 @@ class NodeSpec(BaseModel):
     def _lift_behaviour_from_data(cls, value: Any) -> Any:
         if isinstance(value, dict) and isinstance(value.get("data"), dict):
             data = value["data"]
-            lifted = {k: data[k] for k in _NODE_BEHAVIOUR_KEYS if k in data and k not in value}
+            lifted = {k: data[k] for k in NODE_BEHAVIOUR_KEYS if k in data and k not in value}
             if lifted:
                 value = {**value, **lifted}
         if isinstance(value, dict) and value.get("on_error") == "error":

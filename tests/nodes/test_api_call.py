@@ -566,7 +566,10 @@ async def test_timeout_is_retryable(
     resources: NodeResources, make_context: MakeContext, http_server: TestHttpServer
 ) -> None:
     error = await call_error(
-        resources, make_context, url=http_server.url_for("/slow?seconds=5"), timeout_seconds=0.3
+        resources,
+        make_context,
+        url=http_server.url_for("/slow?seconds=5"),
+        http_timeout_seconds=0.3,
     )
     assert error.error_type == "Timeout"
     assert error.retryable is True
@@ -581,7 +584,7 @@ async def test_timeout_covers_a_body_that_trickles(
         resources,
         make_context,
         url=http_server.url_for("/trickle?count=50&interval=0.1"),
-        timeout_seconds=0.5,
+        http_timeout_seconds=0.5,
     )
     assert error.error_type == "Timeout"
     assert error.retryable is True

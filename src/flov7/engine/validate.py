@@ -13,7 +13,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from flov7.engine.expressions import check_expression, has_template, template_errors
+from flov7.engine.fields import node_field_problems
 from flov7.engine.graph import Graph
+from flov7.engine.suggestions import did_you_mean
 from flov7.errors import ExpressionError, WorkflowDocumentError
 from flov7.nodes.base import NodeType, get_node_type, node_types
 from flov7.nodes.transform import mapping_expressions
@@ -31,6 +33,8 @@ class Issue:
     node_id: str | None = None
     edge_id: str | None = None
     field: str | None = None
+    suggestion: str | None = None
+    """What was probably meant: a field path (``data.method``), a node type, a name."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form; keys with no value are left out."""
@@ -131,15 +135,27 @@ def _check_node(node: NodeSpec, report: ValidationReport) -> None:
     node_type = get_node_type(node.type)
     if node_type is None:
         known = ", ".join(node_types())
+        hint, suggestion = did_you_mean(node.type, node_types())
         report.issues.append(
             Issue(
                 "unknown_node_type",
-                f"Unknown node type '{node.type}'; known types: {known}",
+                f"Unknown node type '{node.type}'{hint or '.'} Known types: {known}",
                 node.id,
                 field="type",
+                suggestion=suggestion,
             )
         )
         return
+    for problem in node_field_problems(node, node_type):
+        report.issues.append(
+            Issue(
+                problem.code,
+                problem.message,
+                node.id,
+                field=problem.field,
+                suggestion=problem.suggestion,
+            )
+        )
     _check_config(node, node_type, report)
     for path, expression in _expressions_of(node, node_type):
         try:

@@ -95,8 +95,12 @@ class AiAgentConfig(NodeConfig):
     credential: str | None = Field(
         default=None, description="Named 'llm' credential with base_url/api_key/model."
     )
-    timeout_seconds: float | None = Field(
-        default=None, gt=0, le=3600, description="Per request (default FLOV7_LLM_TIMEOUT_SECONDS)."
+    http_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="HTTP time limit per request (default FLOV7_LLM_TIMEOUT_SECONDS). The "
+        "time limit of one attempt is the node's own timeout_seconds, next to data.",
     )
 
     @model_validator(mode="after")
@@ -170,7 +174,7 @@ async def _run(config: AiAgentConfig, resources: NodeResources) -> dict[str, Any
     client = ChatClient(
         llm_http_client(resources, endpoint),
         endpoint,
-        timeout_seconds=config.timeout_seconds or resources.settings.llm_timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds or resources.settings.llm_timeout_seconds,
         redact=resources.redact,
     )
     plan = _plan(config)

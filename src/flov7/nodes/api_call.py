@@ -82,7 +82,13 @@ class ApiCallConfig(NodeConfig):
     )
     body: Any = Field(default=None, description="JSON value, or text when body_type is raw.")
     body_type: Literal["json", "form", "raw"] = "json"
-    timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    http_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="HTTP time limit for the whole exchange (connect, redirects, body). "
+        "The time limit of one attempt is the node's own timeout_seconds, next to data.",
+    )
     auth: AuthConfig | None = None
     follow_redirects: bool = True
     fail_on_status: bool = Field(
@@ -130,14 +136,14 @@ async def call_api(config: ApiCallConfig, resources: NodeResources) -> dict[str,
         config.method,
         url,
         headers=request_headers(config, auth),
-        timeout_seconds=config.timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds,
         **body_arguments(config),
     )
     started = time.perf_counter()
     async with open_response(
         resources,
         request,
-        timeout_seconds=config.timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds,
         follow_redirects=config.follow_redirects,
         credential_headers=auth.keys(),
         credential_allows=None if credential is None else _allows(credential),

@@ -69,7 +69,13 @@ class WebhookConfig(NodeConfig):
     secret: str | None = Field(
         default=None, description="Name of a credential holding the HMAC signing secret."
     )
-    timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    http_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="HTTP time limit for the whole delivery. The time limit of one "
+        "attempt is the node's own timeout_seconds, next to data.",
+    )
 
 
 class WebhookNode(NodeType):
@@ -118,12 +124,12 @@ async def deliver(
         config.method,
         url,
         headers=headers,
-        timeout_seconds=config.timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds,
         content=body,
     )
     started = time.perf_counter()
     async with open_response(
-        resources, request, timeout_seconds=config.timeout_seconds, follow_redirects=False
+        resources, request, timeout_seconds=config.http_timeout_seconds, follow_redirects=False
     ) as response:
         if not response.is_success:
             raise status_error(response, await read_excerpt(response), target(request))
