@@ -25,6 +25,7 @@ from flov7.nodes.api_call import (
 )
 from flov7.nodes.base import ActivityContext
 from flov7.nodes.credentials import HostBoundCredential, parse_credential
+from flov7.nodes.outputs import property_names
 from flov7.nodes.resources import NodeResources
 from flov7.nodes.settings import NodeSettings
 from nodes.http_servers import TestHttpServer
@@ -69,6 +70,8 @@ async def test_json_response_output_shape(
     output = await call(resources, make_context, url=http_server.url_for("/json"))
 
     assert set(output) == {"status_code", "headers", "body", "ok", "elapsed_ms"}
+    # The declared output shape (validator, GET /node-types) is what the node returns.
+    assert set(output) == set(property_names(api_call_node.output_schema))
     assert output["status_code"] == 200
     assert output["ok"] is True
     assert output["body"] == {"hello": "world", "items": [1, 2, 3]}

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from flov7.engine.expressions import check_expression, has_template, template_errors
 from flov7.engine.fields import node_field_problems
 from flov7.engine.graph import Graph
+from flov7.engine.static_checks import static_findings
 from flov7.engine.suggestions import did_you_mean
 from flov7.errors import ExpressionError, WorkflowDocumentError
 from flov7.nodes.base import NodeType, get_node_type, node_types
@@ -109,6 +110,16 @@ def validate_workflow(document: Any) -> ValidationReport:
             )
         )
     _check_connectivity(spec, graph, report)
+    if cycle is None:
+        for finding in static_findings(spec, graph):
+            issue = Issue(
+                finding.code,
+                finding.message,
+                finding.node_id,
+                field=finding.field,
+                suggestion=finding.suggestion,
+            )
+            (report.warnings if finding.warning else report.issues).append(issue)
     return report
 
 

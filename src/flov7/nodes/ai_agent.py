@@ -40,6 +40,7 @@ from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
 from flov7.nodes.credentials import LlmCredential
 from flov7.nodes.llm import ChatClient, ChatMessage, ChatRequest, ChatResponse, LlmEndpoint
+from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, build_http_client, require_resources
 from flov7.security.ssrf import Origin
 
@@ -140,6 +141,17 @@ class AiAgentNode(NodeType):
     name = "ai_agent"
     kind = NodeKind.ACTIVITY
     config_model = AiAgentConfig
+    output_schema = closed_object(
+        "The model's answer.",
+        {
+            "text": {"type": "string"},
+            "data": {"description": "The label (classify) or the parsed object (extract)."},
+            "model": {"type": "string"},
+            "usage": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "finish_reason": {"type": ["string", "null"]},
+            "repaired": {"type": "boolean"},
+        },
+    )
     description = (
         "Calls an OpenAI-compatible chat-completions endpoint. Output: text, data (parsed "
         "for classify/extract), model, usage, finish_reason."

@@ -37,6 +37,7 @@ from flov7.nodes.credentials import (
     HostBoundCredential,
     SecretCredential,
 )
+from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
 from flov7.security.ssrf import (
     ALLOWED_SCHEMES,
@@ -102,6 +103,16 @@ class ApiCallNode(NodeType):
     name = "api_call"
     kind = NodeKind.ACTIVITY
     config_model = ApiCallConfig
+    output_schema = closed_object(
+        "The response.",
+        {
+            "status_code": {"type": "integer"},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "body": {"description": "Parsed JSON when the response is JSON, else text."},
+            "ok": {"type": "boolean", "description": "True for a 2xx status."},
+            "elapsed_ms": {"type": "number"},
+        },
+    )
     description = (
         "HTTP request. Output: status_code, headers, body (parsed JSON when the response "
         "is JSON), ok, elapsed_ms. Connection errors, timeouts, 429 and 5xx retry."

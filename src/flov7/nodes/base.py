@@ -68,6 +68,8 @@ class NodeType:
     so run data can never become SQL)."""
     branch_handles: ClassVar[tuple[str, ...]] = ()
     """Source handles this type's outgoing edges must carry (``condition``: true/false)."""
+    output_schema: ClassVar[dict[str, Any] | None] = None
+    """JSON Schema of the output (see :mod:`flov7.nodes.outputs`); None when unknown."""
 
     def parse_config(self, data: Mapping[str, Any]) -> NodeConfig:
         """Validate raw ``data`` against :attr:`config_model`.
@@ -107,6 +109,10 @@ class NodeType:
     def active_handles(self, output: Any) -> tuple[str, ...] | None:
         """Handles made active by ``output``; None means every non-error edge."""
         return None
+
+    def output_schema_for(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The output's JSON Schema for this config (``transform``: its mapping's keys)."""
+        return self.output_schema
 
     def json_schema(self) -> dict[str, Any]:
         """JSON Schema of the config, as shown by ``GET /node-types``."""

@@ -41,6 +41,7 @@ from flov7.nodes.api_call import (
 )
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType, register
 from flov7.nodes.credentials import SecretCredential
+from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
 
 __all__ = [
@@ -84,6 +85,16 @@ class WebhookNode(NodeType):
     name = "webhook"
     kind = NodeKind.ACTIVITY
     config_model = WebhookConfig
+    output_schema = closed_object(
+        "The delivery.",
+        {
+            "delivered": {"type": "boolean"},
+            "status_code": {"type": "integer"},
+            "response_time_ms": {"type": "number"},
+            "attempts": {"type": "integer"},
+            "idempotency_key": {"type": "string"},
+        },
+    )
     description = (
         "Delivers 'payload' as JSON. Signs it (X-Flov7-Signature) when 'secret' names a "
         "credential; always sends an Idempotency-Key stable across retries. Output: "
