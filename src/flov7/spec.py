@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from flov7.engine.messages import error_message
 from flov7.errors import WorkflowDocumentError
 
 # Keys a node may carry either at its top level or inside ``data`` (the guide keeps
@@ -111,9 +112,12 @@ class NodeSpec(BaseModel):
 
 
 class EdgeSpec(BaseModel):
-    """A directed edge; ``source_handle`` selects a branch (``true``/``false``/``error``)."""
+    """A directed edge; ``source_handle`` selects a branch (``true``/``false``/``error``).
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Unknown fields are kept in ``model_extra`` for the validator, like a node's.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1)
@@ -135,9 +139,12 @@ class EdgeSpec(BaseModel):
 
 
 class WorkflowSpec(BaseModel):
-    """A whole workflow document."""
+    """A whole workflow document.
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Unknown top-level fields are kept in ``model_extra`` for the validator, like a node's.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(default="workflow", min_length=1, max_length=200)
     name: str = ""
@@ -203,7 +210,7 @@ def nesting_depth(value: Any) -> int:
 
 def document_problems(exc: ValidationError, document: Any = None) -> list[tuple[str, str]]:
     """``(location, message)`` pairs, locations like ``nodes[2] (id 'n3').timeout_seconds``."""
-    return [(_locate(err["loc"], document), err["msg"]) for err in exc.errors()]
+    return [(_locate(err["loc"], document), error_message(err)) for err in exc.errors()]
 
 
 def _locate(loc: tuple[int | str, ...], document: Any) -> str:

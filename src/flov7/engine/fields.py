@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from flov7.engine.suggestions import closest
 from flov7.nodes.base import NodeType
-from flov7.spec import NODE_BEHAVIOUR_KEYS, NodeSpec
+from flov7.spec import NODE_BEHAVIOUR_KEYS, EdgeSpec, NodeSpec, WorkflowSpec
 
 PRESENTATION_KEYS = ("ui", "meta")
 """Keys whose content is the editor's own: never read, never checked."""
@@ -68,6 +68,38 @@ REACT_FLOW_NODE_KEYS = (
 )
 """Node properties React Flow (and editors built on it) write next to ``data``."""
 
+REACT_FLOW_EDGE_KEYS = (
+    "type",
+    "animated",
+    "label",
+    "labelStyle",
+    "labelShowBg",
+    "labelBgStyle",
+    "labelBgPadding",
+    "labelBgBorderRadius",
+    "style",
+    "className",
+    "markerStart",
+    "markerEnd",
+    "selected",
+    "hidden",
+    "deletable",
+    "focusable",
+    "selectable",
+    "updatable",
+    "reconnectable",
+    "interactionWidth",
+    "zIndex",
+    "ariaLabel",
+    "pathOptions",
+    "data",
+)
+"""Edge properties React Flow writes; Flov7 reads only id, source, target and handles."""
+
+EDGE_KEYS = ("id", "source", "target", "sourceHandle", "targetHandle")
+WORKFLOW_PRESENTATION_KEYS = ("viewport", *("ui", "meta"))
+"""Accepted at a document's top level besides its fields (React Flow's ``viewport``)."""
+
 DATA_PRESENTATION_KEYS = ("label", "description")
 """Presentation fields accepted inside ``data``."""
 
@@ -89,6 +121,46 @@ def node_field_problems(node: NodeSpec, node_type: NodeType) -> list[FieldProble
     """Unknown and misplaced fields at the node's top level and inside its ``data``."""
     problems = list(_top_level_problems(node, node_type))
     problems.extend(_data_problems(node, node_type))
+    return problems
+
+
+def workflow_field_problems(spec: WorkflowSpec) -> list[FieldProblem]:
+    """Unknown top-level document fields (``edgs``): warnings, the document still runs."""
+    known = tuple(WorkflowSpec.model_fields)
+    problems = []
+    for key in spec.model_extra or {}:
+        if key in WORKFLOW_PRESENTATION_KEYS:
+            continue
+        suggestion = closest(key, known)
+        hint = f"; did you mean '{suggestion}'?" if suggestion else "."
+        problems.append(
+            FieldProblem(
+                "unknown_field",
+                key,
+                f"Unknown workflow field '{key}' is ignored{hint} A workflow has {_listing(known)}",
+                suggestion,
+            )
+        )
+    return problems
+
+
+def edge_field_problems(edge: EdgeSpec) -> list[FieldProblem]:
+    """Unknown edge fields (``sourceHandel``): warnings; React Flow's own are accepted."""
+    problems = []
+    accepted = (*EDGE_KEYS, "source_handle", "target_handle", *REACT_FLOW_EDGE_KEYS)
+    for key in edge.model_extra or {}:
+        if key in accepted or key in PRESENTATION_KEYS:
+            continue
+        suggestion = closest(key, EDGE_KEYS)
+        hint = f"; did you mean '{suggestion}'?" if suggestion else "."
+        problems.append(
+            FieldProblem(
+                "unknown_field",
+                key,
+                f"Unknown edge field '{key}' is ignored{hint} An edge has {_listing(EDGE_KEYS)}",
+                suggestion,
+            )
+        )
     return problems
 
 

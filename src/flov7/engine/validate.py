@@ -13,8 +13,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from flov7.engine.expressions import check_expression, has_template, template_errors
-from flov7.engine.fields import node_field_problems
+from flov7.engine.fields import (
+    edge_field_problems,
+    node_field_problems,
+    workflow_field_problems,
+)
 from flov7.engine.graph import Graph
+from flov7.engine.messages import error_message, error_suggestion
 from flov7.engine.static_checks import static_findings
 from flov7.engine.suggestions import did_you_mean
 from flov7.errors import ExpressionError, WorkflowDocumentError
@@ -87,14 +92,40 @@ def validate_workflow(document: Any) -> ValidationReport:
     try:
         spec = parse_workflow(document)
     except WorkflowDocumentError as exc:
-        for where, message in exc.problems or [("document", str(exc))]:
-            report.issues.append(Issue("invalid_document", f"{where}: {message}", field=where))
+        cause = exc.__cause__
+        errors = cause.errors() if isinstance(cause, ValidationError) else []
+        for index, (where, message) in enumerate(exc.problems or [("document", str(exc))]):
+            error = errors[index] if index < len(errors) else None
+            report.issues.append(
+                Issue(
+                    "invalid_document",
+                    f"{where}: {message}",
+                    _node_at(document, error["loc"]) if error else None,
+                    field=where,
+                    suggestion=error_suggestion(error) if error else None,
+                )
+            )
         return report
     report.spec = spec
+    for problem in workflow_field_problems(spec):
+        report.warnings.append(
+            Issue(problem.code, problem.message, field=problem.field, suggestion=problem.suggestion)
+        )
     if not spec.nodes:
         report.issues.append(Issue("empty_workflow", "The workflow has no nodes", field="nodes"))
         return report
     _check_ids(spec, report)
+    for edge in spec.edges:
+        for problem in edge_field_problems(edge):
+            report.warnings.append(
+                Issue(
+                    problem.code,
+                    problem.message,
+                    edge_id=edge.id,
+                    field=problem.field,
+                    suggestion=problem.suggestion,
+                )
+            )
     for node in spec.nodes:
         _check_node(node, report)
     _check_edges(spec, report)
@@ -121,6 +152,17 @@ def validate_workflow(document: Any) -> ValidationReport:
             )
             (report.warnings if finding.warning else report.issues).append(issue)
     return report
+
+
+def _node_at(document: Any, loc: tuple[int | str, ...]) -> str | None:
+    """The id of the node an error location points into (``nodes[2]...``), if any."""
+    if len(loc) < 2 or loc[0] != "nodes" or not isinstance(loc[1], int):
+        return None
+    nodes = document.get("nodes") if isinstance(document, dict) else None
+    if isinstance(nodes, list) and 0 <= loc[1] < len(nodes) and isinstance(nodes[loc[1]], dict):
+        node_id = nodes[loc[1]].get("id")
+        return node_id if isinstance(node_id, str) else None
+    return None
 
 
 def _check_ids(spec: WorkflowSpec, report: ValidationReport) -> None:
@@ -213,12 +255,15 @@ def _check_config(node: NodeSpec, node_type: NodeType, report: ValidationReport)
             location = [str(part) for part in err["loc"]]
             if _is_templated(node.data, err["loc"]):
                 continue  # Known only at run time, once the template is rendered.
+            field = "data" + "".join(f".{part}" for part in location)
+            suggestion = error_suggestion(err)
             report.issues.append(
                 Issue(
                     "invalid_config",
-                    f"{node.type}: {err['msg']}",
+                    f"{node.type}: {error_message(err)}",
                     node.id,
-                    field="data" + "".join(f".{part}" for part in location),
+                    field=field,
+                    suggestion=suggestion,
                 )
             )
 

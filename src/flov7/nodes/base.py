@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from flov7.engine.messages import error_message
 from flov7.errors import NodeExecutionError
 
 
@@ -81,7 +82,7 @@ class NodeType:
             return self.config_model.model_validate(dict(data))
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg']}"
+                f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {error_message(err)}"
                 for err in exc.errors()
             )
             raise NodeExecutionError(

@@ -1,0 +1,42 @@
+"""pydantic's validation errors, reworded for people who write workflow documents.
+
+pydantic's messages carry framework noise ("Value error, ..." before a validator's own
+sentence) and, for a wrong choice ("Input should be 'GET', 'POST' or ..."), no hint of
+what was probably meant. :func:`error_message` drops the noise and adds the hint;
+:func:`error_suggestion` gives the hint alone for a report's ``suggestion``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flov7.engine.suggestions import closest
+
+_NOISE_PREFIXES = ("Value error, ", "Assertion failed, ")
+_CHOICE_TYPES = ("literal_error", "enum")
+_MAX_ECHO = 60  # Never echo much of a value back: it may be long, or a secret.
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """The message of one pydantic error (an item of ``ValidationError.errors()``)."""
+    message = str(error.get("msg", ""))
+    for prefix in _NOISE_PREFIXES:
+        message = message.removeprefix(prefix)
+    suggestion = error_suggestion(error)
+    if suggestion is not None:
+        message = f"{message}; did you mean '{suggestion}'?"
+    return message
+
+
+def error_suggestion(error: Mapping[str, Any]) -> str | None:
+    """For a value that is not one of the allowed choices, the closest choice."""
+    given = error.get("input")
+    if error.get("type") not in _CHOICE_TYPES or not isinstance(given, str):
+        return None
+    if len(given) > _MAX_ECHO:
+        return None
+    context = error.get("ctx") or {}
+    choices = re.findall(r"'([^']*)'", str(context.get("expected", "")))
+    return closest(given, choices)
