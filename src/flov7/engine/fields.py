@@ -98,7 +98,8 @@ REACT_FLOW_EDGE_KEYS = (
 
 EDGE_KEYS = ("id", "source", "target", "sourceHandle", "targetHandle")
 WORKFLOW_PRESENTATION_KEYS = ("viewport", *("ui", "meta"))
-"""Accepted at a document's top level besides its fields (React Flow's ``viewport``)."""
+"""Accepted at a document's top level besides its fields (React Flow's ``viewport``), as
+are keys starting with ``x-``."""
 
 DATA_PRESENTATION_KEYS = ("label", "description")
 """Presentation fields accepted inside ``data``."""
@@ -129,8 +130,8 @@ def workflow_field_problems(spec: WorkflowSpec) -> list[FieldProblem]:
     known = tuple(WorkflowSpec.model_fields)
     problems = []
     for key in spec.model_extra or {}:
-        if key in WORKFLOW_PRESENTATION_KEYS:
-            continue
+        if key in WORKFLOW_PRESENTATION_KEYS or key.startswith("x-"):
+            continue  # x-...: extensions, as in OpenAPI (test corpora use them).
         suggestion = closest(key, known)
         hint = f"; did you mean '{suggestion}'?" if suggestion else "."
         problems.append(

@@ -388,6 +388,13 @@ def url_problem(url: str) -> tuple[str | None, str | None]:
         return None, None  # The template supplies the scheme: known at run time only.
     parts = urlsplit(literal.strip())
     scheme = parts.scheme.lower()
+    after_colon = literal.strip()[len(scheme) + 1 : len(scheme) + 2]
+    if scheme and "://" not in literal and not after_colon.isdigit():
+        # 'mailto:x@y', 'file:x' (but not 'localhost:8080/x', a host and a port).
+        return (
+            f"url '{url}' uses '{scheme}:': only http:// and https:// URLs are sent",
+            None,
+        )
     if scheme and "://" in literal:
         if scheme not in ("http", "https"):
             return (

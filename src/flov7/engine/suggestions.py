@@ -43,15 +43,22 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
     for option in options:
         if _fold(option) == folded and option != word:
             return option
+    singular = _singular(folded)
+    for option in options:
+        if singular != folded and _fold(option) == singular:
+            return option  # 'retries' for 'retry', 'params' for 'param' is below.
     best: str | None = None
-    best_distance = 0
+    best_rank = (0, 0)
     for option in options:
         if option == word:
             return None
         distance = edit_distance(folded, _fold(option))
         limit = min(3, max(1, len(option) // 3))
-        if distance <= limit and (best is None or distance < best_distance):
-            best, best_distance = option, distance
+        # Ties go to a candidate with the same first letter ('tabel' is 'table', not
+        # 'label'), then to the earlier one.
+        rank = (distance, 0 if _fold(option)[:1] == folded[:1] else 1)
+        if distance <= limit and (best is None or rank < best_rank):
+            best, best_rank = option, rank
     if best is None and len(folded) >= 4:
         # A cut-short name: ``timeout`` for ``timeout_seconds``, ``header`` for ``headers``.
         best = next((option for option in options if _fold(option).startswith(folded)), None)
@@ -64,6 +71,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> tuple[str, str | None]
     if suggestion is None:
         return "", None
     return f"; did you mean '{suggestion}'?", suggestion
+
+
+def _singular(name: str) -> str:
+    if name.endswith("ies") and len(name) > 4:
+        return name[:-3] + "y"
+    return name
 
 
 def _fold(name: str) -> str:
