@@ -269,7 +269,7 @@ class GraphDriver:
             # One budget for the whole node: templates, then its expressions.
             with step_meter() as meter:
                 rendered = self._render_with(node, node_type, scope)
-                config = node_type.parse_config(rendered)
+                config = node_type.parse_config(rendered, node.data)
                 output = node_type.evaluate(config, scope)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc)
@@ -299,7 +299,7 @@ class GraphDriver:
     async def _execute(self, node: NodeSpec, node_type: NodeType) -> tuple[str, Any, int]:
         try:
             scope, rendered = self._render_config(node, node_type)
-            config = node_type.parse_config(rendered)
+            config = node_type.parse_config(rendered, node.data)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc), 1
         if node_type.kind == NodeKind.TIMER:

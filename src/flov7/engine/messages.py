@@ -40,3 +40,41 @@ def error_suggestion(error: Mapping[str, Any]) -> str | None:
     context = error.get("ctx") or {}
     choices = re.findall(r"'([^']*)'", str(context.get("expected", "")))
     return closest(given, choices)
+
+
+def rendered_note(error: Mapping[str, Any], written: Mapping[str, Any] | None) -> str:
+    """`` (the template '{{ input.wait }}' rendered to null)`` when the failing value came
+    from a template of ``written`` (the node's data as written), else ``""``.
+
+    Only the rendered value's type is named: it is run data, and may be a secret.
+    """
+    if written is None:
+        return ""
+    current: Any = written
+    for part in error.get("loc", ()):
+        if isinstance(current, str):
+            break
+        try:
+            current = current[part]
+        except (KeyError, IndexError, TypeError):
+            return ""
+    if not isinstance(current, str) or "{{" not in current:
+        return ""
+    raw = current if len(current) <= _MAX_ECHO else current[: _MAX_ECHO - 3] + "..."
+    return f" (the template '{raw}' rendered to {_kind(error.get('input'))})"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "an empty string" if not value else "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__

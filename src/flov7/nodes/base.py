@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from flov7.engine.messages import error_message
+from flov7.engine.messages import error_message, rendered_note
 from flov7.errors import NodeExecutionError
 
 
@@ -72,9 +72,13 @@ class NodeType:
     output_schema: ClassVar[dict[str, Any] | None] = None
     """JSON Schema of the output (see :mod:`flov7.nodes.outputs`); None when unknown."""
 
-    def parse_config(self, data: Mapping[str, Any]) -> NodeConfig:
+    def parse_config(
+        self, data: Mapping[str, Any], written: Mapping[str, Any] | None = None
+    ) -> NodeConfig:
         """Validate raw ``data`` against :attr:`config_model`.
 
+        ``written``: the node's data before its templates were rendered; an error in a
+        rendered value then names the template (``'{{ input.wait }}' rendered to null``).
         Raises :class:`NodeExecutionError` (non-retryable) when invalid; the validator
         reports the same errors per field before a run starts.
         """
@@ -83,6 +87,7 @@ class NodeType:
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {error_message(err)}"
+                f"{rendered_note(err, written)}"
                 for err in exc.errors()
             )
             raise NodeExecutionError(
