@@ -143,10 +143,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         settings = get_settings()
     except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        if args.command != "validate":
+            _fail(str(exc), EXIT_USAGE)
+        # Validation reads no setting: a malformed TEMPORAL_* value is not its business.
+        print(f"warning: {exc} (validate reads no setting, so it goes on)", file=sys.stderr)
+        sys.exit(asyncio.run(_validate(args, None)))
     from flov7.observability.logging import configure_logging
 
-    configure_logging(settings.flov7.log_level, settings.flov7.log_format)
+    configure_logging(_log_level(args, settings), settings.flov7.log_format)
     handlers = {
         "run": _run,
         "validate": _validate,
@@ -158,6 +162,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
     }
     code = asyncio.run(_guarded(handlers[args.command](args, settings)))
     sys.exit(code)
+
+
+def _log_level(args: argparse.Namespace, settings: Settings) -> str:
+    """``TEMPORAL_DEBUG=true`` (the guide's switch) means DEBUG for Flov7 and the SDK;
+    ``--quiet`` leaves errors only; otherwise ``FLOV7_LOG_LEVEL``."""
+    if settings.temporal.debug:
+        return "DEBUG"
+    if getattr(args, "quiet", False):
+        return "ERROR"
+    return settings.flov7.log_level
 
 
 async def _guarded(coroutine: Any) -> int:
@@ -207,7 +221,7 @@ def _load_document(path: Path) -> dict[str, Any]:
     return document
 
 
-async def _validate(args: argparse.Namespace, settings: Settings) -> int:
+async def _validate(args: argparse.Namespace, settings: Settings | None) -> int:
     report = validate_workflow(_load_document(args.file))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
