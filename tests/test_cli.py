@@ -227,6 +227,35 @@ def test_dev_server_and_worker_commands_run_until_signalled(tmp_path: Path) -> N
     assert not left.stdout.strip(), "the Temporal server outlived flov7 dev-server"
 
 
+def test_python_m_worker_module_runs_a_worker(external: dict[str, str]) -> None:
+    """The guide's `python temporal-worker.py` is `python -m flov7.temporal.worker` here."""
+    import signal
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flov7.temporal.worker"],
+        env={**base, **external},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stderr is not None
+        banner = worker.stderr.readline()
+        for _ in range(100):
+            if "flov7 worker: polling" in banner or not banner:
+                break
+            banner = worker.stderr.readline()
+        assert external["TEMPORAL_TASK_QUEUE"] in banner
+        # The run is picked up by that worker: none is started for it in-process.
+        result = flov7("run", str(WORKFLOWS / "linear.json"), "--worker", "never", env=external)
+        assert result.returncode == 0, result.stderr
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
 def test_a_reused_execution_id_follows_the_existing_run(external: dict[str, str]) -> None:
     execution_id = f"reused-{uuid.uuid4().hex[:8]}"
     args = (

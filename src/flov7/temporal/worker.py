@@ -39,3 +39,20 @@ def create_worker(
         graceful_shutdown_timeout=timedelta(seconds=10),
         debug_mode=settings.debug,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flov7.temporal.worker``: the guide's ``python temporal-worker.py``.
+
+    The same as ``flov7 worker``: connects with the ``TEMPORAL_*`` settings (``.env``
+    read), polls the task queue until SIGINT/SIGTERM, then stops cleanly.
+    """
+    import sys
+
+    from flov7.cli import main as cli_main  # The CLI owns settings, logging and signals.
+
+    cli_main(["worker", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    main()
