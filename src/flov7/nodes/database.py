@@ -82,7 +82,7 @@ class DatabaseNode(NodeType):
             "columns": {"type": "array", "items": {"type": "string"}},
             "truncated": {"type": "boolean"},
             "affected_rows": {"type": ["integer", "null"]},
-            "inserted_ids": {"type": "array", "items": {"type": "object"}},
+            "inserted_ids": {"type": "array", "description": "The new rows' primary keys."},
         },
     )
     literal_fields = ("query",)
