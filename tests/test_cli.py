@@ -286,3 +286,60 @@ def test_absurdly_nested_documents_are_refused_before_anything_walks_them(tmp_pa
     assert result.returncode == 1
     assert "deeper than 64 levels" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_api_key_list_and_revoke_say_what_no_keys_means(tmp_path: Path) -> None:
+    env = {"FLOV7_DATA_DIR": str(tmp_path / "data")}
+    empty = flov7("api-key", "list", env=env)
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout == ""
+    assert "No API keys in the store" in empty.stderr
+    assert "loopback" in empty.stderr and "flov7 api-key create" in empty.stderr
+
+    created = flov7("api-key", "create", "ci", env=env)
+    assert created.returncode == 0, created.stderr
+    listed = flov7("api-key", "list", env=env)
+    assert "ci" in listed.stdout and "No API keys" not in listed.stderr
+    key_id = listed.stdout.split()[0]
+
+    first = flov7("api-key", "create", "ops", env=env)
+    assert first.returncode == 0
+    one_left = flov7("api-key", "revoke", key_id, env=env)
+    assert one_left.returncode == 0
+    assert "last stored API key" not in one_left.stderr  # 'ops' is still there
+
+    ops_id = flov7("api-key", "list", env=env).stdout.split()[0]
+    last = flov7("api-key", "revoke", ops_id, env=env)
+    assert last.returncode == 0, last.stderr
+    assert "That was the last stored API key" in last.stderr
+    assert "until it restarts" in last.stderr
+
+
+def test_summary_shows_every_end_node(tmp_path: Path) -> None:
+    """Two parallel branches end the run: the summary shows both, not the last one only."""
+    document = {
+        "id": "two-ends",
+        "nodes": [
+            {"id": "start", "type": "transform", "data": {"mapping": {"n": "3"}}},
+            {"id": "double", "type": "transform", "data": {"mapping": {"n": "inputs.n * 2"}}},
+            {"id": "square", "type": "transform", "data": {"mapping": {"n": "inputs.n ** 2"}}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "double"},
+            {"id": "e2", "source": "start", "target": "square"},
+        ],
+    }
+    path = tmp_path / "two_ends.json"
+    path.write_text(json.dumps(document))
+    result = flov7(
+        "run",
+        str(path),
+        "--output",
+        "summary",
+        "--quiet",
+        env={"ENABLE_TEMPORAL_FEATURES": "false", "FLOV7_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed"
+    assert summary["outputs"] == {"double": {"n": 6}, "square": {"n": 9}}
