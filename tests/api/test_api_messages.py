@@ -88,3 +88,14 @@ async def test_docs_load_their_assets_from_this_server(api: httpx.AsyncClient) -
         response = await api.get(asset)
         assert response.status_code == 200
         assert len(response.content) > 10_000
+
+
+@pytest.mark.parametrize(
+    "path", [f"{API}/node-types/", f"{API}/node-types/delay/", f"{API}/workflows/", "/health/"]
+)
+async def test_a_trailing_slash_gets_the_same_answer_not_a_redirect(
+    api: httpx.AsyncClient, path: str
+) -> None:
+    response = await api.get(path)
+    assert response.status_code == 200, response.headers.get("location")
+    assert response.json() == (await api.get(path.rstrip("/"))).json()

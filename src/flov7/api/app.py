@@ -26,6 +26,7 @@ from flov7.api.backend import ExecutionBackend, open_backend
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
+from flov7.api.paths import TrailingSlashMiddleware
 from flov7.api.routes import executions, health, node_types, workflows
 from flov7.api.routes.home import install_docs
 from flov7.api.runs import API_PREFIX
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(health.router)
     install_docs(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
+    app.add_middleware(TrailingSlashMiddleware)
     return app
 
 
