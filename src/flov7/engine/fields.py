@@ -285,3 +285,28 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 def _listing(names: tuple[str, ...]) -> str:
     return ", ".join(f"'{name}'" for name in names if name != "label")
+
+
+def timeout_warnings(
+    node: NodeSpec, node_type: NodeType, attempt_default_seconds: float
+) -> list[FieldProblem]:
+    """An HTTP time limit at least as long as the attempt's can never trip: the attempt
+    is cut first, as a timeout of the node rather than of the request."""
+    limit = node.data.get(HTTP_TIMEOUT_FIELD)
+    if HTTP_TIMEOUT_FIELD not in model_field_names(node_type.config_model):
+        return []
+    if not isinstance(limit, int | float) or isinstance(limit, bool):
+        return []
+    attempt = node.timeout_seconds or attempt_default_seconds
+    if limit < attempt:
+        return []
+    where = "the node's timeout_seconds" if node.timeout_seconds else "the default attempt limit"
+    return [
+        FieldProblem(
+            "http_timeout_not_shorter",
+            f"data.{HTTP_TIMEOUT_FIELD}",
+            f"data.{HTTP_TIMEOUT_FIELD} ({limit:g} s) is not shorter than {where} "
+            f"({attempt:g} s), so it never trips: the attempt is cut first. Make the HTTP "
+            "limit shorter, so that a slow server fails as a Timeout the node retries",
+        )
+    ]

@@ -16,6 +16,7 @@ from flov7.engine.expressions import check_expression, has_template, template_er
 from flov7.engine.fields import (
     edge_field_problems,
     node_field_problems,
+    timeout_warnings,
     workflow_field_problems,
 )
 from flov7.engine.graph import Graph
@@ -127,7 +128,7 @@ def validate_workflow(document: Any) -> ValidationReport:
                 )
             )
     for node in spec.nodes:
-        _check_node(node, report)
+        _check_node(node, report, spec.defaults.activity_timeout_seconds)
     _check_edges(spec, report)
     graph = Graph.from_spec(spec)
     cycle = graph.find_cycle()
@@ -184,7 +185,7 @@ def _check_ids(spec: WorkflowSpec, report: ValidationReport) -> None:
         seen_edges[edge.id] = None
 
 
-def _check_node(node: NodeSpec, report: ValidationReport) -> None:
+def _check_node(node: NodeSpec, report: ValidationReport, attempt_seconds: float) -> None:
     node_type = get_node_type(node.type)
     if node_type is None:
         known = ", ".join(node_types())
@@ -199,6 +200,8 @@ def _check_node(node: NodeSpec, report: ValidationReport) -> None:
             )
         )
         return
+    for problem in timeout_warnings(node, node_type, attempt_seconds):
+        report.warnings.append(Issue(problem.code, problem.message, node.id, field=problem.field))
     for problem in node_field_problems(node, node_type):
         report.issues.append(
             Issue(
