@@ -70,3 +70,29 @@ def test_the_same_documents_without_the_mistake_are_clean() -> None:
         assert not [i for i in report.issues if i.code == "unknown_field"], (case, report.issues)
         fixed += 1
     assert fixed >= 15
+
+
+def test_replays_of_older_runs_skip_the_strict_checks() -> None:
+    """strict=False (a replay of a run started before these checks) accepts what the
+    validator accepted then: the workflow must decide as it first did."""
+    strict_codes = (
+        "unknown_field",
+        "misplaced_field",
+        "unknown_name",
+        "unknown_node_reference",
+        "not_upstream",
+        "unknown_node_field",
+        "invalid_url",
+        "unknown_output_field",
+        "inputs_overlap",
+        "http_timeout_not_shorter",
+    )
+    strict_only = [case for case in CASES if case["expect"]["code"] in strict_codes]
+    assert len(strict_only) >= 30
+    for case in strict_only:
+        relaxed = validate_workflow(document(case), strict=False)
+        found = [i.code for i in (*relaxed.issues, *relaxed.warnings) if i.code in strict_codes]
+        assert found == [], (case["mistake"], found)
+    # The rest of the checks still run.
+    typo = next(case for case in CASES if case["mistake"] == "method GTE")
+    assert not validate_workflow(document(typo), strict=False).valid

@@ -87,8 +87,13 @@ def _where(issue: Issue) -> str:
     return f"{place}{f' ({issue.field})' if issue.field else ''}: "
 
 
-def validate_workflow(document: Any) -> ValidationReport:
-    """Validate a workflow document (dict or :class:`WorkflowSpec`)."""
+def validate_workflow(document: Any, *, strict: bool = True) -> ValidationReport:
+    """Validate a workflow document (dict or :class:`WorkflowSpec`).
+
+    ``strict=False`` leaves out the checks added after runs could already be in flight
+    (unknown and misplaced fields, expression references, URLs, output shapes), for the
+    replay of a run started before them: a workflow must decide as it first did.
+    """
     report = ValidationReport()
     try:
         spec = parse_workflow(document)
@@ -108,7 +113,7 @@ def validate_workflow(document: Any) -> ValidationReport:
             )
         return report
     report.spec = spec
-    for problem in workflow_field_problems(spec):
+    for problem in workflow_field_problems(spec) if strict else []:
         report.warnings.append(
             Issue(problem.code, problem.message, field=problem.field, suggestion=problem.suggestion)
         )
@@ -116,7 +121,7 @@ def validate_workflow(document: Any) -> ValidationReport:
         report.issues.append(Issue("empty_workflow", "The workflow has no nodes", field="nodes"))
         return report
     _check_ids(spec, report)
-    for edge in spec.edges:
+    for edge in spec.edges if strict else []:
         for problem in edge_field_problems(edge):
             report.warnings.append(
                 Issue(
@@ -128,7 +133,7 @@ def validate_workflow(document: Any) -> ValidationReport:
                 )
             )
     for node in spec.nodes:
-        _check_node(node, report, spec.defaults.activity_timeout_seconds)
+        _check_node(node, report, spec.defaults.activity_timeout_seconds, strict=strict)
     _check_edges(spec, report)
     graph = Graph.from_spec(spec)
     cycle = graph.find_cycle()
@@ -142,7 +147,7 @@ def validate_workflow(document: Any) -> ValidationReport:
             )
         )
     _check_connectivity(spec, graph, report)
-    if cycle is None:
+    if cycle is None and strict:
         for finding in static_findings(spec, graph):
             issue = Issue(
                 finding.code,
@@ -185,7 +190,9 @@ def _check_ids(spec: WorkflowSpec, report: ValidationReport) -> None:
         seen_edges[edge.id] = None
 
 
-def _check_node(node: NodeSpec, report: ValidationReport, attempt_seconds: float) -> None:
+def _check_node(
+    node: NodeSpec, report: ValidationReport, attempt_seconds: float, *, strict: bool
+) -> None:
     node_type = get_node_type(node.type)
     if node_type is None:
         known = ", ".join(node_types())
@@ -200,19 +207,28 @@ def _check_node(node: NodeSpec, report: ValidationReport, attempt_seconds: float
             )
         )
         return
-    for problem in timeout_warnings(node, node_type, attempt_seconds):
-        report.warnings.append(Issue(problem.code, problem.message, node.id, field=problem.field))
-    for problem in node_field_problems(node, node_type):
-        report.issues.append(
-            Issue(
-                problem.code,
-                problem.message,
-                node.id,
-                field=problem.field,
-                suggestion=problem.suggestion,
+    if strict:
+        for problem in timeout_warnings(node, node_type, attempt_seconds):
+            report.warnings.append(
+                Issue(problem.code, problem.message, node.id, field=problem.field)
             )
-        )
+        for problem in node_field_problems(node, node_type):
+            report.issues.append(
+                Issue(
+                    problem.code,
+                    problem.message,
+                    node.id,
+                    field=problem.field,
+                    suggestion=problem.suggestion,
+                )
+            )
     _check_config(node, node_type, report)
+    _check_expressions_and_literals(node, node_type, report)
+
+
+def _check_expressions_and_literals(
+    node: NodeSpec, node_type: NodeType, report: ValidationReport
+) -> None:
     for path, expression in _expressions_of(node, node_type):
         try:
             check_expression(expression)
