@@ -89,6 +89,19 @@ def test_an_http_404_is_one_line_with_execution_node_attempt_and_cause(
     assert "404" in line
 
 
+def test_a_blocked_url_is_one_line_too(external: dict[str, str], tmp_path: Path) -> None:
+    """The SSRF guard's refusal is an expected failure: no traceback either."""
+    path = tmp_path / "blocked.json"
+    node = {"id": "meta", "type": "api_call", "data": {"url": "http://169.254.169.254/latest"}}
+    path.write_text(json.dumps({"id": "logs-blocked", "nodes": [node]}))
+    result = flov7("run", str(path), "--worker", "always", env=run_env(external))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "attempt 1 failed" in line]
+    assert len(lines) == 1, result.stderr
+    assert "node 'meta'" in lines[0] and "169.254.169.254" in lines[0]
+
+
 def test_quiet_leaves_only_the_result_and_the_error(
     external: dict[str, str], workflow_404: Path
 ) -> None:

@@ -40,3 +40,18 @@ async def test_a_run_fails_naming_the_template_and_the_field() -> None:
     assert error["type"] == "InvalidNodeConfig"
     assert "delay_seconds" in error["message"]
     assert "'{{ input.wait }}' rendered to null" in error["message"]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_failing_template_is_named_with_its_field() -> None:
+    document = {
+        "id": "bad-template",
+        "nodes": [
+            {"id": "wait", "type": "delay", "data": {"delay_seconds": "{{ 1 / input.zero }}"}}
+        ],
+        "input": {"zero": 0},
+    }
+    result = await LocalRuntime().start(document).result()
+    error = result["node_results"]["wait"]["error"]
+    assert error["type"] == "ExpressionError"
+    assert error["message"].startswith("data.delay_seconds: In template '{{ 1 / input.zero }}'")

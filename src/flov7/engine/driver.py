@@ -141,6 +141,14 @@ def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
     }
 
 
+def _render_field(key: str, value: Any, scope: dict[str, Any]) -> Any:
+    """Render one config field; a failing template is named with its field."""
+    try:
+        return render_value(value, scope)
+    except ExpressionError as exc:
+        raise ExpressionError(f"data.{key}: {exc}") from None
+
+
 def error_dict(exc: BaseException, *, attempts: int = 1) -> dict[str, Any]:
     """The JSON form of a node error."""
     if isinstance(exc, NodeExecutionError):
@@ -257,7 +265,7 @@ class GraphDriver:
             key: (
                 value
                 if key in node_type.expression_fields or key in node_type.literal_fields
-                else render_value(value, scope)
+                else _render_field(key, value, scope)
             )
             for key, value in node.data.items()
         }
