@@ -343,3 +343,25 @@ def test_summary_shows_every_end_node(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["status"] == "completed"
     assert summary["outputs"] == {"double": {"n": 6}, "square": {"n": 9}}
+
+
+def test_run_shows_the_validation_warnings_before_running(tmp_path: Path) -> None:
+    """The guide's `inputs.data` after a node without `data` runs, but says so first."""
+    document = {
+        "id": "warned",
+        "nodes": [
+            {"id": "price", "type": "transform", "data": {"mapping": {"amount": "3"}}},
+            {"id": "shape", "type": "transform", "data": {"mapping": {"result": "inputs.data"}}},
+        ],
+        "edges": [{"id": "e1", "source": "price", "target": "shape"}],
+    }
+    path = tmp_path / "warned.json"
+    path.write_text(json.dumps(document))
+    env = {"ENABLE_TEMPORAL_FEATURES": "false", "FLOV7_DATA_DIR": str(tmp_path / "data")}
+    result = flov7("run", str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "warning node 'shape' data.mapping.result: transform outputs have no 'data'" in (
+        result.stderr
+    )
+    quiet = flov7("run", "--quiet", str(path), env=env)
+    assert "warning" not in quiet.stderr

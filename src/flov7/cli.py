@@ -268,6 +268,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         for issue in report.issues:
             print(f"  error {_describe(issue.as_dict())}", file=sys.stderr)
         return EXIT_FAILED
+    if not args.quiet:
+        # Likely mistakes that do not stop the run (inputs.data after an api_call).
+        for warning in report.warnings:
+            print(f"  warning {_describe(warning.as_dict())}", file=sys.stderr)
     if not settings.flov7.enable_temporal_features:
         return await _run_locally(args, document, run_input, settings)
     mode = {

@@ -99,3 +99,29 @@ async def test_a_trailing_slash_gets_the_same_answer_not_a_redirect(
     response = await api.get(path)
     assert response.status_code == 200, response.headers.get("location")
     assert response.json() == (await api.get(path.rstrip("/"))).json()
+
+
+async def test_the_guides_own_example_gets_a_hint_about_inputs_data(api: httpx.AsyncClient) -> None:
+    guide = {
+        "id": "test-workflow-001",
+        "nodes": [
+            {
+                "id": "node-1",
+                "type": "api_call",
+                "data": {"url": "https://api.example.com/data", "method": "GET"},
+            },
+            {
+                "id": "node-2",
+                "type": "transform",
+                "data": {"transform_type": "mapping", "mapping": {"result": "inputs.data"}},
+            },
+        ],
+        "edges": [{"id": "edge-1", "source": "node-1", "target": "node-2"}],
+    }
+    report = (await api.post(f"{API}/workflow/validate", json={"workflow_data": guide})).json()
+    assert report["valid"] is True
+    (warning,) = report["warnings"]
+    assert warning["code"] == "unknown_output_field"
+    assert warning["node_id"] == "node-2"
+    assert warning["suggestion"] == "inputs.body"
+    assert "api_call outputs have no 'data'; did you mean 'body'?" in warning["message"]
