@@ -174,7 +174,7 @@ def _top_level_problems(node: NodeSpec, node_type: NodeType) -> Iterator[FieldPr
             yield FieldProblem(
                 "misplaced_field",
                 key,
-                f"'{key}' is a {node.type} setting: it belongs inside 'data' "
+                f"'{key}' is a setting of {node.type}: it belongs inside 'data' "
                 f"(data.{key}), not next to it",
                 f"data.{key}",
             )
@@ -186,8 +186,8 @@ def _top_level_problems(node: NodeSpec, node_type: NodeType) -> Iterator[FieldPr
                 yield FieldProblem(
                     "unknown_field",
                     key,
-                    f"Unknown node field '{key}'; did you mean data.{guess} (a {node.type} "
-                    "setting, inside 'data')?",
+                    f"Unknown node field '{key}'; did you mean data.{guess} (a setting of "
+                    f"{node.type}, inside 'data')?",
                     f"data.{guess}",
                 )
                 continue
