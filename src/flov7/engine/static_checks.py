@@ -9,6 +9,7 @@ for every expression (``condition``, ``transform``) and ``{{ }}`` template of a 
 - ``nodes.<id>`` must name a node of the workflow (``unknown_node_reference``) that is
   upstream of this one (``not_upstream``: its output could never be there), and be
   followed by ``output`` or ``status`` (``unknown_node_field``);
+- ``execution.<key>`` must be one of :data:`EXECUTION_KEYS` (a warning otherwise);
 - where a parent's output shape is known from its type (``GET /node-types`` serves it,
   see :mod:`flov7.nodes.outputs`), reading a key it cannot have is a *warning*
   (``unknown_output_field``: "api_call outputs have no 'data'; did you mean 'body'?");
@@ -45,6 +46,9 @@ SCOPE_NAMES = ("inputs", "input", "nodes", "execution")
 
 NODE_VIEW_KEYS = ("output", "status")
 """What ``nodes.<id>`` holds."""
+
+EXECUTION_KEYS = ("execution_id", "run_id", "workflow_id", "attempt", "node_id")
+"""What ``execution`` holds (both runtimes build it; the node id is added per node)."""
 
 ERROR_HANDLE = "error"
 
@@ -139,6 +143,21 @@ class _Checker:
                 yield from self._node_reference(node, path, where, reference)
             elif reference.root == "inputs" and reference.keys:
                 yield from self._inputs_reference(node, path, where, reference)
+            elif reference.root == "execution" and reference.keys:
+                key = reference.keys[0]
+                if key not in EXECUTION_KEYS:
+                    suggestion = closest(key, EXECUTION_KEYS)
+                    hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+                    yield Finding(
+                        "unknown_output_field",
+                        node.id,
+                        path,
+                        f"execution has no '{key}'{hint} ('{reference.text()}' in {where}; "
+                        f"execution has {', '.join(repr(k) for k in EXECUTION_KEYS)}). "
+                        "It would read as null",
+                        f"execution.{suggestion}" if suggestion else None,
+                        warning=True,
+                    )
 
     def _node_reference(
         self, node: NodeSpec, path: str, where: str, reference: _Reference
