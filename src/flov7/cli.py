@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a worker in this process: 'auto' (default) when the "
         "embedded server is used and nobody polls the task queue",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines or validation warnings; logs errors only",
+    )
     run.add_argument(
         "--output",
         choices=["full", "summary"],
