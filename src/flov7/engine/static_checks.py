@@ -425,7 +425,7 @@ def url_problem(url: str) -> tuple[str | None, str | None]:
         if " " in parts.netloc:
             return f"url '{url}' is not a URL: its host contains a space", None
         return None, None
-    host = literal.strip().split("/", 1)[0]
+    host = literal.strip().split("/", 1)[0].rsplit(":", 1)[0]  # 'localhost:8080' too
     looks_like_host = (
         bool(host) and " " not in literal.strip() and ("." in host or host == "localhost")
     )
