@@ -3,6 +3,11 @@
 Used before a run starts (CLI, API, ``WorkflowValidation``) and by ``WorkflowExecution``
 itself, which refuses an invalid document instead of half-running it. Pure code: it
 runs inside Temporal workflow code too.
+
+Besides the document's shape, node types, configs, edges, cycles and connectivity, it
+reports unknown and misplaced fields with suggestions (:mod:`flov7.engine.fields`) and
+what expressions and templates refer to (:mod:`flov7.engine.static_checks`); every code
+is listed in docs/workflows.md ("Validation").
 """
 
 from __future__ import annotations
