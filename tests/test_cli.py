@@ -129,9 +129,20 @@ def test_no_worker_on_the_queue_is_reported_not_waited_on(external: dict[str, st
 
 def test_bad_setting_is_reported_by_name() -> None:
     result = flov7(
-        "validate", str(WORKFLOWS / "linear.json"), env={"TEMPORAL_NODE_TIMEOUT_MINUTES": "-1"}
+        "run", str(WORKFLOWS / "linear.json"), env={"TEMPORAL_NODE_TIMEOUT_MINUTES": "-1"}
     )
     assert result.returncode == 2
+    assert "TEMPORAL_NODE_TIMEOUT_MINUTES must be greater than 0" in result.stderr
+
+
+def test_validate_goes_on_when_an_unrelated_setting_is_malformed() -> None:
+    """Validation reads no setting: it warns about the bad one and still validates."""
+    result = flov7(
+        "validate", str(WORKFLOWS / "linear.json"), env={"TEMPORAL_NODE_TIMEOUT_MINUTES": "-1"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+    assert "warning: " in result.stderr
     assert "TEMPORAL_NODE_TIMEOUT_MINUTES must be greater than 0" in result.stderr
 
 
@@ -219,6 +230,35 @@ def test_dev_server_and_worker_commands_run_until_signalled(tmp_path: Path) -> N
     assert not left.stdout.strip(), "the Temporal server outlived flov7 dev-server"
 
 
+def test_python_m_worker_module_runs_a_worker(external: dict[str, str]) -> None:
+    """The guide's `python temporal-worker.py` is `python -m flov7.temporal.worker` here."""
+    import signal
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flov7.temporal.worker"],
+        env={**base, **external},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stderr is not None
+        banner = worker.stderr.readline()
+        for _ in range(100):
+            if "flov7 worker: polling" in banner or not banner:
+                break
+            banner = worker.stderr.readline()
+        assert external["TEMPORAL_TASK_QUEUE"] in banner
+        # The run is picked up by that worker: none is started for it in-process.
+        result = flov7("run", str(WORKFLOWS / "linear.json"), "--worker", "never", env=external)
+        assert result.returncode == 0, result.stderr
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
 def test_a_reused_execution_id_follows_the_existing_run(external: dict[str, str]) -> None:
     execution_id = f"reused-{uuid.uuid4().hex[:8]}"
     args = (
@@ -298,3 +338,82 @@ async def test_a_local_run_is_recorded_like_an_api_run(tmp_path: Path) -> None:
     assert (record.engine, record.status) == ("local", "completed")
     assert record.result is not None
     assert record.result["node_results"]["join"]["output"]["sum"] == 24
+
+
+def test_api_key_list_and_revoke_say_what_no_keys_means(tmp_path: Path) -> None:
+    env = {"FLOV7_DATA_DIR": str(tmp_path / "data")}
+    empty = flov7("api-key", "list", env=env)
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout == ""
+    assert "No API keys in the store" in empty.stderr
+    assert "loopback" in empty.stderr and "flov7 api-key create" in empty.stderr
+
+    created = flov7("api-key", "create", "ci", env=env)
+    assert created.returncode == 0, created.stderr
+    listed = flov7("api-key", "list", env=env)
+    assert "ci" in listed.stdout and "No API keys" not in listed.stderr
+    key_id = listed.stdout.split()[0]
+
+    first = flov7("api-key", "create", "ops", env=env)
+    assert first.returncode == 0
+    one_left = flov7("api-key", "revoke", key_id, env=env)
+    assert one_left.returncode == 0
+    assert "last stored API key" not in one_left.stderr  # 'ops' is still there
+
+    ops_id = flov7("api-key", "list", env=env).stdout.split()[0]
+    last = flov7("api-key", "revoke", ops_id, env=env)
+    assert last.returncode == 0, last.stderr
+    assert "That was the last stored API key" in last.stderr
+    assert "until it restarts" in last.stderr
+
+
+def test_summary_shows_every_end_node(tmp_path: Path) -> None:
+    """Two parallel branches end the run: the summary shows both, not the last one only."""
+    document = {
+        "id": "two-ends",
+        "nodes": [
+            {"id": "start", "type": "transform", "data": {"mapping": {"n": "3"}}},
+            {"id": "double", "type": "transform", "data": {"mapping": {"n": "inputs.n * 2"}}},
+            {"id": "square", "type": "transform", "data": {"mapping": {"n": "inputs.n ** 2"}}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "double"},
+            {"id": "e2", "source": "start", "target": "square"},
+        ],
+    }
+    path = tmp_path / "two_ends.json"
+    path.write_text(json.dumps(document))
+    result = flov7(
+        "run",
+        str(path),
+        "--output",
+        "summary",
+        "--quiet",
+        env={"ENABLE_TEMPORAL_FEATURES": "false", "FLOV7_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "completed"
+    assert summary["outputs"] == {"double": {"n": 6}, "square": {"n": 9}}
+
+
+def test_run_shows_the_validation_warnings_before_running(tmp_path: Path) -> None:
+    """The guide's `inputs.data` after a node without `data` runs, but says so first."""
+    document = {
+        "id": "warned",
+        "nodes": [
+            {"id": "price", "type": "transform", "data": {"mapping": {"amount": "3"}}},
+            {"id": "shape", "type": "transform", "data": {"mapping": {"result": "inputs.data"}}},
+        ],
+        "edges": [{"id": "e1", "source": "price", "target": "shape"}],
+    }
+    path = tmp_path / "warned.json"
+    path.write_text(json.dumps(document))
+    env = {"ENABLE_TEMPORAL_FEATURES": "false", "FLOV7_DATA_DIR": str(tmp_path / "data")}
+    result = flov7("run", str(path), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "warning node 'shape' data.mapping.result: transform outputs have no 'data'" in (
+        result.stderr
+    )
+    quiet = flov7("run", "--quiet", str(path), env=env)
+    assert "warning" not in quiet.stderr

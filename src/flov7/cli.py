@@ -81,13 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a worker in this process: 'auto' (default) when the "
         "embedded server is used and nobody polls the task queue",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress lines or validation warnings; logs errors only",
+    )
     run.add_argument(
         "--output",
         choices=["full", "summary"],
         default="full",
         help="'full' prints the whole result document; 'summary' only status "
-        "and the outputs of the last nodes",
+        "and the outputs of the nodes that ended the run (every completed node no "
+        "completed node follows)",
     )
 
     cancel = commands.add_parser(
@@ -171,10 +176,14 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         settings = get_settings()
     except ConfigError as exc:
-        _fail(str(exc), EXIT_USAGE)
+        if args.command != "validate":
+            _fail(str(exc), EXIT_USAGE)
+        # Validation reads no setting: a malformed TEMPORAL_* value is not its business.
+        print(f"warning: {exc} (validate reads no setting, so it goes on)", file=sys.stderr)
+        sys.exit(asyncio.run(_validate(args, None)))
     from flov7.observability.logging import configure_logging
 
-    configure_logging(settings.flov7.log_level, settings.flov7.log_format)
+    configure_logging(_log_level(args, settings), settings.flov7.log_format)
     handlers = {
         "run": _run,
         "cancel": _cancel,
@@ -187,6 +196,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
     }
     code = asyncio.run(_guarded(handlers[args.command](args, settings)))
     sys.exit(code)
+
+
+def _log_level(args: argparse.Namespace, settings: Settings) -> str:
+    """``TEMPORAL_DEBUG=true`` (the guide's switch) means DEBUG for Flov7 and the SDK;
+    ``--quiet`` leaves errors only; otherwise ``FLOV7_LOG_LEVEL``."""
+    if settings.temporal.debug:
+        return "DEBUG"
+    if getattr(args, "quiet", False):
+        return "ERROR"
+    return settings.flov7.log_level
 
 
 async def _guarded(coroutine: Any) -> int:
@@ -241,7 +260,7 @@ def _load_document(path: Path) -> dict[str, Any]:
     return document
 
 
-async def _validate(args: argparse.Namespace, settings: Settings) -> int:
+async def _validate(args: argparse.Namespace, settings: Settings | None) -> int:
     report = validate_workflow(_load_document(args.file))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -281,6 +300,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         for issue in report.issues:
             print(f"  error {_describe(issue.as_dict())}", file=sys.stderr)
         return EXIT_FAILED
+    if not args.quiet:
+        # Likely mistakes that do not stop the run (inputs.data after an api_call).
+        for warning in report.warnings:
+            print(f"  warning {_describe(warning.as_dict())}", file=sys.stderr)
     worker = {
         "always": WorkerChoice.ALWAYS,
         "never": WorkerChoice.NEVER,
@@ -314,7 +337,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_FAILED
     result = final.result
     progress.finished(result)
-    print(json.dumps(_shape_output(result, args.output), indent=2, default=str))
+    print(json.dumps(_shape_output(result, args.output, document), indent=2, default=str))
     return EXIT_OK if result.get("status") == "completed" else EXIT_FAILED
 
 
@@ -364,18 +387,27 @@ async def _cancel(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _shape_output(result: dict[str, Any], mode: str) -> dict[str, Any]:
+def _shape_output(result: dict[str, Any], mode: str, document: Any) -> dict[str, Any]:
     if mode == "full":
         return result
-    # The nodes that ended the run: completed nodes nothing completed after them fed on.
+    # The nodes that ended the run: completed nodes none of whose children completed
+    # (every end of a run with parallel branches, not only the last one to finish).
+    from flov7.engine.graph import Graph
+    from flov7.spec import parse_workflow
+
     nodes = result.get("node_results") or {}
-    path = result.get("execution_path") or []
-    last = path[-1:]
+    graph = Graph.from_spec(parse_workflow(document))
+    done = [n for n in result.get("execution_path") or [] if nodes[n]["status"] == "completed"]
+    ends = [
+        n
+        for n in done
+        if not any(nodes.get(c, {}).get("status") == "completed" for c in graph.children(n))
+    ]
     return {
         "status": result.get("status"),
         "execution_id": result.get("execution_id"),
         "error": result.get("error"),
-        "outputs": {n: nodes[n]["output"] for n in last if nodes[n]["status"] == "completed"},
+        "outputs": {n: nodes[n]["output"] for n in ends},
     }
 
 
@@ -499,6 +531,19 @@ async def _setup_search_attributes(args: argparse.Namespace, settings: Settings)
     return EXIT_OK
 
 
+_NO_STORED_KEYS = (
+    "No API keys in the store. Without any key (and no FLOV7_API_KEYS, which are not "
+    "listed here) the API serves clients on this machine (loopback) only. Create one "
+    "with `flov7 api-key create NAME`."
+)
+_LAST_KEY_REVOKED = (
+    "That was the last stored API key. A running `flov7 serve` keeps requiring keys "
+    "until it restarts (it never switches authentication off by itself), so it now "
+    "refuses every request unless FLOV7_API_KEYS are set. Restarted without keys, it "
+    "serves loopback clients only; or create a new key with `flov7 api-key create NAME`."
+)
+
+
 async def _api_key(args: argparse.Namespace, settings: Settings) -> int:
     from flov7.api.auth import create_api_key
     from flov7.store.database import Database, StoreError
@@ -516,17 +561,22 @@ async def _api_key(args: argparse.Namespace, settings: Settings) -> int:
                     file=sys.stderr,
                 )
             elif args.key_action == "list":
-                for item in await repository.list_api_keys():
+                records = await repository.list_api_keys()
+                for item in records:
                     used = item.last_used_at.isoformat() if item.last_used_at else "never"
                     print(
                         f"{item.id}  {item.name}  created {item.created_at.isoformat()}  "
                         f"last used {used}"
                     )
+                if not records:
+                    print(_NO_STORED_KEYS, file=sys.stderr)
             elif not await repository.delete_api_key(args.key_id):
                 print(f"error: no API key with id '{args.key_id}'", file=sys.stderr)
                 return EXIT_FAILED
             else:
                 print(f"Revoked API key {args.key_id}", file=sys.stderr)
+                if not await repository.has_api_keys():
+                    print(_LAST_KEY_REVOKED, file=sys.stderr)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE

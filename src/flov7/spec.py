@@ -1,9 +1,10 @@
 """The workflow document: :class:`WorkflowSpec`, :class:`NodeSpec`, :class:`EdgeSpec`.
 
 Accepts the guide's shape plus React-Flow extras (``position``, ``data.label``,
-``sourceHandle``, ``targetHandle``). Presentation fields we do not know are ignored.
-Node *types* and per-type configuration are checked by :mod:`flov7.engine.validate`,
-not here, so that one document yields one report listing every problem.
+``sourceHandle``, ``targetHandle``). A node keeps the top-level fields it does not know
+(``NodeSpec.model_extra``) so that :mod:`flov7.engine.validate` can tell a presentation
+field from a typo. Node *types*, per-type configuration and unknown fields are checked
+there, not here, so that one document yields one report listing every problem.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from flov7.errors import WorkflowDocumentError
+from flov7.messages import error_message
 
 # Keys a node may carry either at its top level or inside ``data`` (the guide keeps
 # everything in ``data``; React-Flow editors tend to put behaviour at the top level).
-_NODE_BEHAVIOUR_KEYS = ("on_error", "timeout_seconds", "retry")
+NODE_BEHAVIOUR_KEYS = ("on_error", "timeout_seconds", "retry")
 
 
 class OnError(StrEnum):
@@ -75,9 +77,13 @@ class ExecutionDefaults(BaseModel):
 
 
 class NodeSpec(BaseModel):
-    """One node of the graph."""
+    """One node of the graph.
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Unknown top-level fields are kept in ``model_extra`` (never read by the engine): the
+    validator accepts presentation fields there and reports the others.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1)
@@ -91,7 +97,7 @@ class NodeSpec(BaseModel):
     def _lift_behaviour_from_data(cls, value: Any) -> Any:
         if isinstance(value, dict) and isinstance(value.get("data"), dict):
             data = value["data"]
-            lifted = {k: data[k] for k in _NODE_BEHAVIOUR_KEYS if k in data and k not in value}
+            lifted = {k: data[k] for k in NODE_BEHAVIOUR_KEYS if k in data and k not in value}
             if lifted:
                 value = {**value, **lifted}
         if isinstance(value, dict) and value.get("on_error") == "error":
@@ -106,9 +112,12 @@ class NodeSpec(BaseModel):
 
 
 class EdgeSpec(BaseModel):
-    """A directed edge; ``source_handle`` selects a branch (``true``/``false``/``error``)."""
+    """A directed edge; ``source_handle`` selects a branch (``true``/``false``/``error``).
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Unknown fields are kept in ``model_extra`` for the validator, like a node's.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1)
@@ -130,9 +139,12 @@ class EdgeSpec(BaseModel):
 
 
 class WorkflowSpec(BaseModel):
-    """A whole workflow document."""
+    """A whole workflow document.
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Unknown top-level fields are kept in ``model_extra`` for the validator, like a node's.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     id: str = Field(default="workflow", min_length=1, max_length=200)
     name: str = ""
@@ -198,7 +210,7 @@ def nesting_depth(value: Any) -> int:
 
 def document_problems(exc: ValidationError, document: Any = None) -> list[tuple[str, str]]:
     """``(location, message)`` pairs, locations like ``nodes[2] (id 'n3').timeout_seconds``."""
-    return [(_locate(err["loc"], document), err["msg"]) for err in exc.errors()]
+    return [(_locate(err["loc"], document), error_message(err)) for err in exc.errors()]
 
 
 def _locate(loc: tuple[int | str, ...], document: Any) -> str:

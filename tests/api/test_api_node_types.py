@@ -22,6 +22,19 @@ async def test_lists_every_node_type_from_the_registry(api: httpx.AsyncClient) -
         assert item["config_schema"] == node_type.json_schema()
         assert item["example"] == node_type.example
         assert item["branch_handles"] == list(node_type.branch_handles)
+        assert item["output_schema"] == node_type.output_schema
+
+
+async def test_output_schemas_name_what_the_nodes_output(api: httpx.AsyncClient) -> None:
+    """api_call's schema is closed and lists the keys call_api really returns."""
+    listed = {
+        item["name"]: item for item in (await api.get(f"{API}/node-types")).json()["node_types"]
+    }
+    api_call = listed["api_call"]["output_schema"]
+    assert api_call["additionalProperties"] is False
+    assert sorted(api_call["properties"]) == ["body", "elapsed_ms", "headers", "ok", "status_code"]
+    assert listed["condition"]["output_schema"]["x-flov7-passthrough"] is True
+    assert listed["transform"]["output_schema"] is None  # depends on the mapping
 
 
 async def test_every_example_validates(api: httpx.AsyncClient) -> None:

@@ -143,6 +143,23 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
         assert response.json()["result"]["node_results"]["double"]["output"] == {"x": 42}
         listed = client.get("/api/v1/workflow/executions", params={"workflow_id": "serve-e2e"})
         assert listed.status_code == 200
+        # An expected node failure (the SSRF guard refuses loopback: no allow-list here)
+        # is one line of the server log, without a traceback (checked below).
+        blocked = {
+            "id": "serve-blocked",
+            "nodes": [
+                {"id": "blocked", "type": "api_call", "data": {"url": "http://127.0.0.1:9/"}}
+            ],
+        }
+        failed = client.post(
+            "/api/v1/workflow/execute",
+            params={"wait": "true", "timeout": "60"},
+            json={"workflow_data": blocked},
+        )
+        assert failed.json()["status"] == "failed", failed.text
+        home = client.get("/").json()
+        assert home["docs"] == "/docs" and home["temporal_ui"].startswith("http://127.0.0.1:")
+        assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
     servers = processes_mentioning(str(data_dir / "temporal.db"))
     assert servers, "the embedded Temporal server should be running"
     # A second service of another data directory must not join this one's server.
@@ -173,6 +190,10 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
     assert f"data directory: {data_dir}" in output
     assert "serving this machine's clients only" in output
     assert "Traceback" not in output
+    assert "Completing activity as failed" not in output
+    failures = [line for line in output.splitlines() if "attempt 1 failed" in line]
+    assert len(failures) == 1, output
+    assert "execution serve-blocked" in failures[0] and "node 'blocked'" in failures[0]
     assert (data_dir / "flov7.db").is_file()
 
 

@@ -417,7 +417,7 @@ async def test_unreachable_endpoint_is_retryable(llm: FakeLlmServer, clean_env: 
 async def test_timeout_is_retryable(llm: FakeLlmServer, llm_resources: NodeResources) -> None:
     llm.script(Reply.text("late", delay=2))
 
-    error = await fails(llm_resources, prompt="hi", timeout_seconds=0.2)
+    error = await fails(llm_resources, prompt="hi", http_timeout_seconds=0.2)
 
     assert error.error_type == "LlmTimeout"
     assert error.retryable is True

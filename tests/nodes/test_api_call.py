@@ -24,6 +24,7 @@ from flov7.nodes.http import (
     host_and_port,
     parse_retry_after,
 )
+from flov7.nodes.outputs import property_names
 from flov7.nodes.resources import NodeResources
 from flov7.nodes.settings import NodeSettings
 from nodes.http_servers import TestHttpServer
@@ -68,6 +69,8 @@ async def test_json_response_output_shape(
     output = await call(resources, make_context, url=http_server.url_for("/json"))
 
     assert set(output) == {"status_code", "headers", "body", "ok", "elapsed_ms"}
+    # The declared output shape (validator, GET /node-types) is what the node returns.
+    assert set(output) == set(property_names(api_call_node.output_schema))
     assert output["status_code"] == 200
     assert output["ok"] is True
     assert output["body"] == {"hello": "world", "items": [1, 2, 3]}
@@ -565,7 +568,10 @@ async def test_timeout_is_retryable(
     resources: NodeResources, make_context: MakeContext, http_server: TestHttpServer
 ) -> None:
     error = await call_error(
-        resources, make_context, url=http_server.url_for("/slow?seconds=5"), timeout_seconds=0.3
+        resources,
+        make_context,
+        url=http_server.url_for("/slow?seconds=5"),
+        http_timeout_seconds=0.3,
     )
     assert error.error_type == "Timeout"
     assert error.retryable is True
@@ -580,7 +586,7 @@ async def test_timeout_covers_a_body_that_trickles(
         resources,
         make_context,
         url=http_server.url_for("/trickle?count=50&interval=0.1"),
-        timeout_seconds=0.5,
+        http_timeout_seconds=0.5,
     )
     assert error.error_type == "Timeout"
     assert error.retryable is True

@@ -305,7 +305,7 @@ async def test_timeout_is_retryable(
         make_context(resources),
         url=http_server.url_for("/slow?seconds=5"),
         payload={},
-        timeout_seconds=0.3,
+        http_timeout_seconds=0.3,
     )
     assert error.error_type == "Timeout"
     assert error.retryable is True

@@ -129,7 +129,7 @@ async def test_cancel_signal_cancels_an_activity_in_flight(
     document = {
         "id": "cancel-in-flight",
         "defaults": {"heartbeat_timeout_seconds": 2},
-        "nodes": [call("slow", server.url_for("/slow?seconds=60"), timeout_seconds=120)],
+        "nodes": [call("slow", server.url_for("/slow?seconds=60"), http_timeout_seconds=120)],
     }
     handle = await start_execution(temporal_client, document, flov7_worker)
     for _ in range(400):
@@ -168,7 +168,7 @@ async def test_node_survives_its_worker_being_killed_mid_activity(
         "id": "survivor-io",
         "defaults": {"heartbeat_timeout_seconds": 2},
         "nodes": [
-            call("fetch", server.url_for(f"/hang-once/{key}"), retry=FAST, timeout_seconds=300)
+            call("fetch", server.url_for(f"/hang-once/{key}"), retry=FAST, http_timeout_seconds=300)
         ],
     }
     worker = subprocess.Popen(

@@ -25,7 +25,9 @@ from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
+from flov7.api.paths import TrailingSlashMiddleware
 from flov7.api.routes import executions, health, node_types, workflows
+from flov7.api.routes.home import install_docs
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
@@ -91,6 +93,8 @@ def create_app(
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
         lifespan=_lifespan,
+        docs_url=None,  # Served by routes.home from packaged assets (works offline).
+        redoc_url=None,  # ReDoc has no packaged build: it would be blank offline.
     )
     app.state.wiring = _Wiring(settings, backend, database, max_wait_seconds)
     install_error_handlers(app)
@@ -102,7 +106,9 @@ def create_app(
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
+    install_docs(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
+    app.add_middleware(TrailingSlashMiddleware)
     return app
 
 

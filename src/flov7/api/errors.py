@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
@@ -34,12 +35,14 @@ from flov7.errors import (
     RunServiceError,
     TemporalConnectionError,
 )
+from flov7.messages import error_message
 from flov7.store.database import StoreError
 from flov7.store.repository import (
     VersionConflictError,
     WorkflowExistsError,
     WorkflowNotFoundError,
 )
+from flov7.suggestions import closest
 
 log = logging.getLogger(__name__)
 
@@ -188,18 +191,85 @@ async def _rpc_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [_problem(error) for error in exc.errors()]
+    fields = _body_fields(request)
+    problems = [_problem(error, fields) for error in exc.errors()]
     if any(problem["type"] == "json_invalid" for problem in problems):
         return error_response(400, "invalid_json", "The request body is not valid JSON", problems)
+    not_json = _not_json_message(request, problems)
+    if not_json is not None:
+        return error_response(422, "validation_error", not_json, problems)
+    problems = _merge_misnamed(problems)
     summary = "; ".join(f"{p['location']}: {p['message']}" for p in problems[:5])
     return error_response(422, "validation_error", f"Invalid request: {summary}", problems)
 
 
-def _problem(error: Any) -> dict[str, Any]:
+def _problem(error: Any, fields: tuple[str, ...] = ()) -> dict[str, Any]:
     # Only location, message and type: pydantic's ``input`` would echo the request back
     # (secrets included) and its ``ctx`` may hold exception objects.
-    location = ".".join(str(part) for part in error.get("loc", ()))
-    return {"location": location, "message": str(error.get("msg", "")), "type": error.get("type")}
+    loc = tuple(error.get("loc", ()))
+    location = ".".join(str(part) for part in loc)
+    message = error_message(error)
+    if error.get("type") == "extra_forbidden" and len(loc) == 2 and loc[0] == "body":
+        message = _unknown_body_field(str(loc[1]), fields, error.get("input"))
+    return {"location": location, "message": message, "type": error.get("type")}
+
+
+def _body_fields(request: Request) -> tuple[str, ...]:
+    """The fields of the matched route's body model (``workflow_data``, ``input``...)."""
+    route = request.scope.get("route")
+    body_field = getattr(route, "body_field", None)
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return tuple(info.alias or name for name, info in model.model_fields.items())
+    return ()
+
+
+_DOCUMENT_NAMES = ("workflow", "definition", "document", "workflow_definition", "flow", "spec")
+"""What people call the workflow document when they do not call it ``workflow_data``."""
+
+
+def _unknown_body_field(key: str, fields: tuple[str, ...], value: Any) -> str:
+    if key in ("nodes", "edges") and "workflow_data" in fields:
+        return (
+            f"'{key}' belongs to the workflow document: send it wrapped, as "
+            '{"workflow_data": {"nodes": [...], "edges": [...]}}'
+        )
+    if isinstance(value, dict) and "workflow_data" in fields and key in _DOCUMENT_NAMES:
+        suggestion: str | None = "workflow_data"  # An object: the document, not an id.
+    else:
+        suggestion = closest(key, fields)
+    hint = f"did you mean '{suggestion}'? " if suggestion else ""
+    known = ", ".join(f"'{name}'" for name in fields)
+    return f"Unknown field '{key}'; {hint}This request takes {known or 'no other field'}"
+
+
+def _merge_misnamed(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop "Field required" for a field the request sent under another name: the
+    unknown-field problem already says which (``workflow`` for ``workflow_data``)."""
+    suggested = {
+        p["message"].split("did you mean '", 1)[1].split("'", 1)[0]
+        for p in problems
+        if p["type"] == "extra_forbidden" and "did you mean '" in p["message"]
+    }
+    return [
+        p
+        for p in problems
+        if not (p["type"] == "missing" and p["location"].removeprefix("body.") in suggested)
+    ] or problems
+
+
+def _not_json_message(request: Request, problems: list[dict[str, Any]]) -> str | None:
+    """A body that is not a JSON object because it was not sent as JSON: say so."""
+    content_type = request.headers.get("content-type", "")
+    if "json" in content_type.lower():
+        return None
+    if not any(p["location"] == "body" for p in problems):
+        return None
+    got = f"'{content_type}'" if content_type else "none"
+    return (
+        "Send the request body as a JSON object with the header "
+        f"'Content-Type: application/json' (Content-Type sent: {got})"
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -141,6 +141,14 @@ def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
     }
 
 
+def _render_field(key: str, value: Any, scope: dict[str, Any]) -> Any:
+    """Render one config field; a failing template is named with its field."""
+    try:
+        return render_value(value, scope)
+    except ExpressionError as exc:
+        raise ExpressionError(f"data.{key}: {exc}") from None
+
+
 def error_dict(exc: BaseException, *, attempts: int = 1) -> dict[str, Any]:
     """The JSON form of a node error."""
     if isinstance(exc, NodeExecutionError):
@@ -257,7 +265,7 @@ class GraphDriver:
             key: (
                 value
                 if key in node_type.expression_fields or key in node_type.literal_fields
-                else render_value(value, scope)
+                else _render_field(key, value, scope)
             )
             for key, value in node.data.items()
         }
@@ -269,7 +277,7 @@ class GraphDriver:
             # One budget for the whole node: templates, then its expressions.
             with step_meter() as meter:
                 rendered = self._render_with(node, node_type, scope)
-                config = node_type.parse_config(rendered)
+                config = node_type.parse_config(rendered, node.data)
                 output = node_type.evaluate(config, scope)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc)
@@ -299,7 +307,7 @@ class GraphDriver:
     async def _execute(self, node: NodeSpec, node_type: NodeType) -> tuple[str, Any, int]:
         try:
             scope, rendered = self._render_config(node, node_type)
-            config = node_type.parse_config(rendered)
+            config = node_type.parse_config(rendered, node.data)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc), 1
         if node_type.kind == NodeKind.TIMER:

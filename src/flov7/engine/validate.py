@@ -3,6 +3,11 @@
 Used before a run starts (CLI, API, ``WorkflowValidation``) and by ``WorkflowExecution``
 itself, which refuses an invalid document instead of half-running it. Pure code: it
 runs inside Temporal workflow code too.
+
+Besides the document's shape, node types, configs, edges, cycles and connectivity, it
+reports unknown and misplaced fields with suggestions (:mod:`flov7.engine.fields`) and
+what expressions and templates refer to (:mod:`flov7.engine.static_checks`); every code
+is listed in docs/workflows.md ("Validation").
 """
 
 from __future__ import annotations
@@ -13,11 +18,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from flov7.engine.expressions import check_expression, has_template, template_errors
+from flov7.engine.fields import (
+    edge_field_problems,
+    node_field_problems,
+    timeout_warnings,
+    workflow_field_problems,
+)
 from flov7.engine.graph import Graph
+from flov7.engine.static_checks import static_findings
 from flov7.errors import ExpressionError, WorkflowDocumentError
+from flov7.messages import error_message, error_suggestion
 from flov7.nodes.base import NodeType
 from flov7.nodes.registry import get_node_type, node_types
 from flov7.spec import NodeSpec, OnError, WorkflowSpec, parse_workflow
+from flov7.suggestions import did_you_mean
 
 ERROR_HANDLE = "error"
 
@@ -31,6 +45,8 @@ class Issue:
     node_id: str | None = None
     edge_id: str | None = None
     field: str | None = None
+    suggestion: str | None = None
+    """What was probably meant: a field path (``data.method``), a node type, a name."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form; keys with no value are left out."""
@@ -76,22 +92,53 @@ def _where(issue: Issue) -> str:
     return f"{place}{f' ({issue.field})' if issue.field else ''}: "
 
 
-def validate_workflow(document: Any) -> ValidationReport:
-    """Validate a workflow document (dict or :class:`WorkflowSpec`)."""
+def validate_workflow(document: Any, *, strict: bool = True) -> ValidationReport:
+    """Validate a workflow document (dict or :class:`WorkflowSpec`).
+
+    ``strict=False`` leaves out the checks added after runs could already be in flight
+    (unknown and misplaced fields, expression references, URLs, output shapes), for the
+    replay of a run started before them: a workflow must decide as it first did.
+    """
     report = ValidationReport()
     try:
         spec = parse_workflow(document)
     except WorkflowDocumentError as exc:
-        for where, message in exc.problems or [("document", str(exc))]:
-            report.issues.append(Issue("invalid_document", f"{where}: {message}", field=where))
+        cause = exc.__cause__
+        errors = cause.errors() if isinstance(cause, ValidationError) else []
+        for index, (where, message) in enumerate(exc.problems or [("document", str(exc))]):
+            error = errors[index] if index < len(errors) else None
+            report.issues.append(
+                Issue(
+                    "invalid_document",
+                    f"{where}: {message}",
+                    _node_at(document, error["loc"]) if error else None,
+                    field=where,
+                    suggestion=error_suggestion(error) if error else None,
+                )
+            )
         return report
     report.spec = spec
+    for problem in workflow_field_problems(spec) if strict else []:
+        report.warnings.append(
+            Issue(problem.code, problem.message, field=problem.field, suggestion=problem.suggestion)
+        )
     if not spec.nodes:
         report.issues.append(Issue("empty_workflow", "The workflow has no nodes", field="nodes"))
         return report
     _check_ids(spec, report)
+    for edge in spec.edges if strict else []:
+        for problem in edge_field_problems(edge):
+            report.warnings.append(
+                Issue(
+                    problem.code,
+                    problem.message,
+                    edge_id=edge.id,
+                    field=problem.field,
+                    suggestion=problem.suggestion,
+                )
+            )
     for node in spec.nodes:
-        _check_node(node, report)
+        _check_node(node, report, spec.defaults.activity_timeout_seconds, strict=strict)
     _check_edges(spec, report)
     graph = Graph.from_spec(spec)
     cycle = graph.find_cycle()
@@ -105,7 +152,28 @@ def validate_workflow(document: Any) -> ValidationReport:
             )
         )
     _check_connectivity(spec, graph, report)
+    if cycle is None and strict:
+        for finding in static_findings(spec, graph):
+            issue = Issue(
+                finding.code,
+                finding.message,
+                finding.node_id,
+                field=finding.field,
+                suggestion=finding.suggestion,
+            )
+            (report.warnings if finding.warning else report.issues).append(issue)
     return report
+
+
+def _node_at(document: Any, loc: tuple[int | str, ...]) -> str | None:
+    """The id of the node an error location points into (``nodes[2]...``), if any."""
+    if len(loc) < 2 or loc[0] != "nodes" or not isinstance(loc[1], int):
+        return None
+    nodes = document.get("nodes") if isinstance(document, dict) else None
+    if isinstance(nodes, list) and 0 <= loc[1] < len(nodes) and isinstance(nodes[loc[1]], dict):
+        node_id = nodes[loc[1]].get("id")
+        return node_id if isinstance(node_id, str) else None
+    return None
 
 
 def _check_ids(spec: WorkflowSpec, report: ValidationReport) -> None:
@@ -127,20 +195,45 @@ def _check_ids(spec: WorkflowSpec, report: ValidationReport) -> None:
         seen_edges[edge.id] = None
 
 
-def _check_node(node: NodeSpec, report: ValidationReport) -> None:
+def _check_node(
+    node: NodeSpec, report: ValidationReport, attempt_seconds: float, *, strict: bool
+) -> None:
     node_type = get_node_type(node.type)
     if node_type is None:
         known = ", ".join(node_types())
+        hint, suggestion = did_you_mean(node.type, node_types())
         report.issues.append(
             Issue(
                 "unknown_node_type",
-                f"Unknown node type '{node.type}'; known types: {known}",
+                f"Unknown node type '{node.type}'{hint or '.'} Known types: {known}",
                 node.id,
                 field="type",
+                suggestion=suggestion,
             )
         )
         return
+    if strict:
+        for problem in timeout_warnings(node, node_type, attempt_seconds):
+            report.warnings.append(
+                Issue(problem.code, problem.message, node.id, field=problem.field)
+            )
+        for problem in node_field_problems(node, node_type):
+            report.issues.append(
+                Issue(
+                    problem.code,
+                    problem.message,
+                    node.id,
+                    field=problem.field,
+                    suggestion=problem.suggestion,
+                )
+            )
     _check_config(node, node_type, report)
+    _check_expressions_and_literals(node, node_type, report)
+
+
+def _check_expressions_and_literals(
+    node: NodeSpec, node_type: NodeType, report: ValidationReport
+) -> None:
     for path, expression in _expressions_of(node, node_type):
         try:
             check_expression(expression)
@@ -186,12 +279,15 @@ def _check_config(node: NodeSpec, node_type: NodeType, report: ValidationReport)
             location = [str(part) for part in err["loc"]]
             if _is_templated(node.data, err["loc"]):
                 continue  # Known only at run time, once the template is rendered.
+            field = "data" + "".join(f".{part}" for part in location)
+            suggestion = error_suggestion(err)
             report.issues.append(
                 Issue(
                     "invalid_config",
-                    f"{node.type}: {err['msg']}",
+                    f"{node.type}: {error_message(err)}",
                     node.id,
-                    field="data" + "".join(f".{part}" for part in location),
+                    field=field,
+                    suggestion=suggestion,
                 )
             )
 

@@ -41,6 +41,7 @@ from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.credentials import LlmCredential
 from flov7.nodes.http import build_http_client
 from flov7.nodes.llm import ChatClient, ChatMessage, ChatRequest, ChatResponse, LlmEndpoint
+from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
 from flov7.security.ssrf import Origin
 
@@ -96,8 +97,12 @@ class AiAgentConfig(NodeConfig):
     credential: str | None = Field(
         default=None, description="Named 'llm' credential with base_url/api_key/model."
     )
-    timeout_seconds: float | None = Field(
-        default=None, gt=0, le=3600, description="Per request (default FLOV7_LLM_TIMEOUT_SECONDS)."
+    http_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="HTTP time limit per request (default FLOV7_LLM_TIMEOUT_SECONDS). The "
+        "time limit of one attempt is the node's own timeout_seconds, next to data.",
     )
 
     @model_validator(mode="after")
@@ -137,6 +142,17 @@ class AiAgentNode(NodeType):
     name = "ai_agent"
     kind = NodeKind.ACTIVITY
     config_model = AiAgentConfig
+    output_schema = closed_object(
+        "The model's answer.",
+        {
+            "text": {"type": "string"},
+            "data": {"description": "The label (classify) or the parsed object (extract)."},
+            "model": {"type": "string"},
+            "usage": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "finish_reason": {"type": ["string", "null"]},
+            "repaired": {"type": "boolean"},
+        },
+    )
     description = (
         "Calls an OpenAI-compatible chat-completions endpoint. Output: text, data (parsed "
         "for classify/extract), model, usage, finish_reason."
@@ -171,7 +187,7 @@ async def _run(config: AiAgentConfig, resources: NodeResources) -> dict[str, Any
     client = ChatClient(
         llm_http_client(resources, endpoint),
         endpoint,
-        timeout_seconds=config.timeout_seconds or resources.settings.llm_timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds or resources.settings.llm_timeout_seconds,
         redact=resources.redact,
     )
     plan = _plan(config)

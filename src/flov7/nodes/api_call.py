@@ -46,6 +46,7 @@ from flov7.nodes.http import (
     status_error,
     target,
 )
+from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
@@ -78,7 +79,13 @@ class ApiCallConfig(NodeConfig):
     )
     body: Any = Field(default=None, description="JSON value, or text when body_type is raw.")
     body_type: Literal["json", "form", "raw"] = "json"
-    timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    http_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="HTTP time limit for the whole exchange (connect, redirects, body). "
+        "The time limit of one attempt is the node's own timeout_seconds, next to data.",
+    )
     auth: AuthConfig | None = None
     follow_redirects: bool = True
     fail_on_status: bool = Field(
@@ -92,6 +99,16 @@ class ApiCallNode(NodeType):
     name = "api_call"
     kind = NodeKind.ACTIVITY
     config_model = ApiCallConfig
+    output_schema = closed_object(
+        "The response.",
+        {
+            "status_code": {"type": "integer"},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "body": {"description": "Parsed JSON when the response is JSON, else text."},
+            "ok": {"type": "boolean", "description": "True for a 2xx status."},
+            "elapsed_ms": {"type": "number"},
+        },
+    )
     description = (
         "HTTP request. Output: status_code, headers, body (parsed JSON when the response "
         "is JSON), ok, elapsed_ms. Connection errors, timeouts, 429 and 5xx retry."
@@ -126,14 +143,14 @@ async def call_api(config: ApiCallConfig, resources: NodeResources) -> dict[str,
         config.method,
         url,
         headers=request_headers(config, auth),
-        timeout_seconds=config.timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds,
         **body_arguments(config),
     )
     started = time.perf_counter()
     async with open_response(
         resources,
         request,
-        timeout_seconds=config.timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds,
         follow_redirects=config.follow_redirects,
         credential_headers=auth.keys(),
         credential_allows=None if credential is None else _allows(credential),

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flov7.errors import NodeExecutionError
+from flov7.messages import error_message, rendered_note
 
 
 class NodeKind(StrEnum):
@@ -73,10 +74,16 @@ class NodeType:
     so run data can never become SQL)."""
     branch_handles: ClassVar[tuple[str, ...]] = ()
     """Source handles this type's outgoing edges must carry (``condition``: true/false)."""
+    output_schema: ClassVar[dict[str, Any] | None] = None
+    """JSON Schema of the output (see :mod:`flov7.nodes.outputs`); None when unknown."""
 
-    def parse_config(self, data: Mapping[str, Any]) -> NodeConfig:
+    def parse_config(
+        self, data: Mapping[str, Any], written: Mapping[str, Any] | None = None
+    ) -> NodeConfig:
         """Validate raw ``data`` against :attr:`config_model`.
 
+        ``written``: the node's data before its templates were rendered; an error in a
+        rendered value then names the template (``'{{ input.wait }}' rendered to null``).
         Raises :class:`NodeExecutionError` (non-retryable) when invalid; the validator
         reports the same errors per field before a run starts.
         """
@@ -84,7 +91,8 @@ class NodeType:
             return self.config_model.model_validate(dict(data))
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {err['msg']}"
+                f"{'.'.join(str(p) for p in err['loc']) or 'data'}: {error_message(err)}"
+                f"{rendered_note(err, written)}"
                 for err in exc.errors()
             )
             raise NodeExecutionError(
@@ -143,6 +151,10 @@ class NodeType:
     def active_handles(self, output: Any) -> tuple[str, ...] | None:
         """Handles made active by ``output``; None means every non-error edge."""
         return None
+
+    def output_schema_for(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The output's JSON Schema for this config (``transform``: its mapping's keys)."""
+        return self.output_schema
 
     def json_schema(self) -> dict[str, Any]:
         """JSON Schema of the config, as shown by ``GET /node-types``."""

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from flov7.engine.expressions import evaluate
 from flov7.nodes.base import NodeConfig, NodeKind, NodeType, passthrough
+from flov7.nodes.outputs import passthrough_object
 
 
 class ConditionConfig(NodeConfig):
@@ -27,6 +28,9 @@ class ConditionNode(NodeType):
     name = "condition"
     kind = NodeKind.PURE
     config_model = ConditionConfig
+    output_schema = passthrough_object(
+        "The node's inputs plus 'result'.", {"result": {"type": "boolean"}}
+    )
     description = (
         "Evaluates an expression. Outgoing edges carry sourceHandle 'true' or 'false'; "
         "only the matching ones are taken. Output: the node's inputs plus 'result'."

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
+from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import require_resources
 from flov7.nodes.sql import DatabaseRegistry, run_operation, translate_error
 
@@ -72,6 +73,18 @@ class DatabaseNode(NodeType):
     name = "database"
     kind = NodeKind.ACTIVITY
     config_model = DatabaseConfig
+    output_schema = closed_object(
+        "Reads (select, row-returning query): rows, row_count, columns, truncated. "
+        "Writes: affected_rows, and inserted_ids for an insert into a table with a key.",
+        {
+            "rows": {"type": "array", "items": {"type": "object"}},
+            "row_count": {"type": "integer"},
+            "columns": {"type": "array", "items": {"type": "string"}},
+            "truncated": {"type": "boolean"},
+            "affected_rows": {"type": ["integer", "null"]},
+            "inserted_ids": {"type": "array", "description": "The new rows' primary keys."},
+        },
+    )
     literal_fields = ("query",)
     description = (
         "SQL on SQLite, PostgreSQL or MySQL/MariaDB. Table and column names are checked "

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from flov7.nodes.base import NodeConfig, NodeKind, NodeType, passthrough
+from flov7.nodes.outputs import passthrough_object
 
 MAX_DELAY_SECONDS = 366 * 24 * 3600
 
@@ -30,6 +31,9 @@ class DelayNode(NodeType):
     name = "delay"
     kind = NodeKind.TIMER
     config_model = DelayConfig
+    output_schema = passthrough_object(
+        "The node's inputs plus 'delayed_seconds'.", {"delayed_seconds": {"type": "number"}}
+    )
     description = (
         "Waits delay_seconds on a durable timer (workflow.sleep on Temporal), then "
         "outputs its inputs plus 'delayed_seconds'."

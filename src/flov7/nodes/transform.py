@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from flov7.engine.expressions import evaluate
 from flov7.nodes.base import NodeConfig, NodeKind, NodeType
+from flov7.nodes.outputs import closed_object
 
 
 class TransformConfig(NodeConfig):
@@ -61,6 +62,13 @@ class TransformNode(NodeType):
         "mapping": {"result": "inputs.body", "customer": "input.customer"},
     }
     expression_fields = ("mapping", "expression")
+
+    def output_schema_for(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A mapping's output has exactly its keys; an expression's is unknown."""
+        mapping = data.get("mapping")
+        if data.get("transform_type", "mapping") != "mapping" or not isinstance(mapping, dict):
+            return None
+        return closed_object("The mapping's keys.", {str(key): {} for key in mapping})
 
     def evaluate(self, config: NodeConfig, scope: Mapping[str, Any]) -> Any:
         assert isinstance(config, TransformConfig)

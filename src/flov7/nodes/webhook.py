@@ -41,6 +41,7 @@ from flov7.nodes.http import (
     status_error,
     target,
 )
+from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
 
 __all__ = [
@@ -69,7 +70,13 @@ class WebhookConfig(NodeConfig):
     secret: str | None = Field(
         default=None, description="Name of a credential holding the HMAC signing secret."
     )
-    timeout_seconds: float = Field(default=30, gt=0, le=3600)
+    http_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="HTTP time limit for the whole delivery. The time limit of one "
+        "attempt is the node's own timeout_seconds, next to data.",
+    )
 
 
 class WebhookNode(NodeType):
@@ -78,6 +85,16 @@ class WebhookNode(NodeType):
     name = "webhook"
     kind = NodeKind.ACTIVITY
     config_model = WebhookConfig
+    output_schema = closed_object(
+        "The delivery.",
+        {
+            "delivered": {"type": "boolean"},
+            "status_code": {"type": "integer"},
+            "response_time_ms": {"type": "number"},
+            "attempts": {"type": "integer"},
+            "idempotency_key": {"type": "string"},
+        },
+    )
     description = (
         "Delivers 'payload' as JSON. Signs it (X-Flov7-Signature) when 'secret' names a "
         "credential; always sends an Idempotency-Key stable across retries. Output: "
@@ -118,12 +135,12 @@ async def deliver(
         config.method,
         url,
         headers=headers,
-        timeout_seconds=config.timeout_seconds,
+        timeout_seconds=config.http_timeout_seconds,
         content=body,
     )
     started = time.perf_counter()
     async with open_response(
-        resources, request, timeout_seconds=config.timeout_seconds, follow_redirects=False
+        resources, request, timeout_seconds=config.http_timeout_seconds, follow_redirects=False
     ) as response:
         if not response.is_success:
             raise status_error(response, await read_excerpt(response), target(request))

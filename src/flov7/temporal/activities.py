@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -28,6 +29,12 @@ from flov7.nodes.registry import node_types
 from flov7.temporal.names import activity_name
 
 ActivityFunction = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+# Not activity.logger: it appends the whole activity info to every line. One line names
+# the execution, the node, the attempt and the cause; the SDK's own "Completing activity
+# as failed" record with its traceback is dropped (flov7.observability.logging) unless
+# debugging, since the failure is expected and already said here.
+log = logging.getLogger(__name__)
 
 
 class NodeActivities:
@@ -64,8 +71,7 @@ class NodeActivities:
             resources=self.resources,
             extras={"execution": request.get("execution", {})},
         )
-        node = f"node '{context.node_id}' ({node_type.name}) of {context.workflow_id}"
-        log = activity.logger
+        node = f"execution {context.workflow_id} node '{context.node_id}' ({node_type.name})"
         log.debug("%s: attempt %d started", node, attempt)
         started = time.monotonic()
         beating = asyncio.create_task(_heartbeat_until_done(attempt, info.heartbeat_timeout))
@@ -100,7 +106,15 @@ class NodeActivities:
         except Exception as exc:  # An unexpected error: retry it under the node's policy.
             # Driver errors can quote a connection URL: never let a secret through.
             message = self._redact(f"{type(exc).__name__}: {exc}")
-            log.warning("%s: attempt %d failed unexpectedly: %s", node, attempt, message)
+            # A bug, not an expected failure: its traceback at debug level only, since a
+            # driver's exception text (in the traceback) may quote a secret.
+            log.warning(
+                "%s: attempt %d failed unexpectedly: %s",
+                node,
+                attempt,
+                message,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             raise ApplicationError(message, {"attempt": attempt}, type=type(exc).__name__) from None
         finally:
             beating.cancel()

@@ -39,3 +39,23 @@ def create_worker(
         graceful_shutdown_timeout=timedelta(seconds=10),
         debug_mode=settings.debug,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m flov7.temporal.worker``: the guide's ``python temporal-worker.py``.
+
+    The same as ``flov7 worker``: connects with the ``TEMPORAL_*`` settings (``.env``
+    read), polls the task queue until SIGINT/SIGTERM, then stops cleanly.
+    """
+    import os
+    import sys
+
+    # The CLI owns settings, logging and signals; it sits above this package, so hand
+    # the process over to it rather than importing it (a lower layer never imports a
+    # higher one).
+    args = sys.argv[1:] if argv is None else argv
+    os.execv(sys.executable, [sys.executable, "-m", "flov7.cli", "worker", *args])  # noqa: S606
+
+
+if __name__ == "__main__":
+    main()

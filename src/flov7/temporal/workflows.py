@@ -115,6 +115,10 @@ def _describe_activity_failure(
     return error, attempts
 
 
+STRICT_VALIDATION = "flov7-strict-validation"
+"""Patch id (``workflow.patched``) of the strict checks of :func:`validate_workflow`."""
+
+
 @workflow.defn(name="WorkflowExecution")
 class WorkflowExecution:
     """Runs a workflow document node by node; returns the result document."""
@@ -127,7 +131,9 @@ class WorkflowExecution:
     @workflow.run
     async def run(self, workflow_data: dict[str, Any]) -> dict[str, Any]:
         """Validate, then run the graph. Invalid documents fail the workflow (non-retryable)."""
-        report = validate_workflow(workflow_data)
+        # Runs started before the strict checks (unknown fields, expression references)
+        # existed replay without them: a document they accepted must be accepted again.
+        report = validate_workflow(workflow_data, strict=workflow.patched(STRICT_VALIDATION))
         if not report.valid or report.spec is None:
             raise ApplicationError(
                 "Invalid workflow: " + report.summary().replace("\n", " "),

@@ -22,6 +22,7 @@ def describe(node_type: NodeType) -> dict[str, Any]:
         "kind": node_type.kind.value,
         "description": node_type.description,
         "config_schema": node_type.json_schema(),
+        "output_schema": node_type.output_schema,
         "example": node_type.example,
         "branch_handles": list(node_type.branch_handles),
         "expression_fields": list(node_type.expression_fields),

@@ -274,6 +274,11 @@ class ValidationIssue(BaseModel):
     node_id: str | None = None
     edge_id: str | None = None
     field: str | None = None
+    suggestion: str | None = Field(
+        default=None,
+        description="What was probably meant: a field path, a node type or a reference.",
+        examples=["data.method"],
+    )
 
 
 class ValidationReport(BaseModel):

@@ -22,6 +22,11 @@ class NodeTypeOut(BaseModel):
     config_schema: dict[str, Any] = Field(
         description="JSON Schema of the node's `data` (the validator's own model)."
     )
+    output_schema: dict[str, Any] | None = Field(
+        description="JSON Schema of the node's output; `additionalProperties: false` lists "
+        "every key. `x-flov7-passthrough: true`: the node's inputs plus the listed keys. "
+        "A transform's output is its mapping's keys; null when not known in advance."
+    )
     example: dict[str, Any] = Field(description="A valid `data` for this type.")
     branch_handles: list[str] = Field(
         description="`sourceHandle` values its outgoing edges must carry (condition)."

@@ -65,6 +65,7 @@ from flov7.engine.expressions.templates import (
     render_template,
     render_value,
     template_errors,
+    template_sources,
 )
 
 __all__ = [
@@ -89,4 +90,5 @@ __all__ = [
     "render_value",
     "step_meter",
     "template_errors",
+    "template_sources",
 ]

@@ -158,3 +158,18 @@ def template_errors(value: Any, path: str = "") -> list[tuple[str, str]]:
         for index, item in enumerate(value):
             errors.extend(template_errors(item, f"{path}[{index}]"))
     return errors
+
+
+def template_sources(text: str) -> list[tuple[str, str]]:
+    """``(raw, source)`` of every ``{{ }}`` in ``text`` (``("{{ a.b }}", "a.b")``).
+
+    For static checks that read what a template refers to; an unclosed ``{{`` gives an
+    empty list (:func:`template_errors` reports it).
+    """
+    if not isinstance(text, str) or "{{" not in text:
+        return []
+    try:
+        parts = _split_template(text)
+    except ExpressionError:
+        return []
+    return [(part.raw, part.source) for part in parts if isinstance(part, _Template)]
