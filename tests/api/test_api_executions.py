@@ -385,6 +385,18 @@ async def test_terminate_ends_a_running_run_at_once(
     assert listed.status_code == 200
 
 
+async def test_execute_answers_the_validation_warnings(api: httpx.AsyncClient) -> None:
+    doc = document(
+        transform("price", amount="3"),
+        transform("shape", result="inputs.data"),
+        edges=chain("price", "shape"),
+    )
+    response = await execute(api, {"workflow_data": doc})
+    assert response.status_code == 202, response.text
+    warnings = response.json()["warnings"]
+    assert [(w["node_id"], w["field"]) for w in warnings] == [("shape", "data.mapping.result")]
+
+
 async def test_terminate_unknown_execution_is_404(api: httpx.AsyncClient) -> None:
     response = await api.post(f"{API}/workflow/terminate/nope-{uuid.uuid4().hex}")
     assert response.status_code == 404

@@ -80,6 +80,7 @@ async def start_run(
         version=record.version if record is not None else started.workflow.version,
         created=started.ref.created,
         links=links,  # type: ignore[arg-type]
+        warnings=list(started.warnings),  # type: ignore[arg-type]
     )
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202, headers=headers)
 

@@ -40,6 +40,8 @@ class StartedRun:
 
     ref: ExecutionRef
     workflow: WorkflowRef
+    warnings: tuple[dict[str, Any], ...] = ()
+    """The validator's warnings about the document (likely mistakes that did not stop it)."""
 
     @property
     def execution_id(self) -> str:
@@ -87,7 +89,8 @@ class RunService:
         workflow = WorkflowRef(workflow_id=workflow_id or report.spec.id, version=version)
         execution_id = execution_id or new_execution_id(workflow.workflow_id)
         ref = await self.backend.start(document, run_input or None, execution_id, workflow)
-        started = StartedRun(ref=ref, workflow=workflow)
+        warnings = tuple(issue.as_dict() for issue in report.warnings)
+        started = StartedRun(ref=ref, workflow=workflow, warnings=warnings)
         if self.on_started is not None:
             await self.on_started(started)
         return started

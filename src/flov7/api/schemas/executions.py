@@ -122,6 +122,11 @@ class ExecuteAccepted(BaseModel):
     version: int | None
     created: bool = Field(description="False when `execution_id` named an existing run.")
     links: Links
+    warnings: list[ValidationIssue] = Field(
+        default_factory=list,
+        description="Likely mistakes the validator found that did not stop the run "
+        "(a field the parent's output cannot have, ...).",
+    )
 
 
 NodeStatus = NodeView
@@ -296,3 +301,6 @@ ExecutionSummary = RunListItem
 
 ExecutionList = RunPage
 """One page of runs, newest first (the run service's :class:`~flov7.runs.views.RunPage`)."""
+
+
+ExecuteAccepted.model_rebuild()
