@@ -165,6 +165,23 @@ class Interpreter:
         state.output = {"error": error}
         self._release_children(node_id)
 
+    def abort(self, node_id: str | None, error: dict[str, Any], *, now: str) -> None:
+        """Fail the run at once for an internal error (a bug, not a node failure).
+
+        ``on_error`` does not apply: the node (if still running) is marked failed and no
+        pending node starts any more. Nodes still running must be cancelled by the caller.
+        """
+        if node_id is not None and self.states[node_id].status == NodeStatus.RUNNING:
+            attempts = max(1, self.states[node_id].attempts)
+            state = self._finish(node_id, NodeStatus.FAILED, now, attempts)
+            state.error = error
+            state.handled_as = OnError.FAIL
+        elif node_id is not None and self.states[node_id].error is None:
+            self.states[node_id].error = error
+        if self.status in (RunStatus.RUNNING, RunStatus.COMPLETED):
+            self.status = RunStatus.FAILED
+            self.error = {"node_id": node_id, **error}
+
     def cancel(self, reason: str = "cancel requested") -> list[str]:
         """Stop the run: no node starts any more. Returns the running nodes to cancel."""
         if self.status == RunStatus.RUNNING:

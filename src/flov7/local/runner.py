@@ -21,7 +21,7 @@ from flov7.engine.driver import (
     NodeFailed,
     timeout_error,
 )
-from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
+from flov7.engine.payloads import check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, get_node_type
 
@@ -77,11 +77,10 @@ class LocalNodeRunner:
                 budget = min(policy.start_to_close_seconds, deadline - time.monotonic())
                 async with asyncio.timeout(max(budget, 0.001)):
                     output = await node_type.execute(config, context)
-                size = json_size(output)
-                if size > MAX_NODE_OUTPUT_BYTES:  # As the Temporal activity refuses it.
-                    too_large = output_too_large(size)
+                check = check_output(output, request.node_id)
+                if check.error is not None:  # As the Temporal activity refuses it.
                     raise NodeExecutionError(
-                        too_large["message"], error_type=too_large["type"], retryable=False
+                        check.error["message"], error_type=check.error["type"], retryable=False
                     )
                 return ActivityOutcome(output=output, attempts=attempt)
             except NodeExecutionError as exc:
