@@ -90,7 +90,10 @@ def _path(where: Any) -> str:
         if isinstance(key, int) and not isinstance(key, bool):
             path += f"[{key}]"
             continue
-        text = key if isinstance(key, str) else repr(key)
+        if not isinstance(key, str):
+            path += f"[{key!r}]"
+            continue
+        text = key
         if len(text) > 40:
             text = text[:37] + "..."
         path += f".{text}" if text.isidentifier() and text.isascii() else f"[{text!a}]"
