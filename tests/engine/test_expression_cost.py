@@ -200,7 +200,7 @@ def test_no_call_builds_a_string_over_the_limit(source: str) -> None:
             "chars": "".join(chr(0x100 + i) for i in range(100)),
         }
     }
-    steps, value = steps_of(source, scope)
+    _, value = steps_of(source, scope)
     if isinstance(value, ExpressionError):
         assert "too long" in str(value) or "too expensive" in str(value), value
     else:
