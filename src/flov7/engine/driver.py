@@ -12,8 +12,9 @@ them on every replay) and nothing iterates a set.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, RunStatus
@@ -108,6 +109,9 @@ class NodeFailed(Exception):
         self.attempts = attempts
 
 
+T = TypeVar("T")
+
+
 class NodeRunner(Protocol):
     """What a runtime provides to the driver."""
 
@@ -127,6 +131,14 @@ class NodeRunner(Protocol):
 
     async def checkpoint(self) -> None:
         """Let the runtime breathe after a long stretch of pure nodes (see the driver)."""
+        ...
+
+    async def run_pure(self, work: Callable[[], T]) -> T:
+        """Run a pure node's evaluation (bounded, deterministic work) and return its result.
+
+        On Temporal, inline in workflow code; on the local runtime, off the event loop, so
+        no node can block it.
+        """
         ...
 
 
@@ -230,7 +242,7 @@ class GraphDriver:
                     interpreter.mark_cancelled(node_id, now=self.runner.now())
                     continue
                 self._current = node_id
-                self._start(node_id)
+                await self._start(node_id)
                 self._current = None
                 if self._steps_since_checkpoint > MAX_STEPS_PER_CHECKPOINT:
                     self._steps_since_checkpoint = 0
@@ -282,12 +294,22 @@ class GraphDriver:
             if task is not None:
                 task.cancel()
 
-    def _start(self, node_id: str) -> None:
+    async def _start(self, node_id: str) -> None:
         node = self.interpreter.nodes[node_id]
         node_type = self.interpreter.types[node_id]
         if node_type.kind == NodeKind.PURE:
-            # Evaluated inline: no task, no timer, no activity.
-            kind, payload = self._evaluate_pure(node, node_type)
+            # No task, no timer, no activity: inline on Temporal (run_pure does not yield
+            # there, so replays take the same path), off the event loop on the local runtime.
+            try:
+                kind, payload = await self.runner.run_pure(
+                    lambda: self._evaluate_pure(node, node_type)
+                )
+            except asyncio.CancelledError:
+                # The local run was cancelled while the node was evaluated (the work itself
+                # is bounded and finishes on its own): cancel the run, like run() does.
+                self.cancelled_from_outside = True
+                self.request_cancel("the run was cancelled")
+                kind, payload = "cancelled", None
             self._record(node_id, kind, payload, 1)
             return
         task = asyncio.create_task(self._execute(node, node_type))

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flov7.engine.driver import (
     ActivityOutcome,
@@ -24,6 +24,8 @@ from flov7.engine.driver import (
 from flov7.engine.payloads import check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, get_node_type
+
+T = TypeVar("T")
 
 
 class LocalNodeRunner:
@@ -51,6 +53,12 @@ class LocalNodeRunner:
     async def checkpoint(self) -> None:
         # Let other tasks (the API's requests) run between long stretches of pure nodes.
         await asyncio.sleep(0)
+
+    async def run_pure(self, work: Callable[[], T]) -> T:
+        # Off the event loop: a pure node's work is bounded (its step budget) but may take
+        # a large fraction of a second, and the API's requests share this loop. Pure work
+        # touches no shared state but its own node's; the loop waits for the result.
+        return await asyncio.to_thread(work)
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
