@@ -15,7 +15,6 @@ import pytest
 from flov7.errors import NodeExecutionError
 from flov7.nodes.resources import NodeResources
 from flov7.nodes.sql.readonly import UnsafeQueryError, check_read_only
-
 from nodes.db_fixtures import (
     TestDatabase,
     database_settings,
@@ -206,7 +205,8 @@ async def test_bound_values_are_not_quoted_in_errors(
         params={"v": secret},
     )
     assert secret not in error.message
-    await run(db_resources, operation="insert", table="users", values={"name": "a", "email": secret})
+    first = {"name": "a", "email": secret}
+    await run(db_resources, operation="insert", table="users", values=first)
     duplicate = await fails(
         db_resources, operation="insert", table="users", values={"name": "b", "email": secret}
     )
