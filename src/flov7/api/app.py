@@ -28,6 +28,7 @@ from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
 from flov7.api.routes import executions, health, node_types, workflows
 from flov7.api.runs import API_PREFIX
+from flov7.api.text_safety import SafeJSONResponse, SurrogateScrubMiddleware
 from flov7.config import Settings, get_settings
 from flov7.store.database import Database, redacted_url
 from flov7.store.repository import Repository
@@ -89,6 +90,8 @@ def create_app(
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
         lifespan=_lifespan,
+        # Renders lone surrogates as U+FFFD instead of failing with a 500 (text_safety).
+        default_response_class=SafeJSONResponse,
     )
     app.state.wiring = _Wiring(settings, backend, database, max_wait_seconds)
     install_error_handlers(app)
@@ -100,6 +103,8 @@ def create_app(
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
+    # Added first, so it runs inside the size limit: it only reads bounded bodies.
+    app.add_middleware(SurrogateScrubMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     return app
 

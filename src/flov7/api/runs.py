@@ -14,13 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from flov7.api.backend import FINAL_STATUSES, ExecutionRef, WorkflowRef
 from flov7.api.deps import ApiContext
 from flov7.api.errors import InvalidWorkflowError
 from flov7.api.schemas.executions import ExecuteAccepted, ExecutionStatus
+from flov7.api.text_safety import SafeJSONResponse as JSONResponse  # lone surrogates: no 500
 from flov7.engine.validate import validate_workflow
 from flov7.store.database import StoreError
 from flov7.store.repository import ExecutionRecord
