@@ -17,6 +17,7 @@ from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from flov7.api.backend import FINAL_STATUSES, ExecutionRef, WorkflowRef
+from flov7.api.deadline import Deadline
 from flov7.api.deps import ApiContext
 from flov7.api.errors import InvalidWorkflowError
 from flov7.api.schemas.executions import ExecuteAccepted, ExecutionStatus
@@ -75,15 +76,22 @@ async def start_run(
         )
     ref = WorkflowRef(workflow_id=report.spec.id, version=version)
     execution_id = execution_id or new_execution_id(ref.workflow_id)
-    started = await context.backend.start(document, run_input or None, execution_id, ref)
+    # With ?wait=true every step counts against the timeout asked for (deadline.py).
+    deadline = Deadline(max(0.0, min(wait_seconds, context.max_wait_seconds)) if wait else 1e9)
+    started = await deadline.run(
+        context.backend.start(document, run_input or None, execution_id, ref), "starting the run"
+    )
     record = await _record(context, started, ref)
     links = execution_links(request, execution_id)
     headers = {"Location": links["status"]}
     if wait:
-        seconds = max(0.0, min(wait_seconds, context.max_wait_seconds))
-        status = await context.backend.wait(execution_id, seconds)
+        status = await deadline.run(
+            context.backend.wait(execution_id, deadline.wait_budget()), "waiting for the run"
+        )
         if status is not None:
-            body = await status_body(context, request, status, created=started.created)
+            body = await deadline.run(
+                status_body(context, request, status, created=started.created), "its status"
+            )
             return JSONResponse(body, status_code=200, headers=headers)
     accepted = ExecuteAccepted(
         execution_id=execution_id,
