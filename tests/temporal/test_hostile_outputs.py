@@ -87,6 +87,8 @@ async def test_a_bug_in_the_interpreter_fails_the_run_with_an_internal_error(
     result = await run_bounded(temporal_client, flov7_worker, document)
     assert result["status"] == "failed"
     assert result["error"]["type"] == "InternalError"
-    assert "KeyError" in result["error"]["message"]
+    # Raised while deciding whether "t" runs (its incoming edge's handle): "t" is named.
+    assert result["error"]["node_id"] == "t"
+    assert result["error"]["message"].startswith("Internal error in node 't': KeyError")
     assert "no such handle" in result["error"]["message"]
     assert result["node_results"]["t"]["status"] == "pending"

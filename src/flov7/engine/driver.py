@@ -233,6 +233,7 @@ class GraphDriver:
     async def _step(self) -> bool:
         """Start what is ready, then record one outcome; False once nothing runs."""
         interpreter = self.interpreter
+        interpreter.resolving = None
         # Pure nodes finish inline and may release children: advance until stable.
         started = interpreter.advance(self.runner.now())
         while started:
@@ -266,7 +267,7 @@ class GraphDriver:
 
     def _abort(self, exc: Exception) -> None:
         """Fail the run for an unexpected error at the current node; stop what runs."""
-        node_id, self._current = self._current, None
+        node_id, self._current = self._current or self.interpreter.resolving, None
         self.interpreter.abort(node_id, internal_error(node_id, exc), now=self.runner.now())
         # Nodes still running are cancelled; their outcomes drain through the loop.
         self._cancel_in_flight()

@@ -102,6 +102,8 @@ class Interpreter:
             node_id: len(self.graph.incoming[node_id]) for node_id in self.graph.node_ids
         }
         self._resolvable: list[str] = self.graph.roots()
+        self.resolving: str | None = None
+        """The node :meth:`advance` is resolving (or resolved last)."""
         self._running: list[str] = []
         self._error_routed = {
             node_id: any(e.source_handle == ERROR_HANDLE for e in self.graph.outgoing[node_id])
@@ -129,6 +131,7 @@ class Interpreter:
             batch = sorted(self._resolvable, key=self._order.__getitem__)
             self._resolvable = []
             for node_id in batch:
+                self.resolving = node_id  # named by an internal error raised from here
                 incoming = self.graph.incoming[node_id]
                 if not incoming or any(self._edge_active(edge) for edge in incoming):
                     state = self.states[node_id]
