@@ -226,16 +226,53 @@ class _Walk:
             # Brackets and separators: "[]" plus one comma between items; dicts add a colon.
             self.add(2 + max(count - 1, 0) + (0 if is_list else count))
             child_depth = depth + 1
+            # Plain scalars (the bulk of most documents) are measured here, in one sum,
+            # without a trip through the stack; anything else is pushed and checked.
+            inline = visits = 0
             if is_list:
                 for index in range(count - 1, -1, -1):
-                    stack.append((value[index], child_depth, (where, index), False, 0, 0))
+                    item = value[index]
+                    size = _plain_scalar_size(item)
+                    if size < 0:
+                        stack.append((item, child_depth, (where, index), False, 0, 0))
+                    else:
+                        inline += size
+                        visits += 1
             else:
                 entries = list(value.items())
-                for key, _ in entries:
-                    self.add(self.key_size(key, (where, key)))
                 for key, item in reversed(entries):
-                    stack.append((item, child_depth, (where, key), False, 0, 0))
+                    if type(key) is str and len(key) < _SHARE_MIN_CHARS and key.isascii():
+                        inline += len(encode_basestring_ascii(key))
+                    else:
+                        self.add(self.key_size(key, (where, key)))
+                    size = _plain_scalar_size(item)
+                    if size < 0:
+                        stack.append((item, child_depth, (where, key), False, 0, 0))
+                    else:
+                        inline += size
+                        visits += 1
+            self.visits += visits
+            self.add(inline)
         return JsonMeasure(self.total, self.visits)
+
+
+def _plain_scalar_size(value: Any) -> int:
+    """Size of a scalar that needs no check (short ASCII text, int, finite float, bool,
+    null), or -1 for anything else (checked the long way)."""
+    kind = type(value)
+    if kind is str:
+        if len(value) < _SHARE_MIN_CHARS and value.isascii():
+            return len(encode_basestring_ascii(value))
+        return -1
+    if kind is int:
+        return len(int.__repr__(value)) if value.bit_length() < 10_000 else -1
+    if kind is float:
+        return len(float.__repr__(value)) if math.isfinite(value) else -1
+    if value is None or value is True:
+        return 4
+    if value is False:
+        return 5
+    return -1
 
 
 def measure_json(
