@@ -64,6 +64,14 @@ def test_strip_with_chars_is_charged_by_text_times_chars() -> None:
     assert steps >= 100_000 * 2 // 100
 
 
+def test_strip_of_the_whole_text_against_a_long_chars_argument_is_charged() -> None:
+    steps, value = steps_of("('a' * 100000).strip('b' * 100000)")
+    assert value == "a" * 100_000
+    # The chars argument is read once (100,000 at 100 a step), deduplicated to 'b', and
+    # the strip is charged text x distinct characters.
+    assert steps >= 100_000 // 100 + 100_000 // 100
+
+
 def test_strip_with_a_large_set_of_characters_is_bounded_and_charged() -> None:
     # The slow case of CPython's strip: wide characters (no memchr) and many distinct ones.
     wide = "".join(chr(0x10000 + i) for i in range(20_000))

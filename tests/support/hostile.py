@@ -86,6 +86,26 @@ def hostile_cases() -> list[HostileCase]:
             f"nesting deeper than {MAX_OUTPUT_DEPTH} levels",
         ),
         HostileCase(
+            "io_node_config_with_a_lone_surrogate",
+            chain(
+                [
+                    {
+                        "id": "call",
+                        "type": "api_call",
+                        "data": {
+                            "url": "http://127.0.0.1:9/",
+                            "method": "POST",
+                            "body": {"text": "{{ json_decode('\"\\\\udfff\"') }}"},
+                        },
+                    }
+                ]
+            ),
+            None,
+            "call",
+            "InvalidInput",
+            "a rendered config that is not plain JSON: a string with a lone surrogate",
+        ),
+        HostileCase(
             "shared_references_double_per_node",
             doubling,
             {"s": "x" * 1000},
