@@ -184,8 +184,10 @@ async def test_mariadb_session_state_does_not_reach_the_next_run(
             )
             for _ in range(3)
         ]
+        text = await run(resources, operation="query", query="SELECT :t AS t", params={"t": "é😀"})
     assert leaked["rows"] == [{"v": None}]
     assert holder == [{"holder": None}]
+    assert text["rows"] == [{"t": "é😀"}]  # the character set survives the reset
     assert [flag["rows"] for flag in flags] == [[{"flag": 1}]] * 3
 
 

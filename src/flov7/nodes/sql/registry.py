@@ -194,8 +194,10 @@ async def _reset_mysql_session(raw: Any, *, read_only: bool) -> None:
     # aiomysql has no public reset: send the protocol command as its own methods do.
     await raw._execute_command(_COM_RESET_CONNECTION, b"")
     await raw._read_ok_packet()
-    # The reset restores the server's defaults: autocommit as the driver expects it, and
-    # the read-only session of a read-only connection.
+    # The reset restores the server's defaults: the connection's character set (MySQL
+    # resets it, MariaDB keeps it), autocommit as the driver expects it, and the
+    # read-only session of a read-only connection.
+    await raw.set_charset(raw.charset)
     await raw._send_autocommit_mode()
     if read_only:
         async with raw.cursor() as cursor:
