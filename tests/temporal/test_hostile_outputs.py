@@ -92,3 +92,41 @@ async def test_a_bug_in_the_interpreter_fails_the_run_with_an_internal_error(
     assert result["error"]["message"].startswith("Internal error in node 't': KeyError")
     assert "no such handle" in result["error"]["message"]
     assert result["node_results"]["t"]["status"] == "pending"
+
+
+async def test_a_costly_strip_never_fails_a_workflow_task(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    # Wide characters against thousands of distinct ones: CPython's strip(chars) is
+    # O(len(text) x len(chars)) here, and before the cost model one such call held the
+    # workflow task past Temporal's deadlock detector (the task failed, again and again).
+    from temporalio.api.enums.v1 import EventType
+
+    # 100,000 characters, each checked against 49,151 others before its match: about a
+    # second of CPU per call in CPython, two calls in one node, one workflow task.
+    target = chr(0xC000)
+    others = "".join(chr(code) for code in range(0x1000, 0xD000) if code != 0xC000)
+    run_input = {"text": target * 100_000 + "!", "chars": others + target}
+    document = {
+        "id": "costly-strip",
+        "nodes": [
+            {
+                "id": "n",
+                "type": "transform",
+                "data": {
+                    "mapping": {
+                        "left": "len(input.text.lstrip(input.chars))",
+                        "both": "len(input.text.strip(input.chars))",
+                    }
+                },
+            }
+        ],
+        "edges": [],
+    }
+    handle = await start_execution(temporal_client, document, flov7_worker, run_input=run_input)
+    result = await asyncio.wait_for(handle.result(), BOUNDED_WAIT_SECONDS)
+    assert result["status"] == "completed", result["error"]
+    assert result["node_results"]["n"]["output"] == {"left": 1, "both": 1}
+    events = [event async for event in handle.fetch_history_events()]
+    failed = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+    assert failed == []
