@@ -23,12 +23,13 @@ from fastapi import APIRouter, Depends, FastAPI
 from flov7 import __version__
 from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
+from flov7.api.edge import RequestHeadLimitMiddleware, TrailingSlashMiddleware, fallback_router
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.paths import TrailingSlashMiddleware
 from flov7.api.routes import executions, health, node_types, workflows
 from flov7.api.routes.home import install_docs
 from flov7.api.runs import API_PREFIX, recorder
+from flov7.api.text_safety import SafeJSONResponse, SurrogateScrubMiddleware
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
 from flov7.runs.contract import ExecutionBackend
@@ -95,10 +96,15 @@ def create_app(
         lifespan=_lifespan,
         docs_url=None,  # Served by routes.home from packaged assets (works offline).
         redoc_url=None,  # ReDoc has no packaged build: it would be blank offline.
+        # Renders lone surrogates as U+FFFD instead of failing with a 500 (text_safety).
+        default_response_class=SafeJSONResponse,
+        # Slash redirects would be built from the Host header: strip slashes instead.
+        redirect_slashes=False,
     )
     app.state.wiring = _Wiring(settings, backend, database, max_wait_seconds)
     install_error_handlers(app)
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
+    requires_key = [Depends(require_api_key)]
+    api = APIRouter(prefix=API_PREFIX, dependencies=requires_key)
     api.include_router(executions.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
@@ -107,8 +113,13 @@ def create_app(
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
     install_docs(app)
+    # Last: unknown /api/v1 paths, behind the API key like the rest (edge.py).
+    app.include_router(fallback_router(API_PREFIX, requires_key))
+    # Added first, so it runs inside the size limit: it only reads bounded bodies.
+    app.add_middleware(SurrogateScrubMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(RequestHeadLimitMiddleware)  # outermost: before anything else
     return app
 
 

@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from flov7.api.deadline import Deadline
 from flov7.api.deps import ApiContext
 from flov7.api.schemas.executions import ExecuteAccepted, ExecutionStatus
+from flov7.api.text_safety import SafeJSONResponse as JSONResponse  # lone surrogates: no 500
 from flov7.runs.service import StartedCallback, StartedRun
 from flov7.runs.views import FINAL_STATUSES, RunStatus
 from flov7.store.database import StoreError
@@ -59,18 +60,26 @@ async def start_run(
     Raises :class:`~flov7.errors.InvalidWorkflowError` (422, the report in ``details``)
     when the document does not validate: nothing is started then.
     """
-    started = await context.runs.start(
-        document, run_input=run_input or None, execution_id=execution_id, version=version
+    # With ?wait=true every step counts against the timeout asked for (deadline.py).
+    deadline = Deadline(max(0.0, min(wait_seconds, context.max_wait_seconds)) if wait else 1e9)
+    started = await deadline.run(
+        context.runs.start(
+            document, run_input=run_input or None, execution_id=execution_id, version=version
+        ),
+        "starting the run",
     )
     execution_id = started.execution_id
     record = None if started.ref.created else await _stored_record(context, execution_id)
     links = execution_links(request, execution_id)
     headers = {"Location": links["status"]}
     if wait:
-        seconds = max(0.0, min(wait_seconds, context.max_wait_seconds))
-        status = await context.runs.wait(execution_id, seconds)
+        status = await deadline.run(
+            context.runs.wait(execution_id, deadline.wait_budget()), "waiting for the run"
+        )
         if status is not None:
-            body = await status_body(context, request, status, created=started.ref.created)
+            body = await deadline.run(
+                status_body(context, request, status, created=started.ref.created), "its status"
+            )
             return JSONResponse(body, status_code=200, headers=headers)
     accepted = ExecuteAccepted(
         execution_id=execution_id,

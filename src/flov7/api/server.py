@@ -24,6 +24,7 @@ from typing import TextIO
 import uvicorn
 
 from flov7.api.auth import is_loopback
+from flov7.api.edge import uvicorn_limits
 from flov7.config import Settings
 from flov7.errors import ConfigError
 from flov7.runs.contract import ExecutionBackend
@@ -141,6 +142,7 @@ async def serve(
                     timeout_graceful_shutdown=_DRAIN_SECONDS,
                     lifespan="on",
                     server_header=False,
+                    **uvicorn_limits(),  # bounded request line and headers (api/edge.py)
                 )
                 _banner(out, settings, backend, host, port, url, keys_configured)
                 await _Server(config).serve(sockets=[sock])

@@ -12,18 +12,17 @@ them on every replay) and nothing iterates a set.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.payloads import (
     MAX_ACTIVITY_INPUT_BYTES,
     MAX_HISTORY_BYTES,
-    MAX_NODE_OUTPUT_BYTES,
+    check_output,
     fit_result,
-    json_size,
-    output_too_large,
 )
 from flov7.errors import ExpressionError, Flov7Error, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
@@ -110,6 +109,9 @@ class NodeFailed(Flov7Error):
         self.attempts = attempts
 
 
+T = TypeVar("T")
+
+
 class NodeRunner(Protocol):
     """What a runtime provides to the driver."""
 
@@ -131,6 +133,14 @@ class NodeRunner(Protocol):
         """Let the runtime breathe after a long stretch of pure nodes (see the driver)."""
         ...
 
+    async def run_pure(self, work: Callable[[], T]) -> T:
+        """Run a pure node's evaluation (bounded, deterministic work) and return its result.
+
+        On Temporal, inline in workflow code; on the local runtime, off the event loop, so
+        no node can block it.
+        """
+        ...
+
 
 def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
     """The error of a node that ran out of time, the same on both runtimes."""
@@ -147,6 +157,23 @@ def _render_field(key: str, value: Any, scope: dict[str, Any]) -> Any:
         return render_value(value, scope)
     except ExpressionError as exc:
         raise ExpressionError(f"data.{key}: {exc}") from None
+
+
+def internal_error(node_id: str | None, exc: BaseException) -> dict[str, Any]:
+    """The error of a bug (an exception nothing expected), naming the node and the error.
+
+    Text only: the exception object itself never reaches the result, so the result always
+    serialises.
+    """
+    where = f"node '{node_id}'" if node_id else "the run"
+    detail = str(exc)
+    if len(detail) > 500:
+        detail = detail[:497] + "..."
+    return {
+        "type": "InternalError",
+        "message": f"Internal error in {where}: {type(exc).__name__}: {detail}",
+        "attempts": 1,
+    }
 
 
 def error_dict(exc: BaseException, *, attempts: int = 1) -> dict[str, Any]:
@@ -178,6 +205,8 @@ class GraphDriver:
         self._tasks: dict[str, asyncio.Task[tuple[str, Any, int]]] = {}
         self._outcomes: asyncio.Queue[tuple[str, str, Any, int]] = asyncio.Queue()
         self._steps_since_checkpoint = 0
+        self._current: str | None = None
+        """The node being started or recorded, named by an internal error."""
         self._history_bytes = 0
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
 
@@ -187,37 +216,72 @@ class GraphDriver:
         self._cancel_in_flight()
 
     async def run(self) -> dict[str, Any]:
-        """Run until no node runs any more; return the result document."""
+        """Run until no node runs any more; return the result document.
+
+        Never raises for a bug in a node, the interpreter or this loop: an unexpected
+        exception fails the run with an ``InternalError`` naming the node. Raising here
+        would fail the Temporal workflow task, which is retried for ever (the run would
+        hang until its timeout, and cancel could not stop it).
+        """
         interpreter = self.interpreter
         interpreter.start(self.runner.now())
         while True:
-            # Pure nodes finish inline and may release children: advance until stable.
-            started = interpreter.advance(self.runner.now())
-            while started:
-                for node_id in started:
-                    if interpreter.status != RunStatus.RUNNING:
-                        # The run failed or was cancelled since this batch was released.
-                        interpreter.mark_cancelled(node_id, now=self.runner.now())
-                        continue
-                    self._start(node_id)
-                    if self._steps_since_checkpoint > MAX_STEPS_PER_CHECKPOINT:
-                        self._steps_since_checkpoint = 0
-                        await self.runner.checkpoint()
-                started = interpreter.advance(self.runner.now())
-            if not self._tasks:
-                break
             try:
-                node_id, kind, payload, attempts = await self._outcomes.get()
-            except asyncio.CancelledError:
-                # The runtime cancelled the whole run (Temporal cancel request, local
-                # task cancel): cancel the nodes in flight and wait for them to stop.
-                self.cancelled_from_outside = True
-                self.request_cancel("the run was cancelled")
-                continue
-            del self._tasks[node_id]
-            self._record(node_id, kind, payload, attempts)
-        interpreter.finish(self.runner.now())
-        return fit_result(interpreter.result())
+                if not await self._step():
+                    break
+            except Exception as exc:  # A bug: fail the run, never the workflow task.
+                self._abort(exc)
+        try:
+            interpreter.finish(self.runner.now())
+            return fit_result(interpreter.result())
+        except Exception as exc:
+            self._abort(exc)
+            return fit_result(interpreter.result())
+
+    async def _step(self) -> bool:
+        """Start what is ready, then record one outcome; False once nothing runs."""
+        interpreter = self.interpreter
+        interpreter.resolving = None
+        # Pure nodes finish inline and may release children: advance until stable.
+        started = interpreter.advance(self.runner.now())
+        while started:
+            for node_id in started:
+                if interpreter.status != RunStatus.RUNNING:
+                    # The run failed or was cancelled since this batch was released.
+                    interpreter.mark_cancelled(node_id, now=self.runner.now())
+                    continue
+                self._current = node_id
+                await self._start(node_id)
+                self._current = None
+                if self._steps_since_checkpoint > MAX_STEPS_PER_CHECKPOINT:
+                    self._steps_since_checkpoint = 0
+                    await self.runner.checkpoint()
+            started = interpreter.advance(self.runner.now())
+        if not self._tasks:
+            return False
+        try:
+            node_id, kind, payload, attempts = await self._outcomes.get()
+        except asyncio.CancelledError:
+            # The runtime cancelled the whole run (Temporal cancel request, local
+            # task cancel): cancel the nodes in flight and wait for them to stop.
+            self.cancelled_from_outside = True
+            self.request_cancel("the run was cancelled")
+            return True
+        del self._tasks[node_id]
+        self._current = node_id
+        self._record(node_id, kind, payload, attempts)
+        self._current = None
+        return True
+
+    def _abort(self, exc: Exception) -> None:
+        """Fail the run for an unexpected error at the current node; stop what runs."""
+        node_id, self._current = self._current or self.interpreter.resolving, None
+        self.interpreter.abort(node_id, internal_error(node_id, exc), now=self.runner.now())
+        # Nodes still running are cancelled; their outcomes drain through the loop.
+        self._cancel_in_flight()
+        for pending in self.interpreter.running:
+            if pending not in self._tasks:  # Nothing will report for it: close it now.
+                self.interpreter.mark_cancelled(pending, now=self.runner.now())
 
     def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
         now = self.runner.now()
@@ -239,12 +303,22 @@ class GraphDriver:
             if task is not None:
                 task.cancel()
 
-    def _start(self, node_id: str) -> None:
+    async def _start(self, node_id: str) -> None:
         node = self.interpreter.nodes[node_id]
         node_type = self.interpreter.types[node_id]
         if node_type.kind == NodeKind.PURE:
-            # Evaluated inline: no task, no timer, no activity.
-            kind, payload = self._evaluate_pure(node, node_type)
+            # No task, no timer, no activity: inline on Temporal (run_pure does not yield
+            # there, so replays take the same path), off the event loop on the local runtime.
+            try:
+                kind, payload = await self.runner.run_pure(
+                    lambda: self._evaluate_pure(node, node_type)
+                )
+            except asyncio.CancelledError:
+                # The local run was cancelled while the node was evaluated (the work itself
+                # is bounded and finishes on its own): cancel the run, like run() does.
+                self.cancelled_from_outside = True
+                self.request_cancel("the run was cancelled")
+                kind, payload = "cancelled", None
             self._record(node_id, kind, payload, 1)
             return
         task = asyncio.create_task(self._execute(node, node_type))
@@ -281,11 +355,16 @@ class GraphDriver:
                 output = node_type.evaluate(config, scope)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc)
+        except Exception as exc:  # A bug in a node: fail it, never the workflow task.
+            return "failed", internal_error(node.id, exc)
         finally:
             self._steps_since_checkpoint += meter.used
-        size = json_size(output)
-        if size > MAX_NODE_OUTPUT_BYTES:
-            return "failed", {**output_too_large(size), "attempts": 1}
+        # Checked here, at the node: Temporal's converter would fail the workflow task (for
+        # ever) on a non-JSON value, and a later node would only see the damage.
+        check = check_output(output, node.id)
+        self._steps_since_checkpoint += check.visits
+        if check.error is not None:
+            return "failed", {**check.error, "attempts": 1}
         return "ok", output
 
     def _report(self, node_id: str, task: asyncio.Task[tuple[str, Any, int]]) -> None:
@@ -327,16 +406,27 @@ class GraphDriver:
             outcome = await self.runner.run_activity(request, policy)
         except NodeFailed as failure:
             return "failed", failure.error, failure.attempts
-        self._history_bytes += json_size(outcome.output)
+        # Checked again here: a runtime's runner checks too, but this is the last line
+        # before the value enters workflow state (and later nodes' inputs).
+        check = check_output(outcome.output, node.id)
+        self._steps_since_checkpoint += check.visits
+        if check.error is not None:
+            return "failed", {**check.error, "attempts": outcome.attempts}, outcome.attempts
+        self._history_bytes += check.size
         return "ok", outcome.output, outcome.attempts
 
     def _refuse_oversized(self, request: ActivityRequest) -> dict[str, Any] | None:
         """The error of an activity Temporal would refuse, or None to go ahead."""
-        size = json_size(request.as_dict())
-        if size > MAX_ACTIVITY_INPUT_BYTES:
+        check = check_output(request.as_dict(), request.node_id, limit=MAX_ACTIVITY_INPUT_BYTES)
+        self._steps_since_checkpoint += check.visits
+        size = check.size
+        if check.error is not None and check.error["type"] == "InvalidOutput":
+            message = check.error["message"].replace("an output", "a rendered config", 1)
+            return {"type": "InvalidInput", "message": message, "attempts": 0}
+        if check.error is not None:
             return {
                 "type": "InputTooLarge",
-                "message": f"The node's rendered config is {size} bytes of JSON, over the "
+                "message": "The node's rendered config is over the "
                 f"{MAX_ACTIVITY_INPUT_BYTES}-byte limit of one activity input (Temporal "
                 "refuses payloads over 2 MB); pass less data into it through templates",
                 "attempts": 0,

@@ -103,6 +103,8 @@ class Interpreter:
             node_id: len(self.graph.incoming[node_id]) for node_id in self.graph.node_ids
         }
         self._resolvable: list[str] = self.graph.roots()
+        self.resolving: str | None = None
+        """The node :meth:`advance` is resolving (or resolved last)."""
         self._running: list[str] = []
         self._error_routed = {
             node_id: any(e.source_handle == ERROR_HANDLE for e in self.graph.outgoing[node_id])
@@ -130,6 +132,7 @@ class Interpreter:
             batch = sorted(self._resolvable, key=self._order.__getitem__)
             self._resolvable = []
             for node_id in batch:
+                self.resolving = node_id  # named by an internal error raised from here
                 incoming = self.graph.incoming[node_id]
                 if not incoming or any(self._edge_active(edge) for edge in incoming):
                     state = self.states[node_id]
@@ -165,6 +168,23 @@ class Interpreter:
             return
         state.output = {"error": error}
         self._release_children(node_id)
+
+    def abort(self, node_id: str | None, error: dict[str, Any], *, now: str) -> None:
+        """Fail the run at once for an internal error (a bug, not a node failure).
+
+        ``on_error`` does not apply: the node (if still running) is marked failed and no
+        pending node starts any more. Nodes still running must be cancelled by the caller.
+        """
+        if node_id is not None and self.states[node_id].status == NodeStatus.RUNNING:
+            attempts = max(1, self.states[node_id].attempts)
+            state = self._finish(node_id, NodeStatus.FAILED, now, attempts)
+            state.error = error
+            state.handled_as = OnError.FAIL
+        elif node_id is not None and self.states[node_id].error is None:
+            self.states[node_id].error = error
+        if self.status in (RunStatus.RUNNING, RunStatus.COMPLETED):
+            self.status = RunStatus.FAILED
+            self.error = {"node_id": node_id, **error}
 
     def cancel(self, reason: str = "cancel requested") -> list[str]:
         """Stop the run: no node starts any more. Returns the running nodes to cancel."""

@@ -12,14 +12,24 @@ would break a limit fails with an error that says which, like any other node fai
 - the result document: the largest outputs are elided (:func:`fit_result`) rather than
   failing a run that has finished.
 
+Every node output is also checked to be plain JSON (:func:`check_output`): string keys,
+finite numbers, valid Unicode, nesting under :data:`MAX_OUTPUT_DEPTH`. Temporal's converter
+raises on anything else inside the workflow task, which then fails for ever.
+
+Sizes are measured by :mod:`flov7.engine.json_check`, which never builds the JSON and stops
+as soon as a limit is passed, so a value that repeats one large reference costs at most
+the limit to measure, not its serialised size.
+
 Pure and deterministic (it runs in workflow code), and used by both runtimes so they
 give the same results.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
+
+from flov7.engine.json_check import MAX_JSON_NESTING, JsonTooLarge, NotPlainJson, measure_json
 
 MAX_RESULT_BYTES = 1_500_000
 """Budget for the whole result, below Temporal's 2 MB with room for its envelope."""
@@ -29,21 +39,71 @@ MAX_ACTIVITY_INPUT_BYTES = 1_500_000
 """One I/O node's rendered input (one payload)."""
 MAX_HISTORY_BYTES = 40_000_000
 """Activity inputs and outputs of one run, added up: under Temporal's 50 MB history."""
+MAX_OUTPUT_DEPTH = MAX_JSON_NESTING
+"""Deepest nesting of lists and dicts in one node's output, whatever its parents produced."""
 
 
-def output_too_large(size: int) -> dict[str, Any]:
-    """The error of a node whose output is over :data:`MAX_NODE_OUTPUT_BYTES`."""
+def output_too_large(size: int | None, node_id: str | None = None) -> dict[str, Any]:
+    """The error of a node whose output is over :data:`MAX_NODE_OUTPUT_BYTES`.
+
+    ``size`` is None when the measure stopped at the limit (it never goes further).
+    """
+    who = f"Node '{node_id}': the" if node_id else "The"
+    amount = f"is {size} bytes" if size is not None else f"is more than {MAX_NODE_OUTPUT_BYTES}"
     return {
         "type": "OutputTooLarge",
-        "message": f"The node's output is {size} bytes of JSON, over the "
+        "message": f"{who} node's output {amount} of JSON, over the "
         f"{MAX_NODE_OUTPUT_BYTES}-byte limit of one node's output (Temporal refuses "
         "payloads over 2 MB); select or trim the data, or page through it",
     }
 
 
-def json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact JSON (how Temporal's converter encodes it)."""
-    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+def invalid_output(problem: NotPlainJson, node_id: str | None = None) -> dict[str, Any]:
+    """The error of a node whose output is not plain JSON."""
+    who = f"Node '{node_id}' produced" if node_id else "The node produced"
+    return {
+        "type": "InvalidOutput",
+        "message": f"{who} an output that is not plain JSON: {problem.problem} at "
+        f"{problem.path} (outputs must have string keys, finite numbers, valid Unicode "
+        f"and at most {MAX_OUTPUT_DEPTH} levels of nesting)",
+    }
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """What :func:`check_output` found: the size, the work it took, or the node's error."""
+
+    size: int
+    visits: int
+    error: dict[str, Any] | None = None
+
+
+def check_output(
+    value: Any, node_id: str | None = None, *, limit: int = MAX_NODE_OUTPUT_BYTES
+) -> OutputCheck:
+    """Check that ``value`` is plain JSON of at most ``limit`` bytes, without serialising it.
+
+    Returns the size, or an ``OutputTooLarge`` / ``InvalidOutput`` error naming the node.
+    """
+    try:
+        measured = measure_json(value, limit=limit, strict=True, max_depth=MAX_OUTPUT_DEPTH)
+    except JsonTooLarge as exc:
+        return OutputCheck(limit + 1, exc.visits, output_too_large(None, node_id))
+    except NotPlainJson as exc:
+        return OutputCheck(0, exc.visits, invalid_output(exc, node_id))
+    return OutputCheck(measured.size, measured.visits)
+
+
+def json_size(value: Any, limit: int = MAX_HISTORY_BYTES) -> int:
+    """Bytes of ``value`` as compact JSON (how Temporal's converter encodes it).
+
+    Measured without serialising, leniently (``default=str``); stops at ``limit`` and
+    answers ``limit + 1`` for anything larger.
+    """
+    try:
+        return measure_json(value, limit=limit, strict=False, max_depth=2 * MAX_JSON_NESTING).size
+    except JsonTooLarge:
+        return limit + 1
 
 
 def fit_result(result: dict[str, Any], max_bytes: int = MAX_RESULT_BYTES) -> dict[str, Any]:
@@ -52,14 +112,16 @@ def fit_result(result: dict[str, Any], max_bytes: int = MAX_RESULT_BYTES) -> dic
     The copy lists the elided nodes in ``truncated_outputs``; each elided output becomes
     ``{"truncated": true, "size_bytes": N, "reason": ...}``.
     """
-    size = json_size(result)
-    if size <= max_bytes:
+    if json_size(result, max_bytes) <= max_bytes:
         return result
     nodes = {node_id: dict(node) for node_id, node in result["node_results"].items()}
     sizes = sorted(
         ((json_size(node.get("output")), node_id) for node_id, node in nodes.items()),
         key=lambda item: (-item[0], item[1]),
     )
+    # The exact total, from parts: the envelope with every output null, plus the outputs.
+    envelope = {**result, "node_results": {k: {**v, "output": None} for k, v in nodes.items()}}
+    size = json_size(envelope) + sum(output_size - 4 for output_size, _ in sizes)
     truncated: list[str] = []
     for output_size, node_id in sizes:
         if size <= max_bytes:

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flov7.engine.driver import (
     ActivityOutcome,
@@ -21,10 +21,12 @@ from flov7.engine.driver import (
     NodeFailed,
     timeout_error,
 )
-from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
+from flov7.engine.payloads import check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext
 from flov7.nodes.registry import get_node_type
+
+T = TypeVar("T")
 
 
 class LocalNodeRunner:
@@ -53,6 +55,12 @@ class LocalNodeRunner:
         # Let other tasks (the API's requests) run between long stretches of pure nodes.
         await asyncio.sleep(0)
 
+    async def run_pure(self, work: Callable[[], T]) -> T:
+        # Off the event loop: a pure node's work is bounded (its step budget) but may take
+        # a large fraction of a second, and the API's requests share this loop. Pure work
+        # touches no shared state but its own node's; the loop waits for the result.
+        return await asyncio.to_thread(work)
+
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
     ) -> ActivityOutcome:
@@ -78,11 +86,10 @@ class LocalNodeRunner:
                 budget = min(policy.start_to_close_seconds, deadline - time.monotonic())
                 async with asyncio.timeout(max(budget, 0.001)):
                     output = await node_type.execute(config, context)
-                size = json_size(output)
-                if size > MAX_NODE_OUTPUT_BYTES:  # As the Temporal activity refuses it.
-                    too_large = output_too_large(size)
+                check = check_output(output, request.node_id)
+                if check.error is not None:  # As the Temporal activity refuses it.
                     raise NodeExecutionError(
-                        too_large["message"], error_type=too_large["type"], retryable=False
+                        check.error["message"], error_type=check.error["type"], retryable=False
                     )
                 return ActivityOutcome(output=output, attempts=attempt)
             except NodeExecutionError as exc:

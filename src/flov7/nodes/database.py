@@ -11,6 +11,7 @@ from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import require_resources
 from flov7.nodes.sql import DatabaseRegistry, run_operation, translate_error
+from flov7.nodes.sql.errors import hide_parameters, parameter_texts
 
 REGISTRY_KEY = "databases"
 """Key of the worker-wide :class:`DatabaseRegistry` in ``NodeResources.shared``."""
@@ -111,7 +112,13 @@ class DatabaseNode(NodeType):
             except NodeExecutionError:
                 raise
             except Exception as exc:
-                error = translate_error(exc, connection=database.name, redact=resources.redact)
+                # The database quotes bound values back in its messages: mask them.
+                values = parameter_texts(config.params, config.values, config.where)
+                error = translate_error(
+                    exc,
+                    connection=database.name,
+                    redact=lambda text: hide_parameters(resources.redact(text), values),
+                )
                 if error is None:
                     raise
                 # Not chained: Temporal records an error's causes in the run's history,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from flov7.errors import Flov7Error
+from flov7.unicode_safety import scrub_value
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -184,11 +186,27 @@ def _create_engine(url: str) -> AsyncEngine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         # Wait for another writer (the CLI, another worker) instead of failing at once.
         options["connect_args"] = {"timeout": 15}
+    # JSON columns: lone surrogates become U+FFFD, as at the API edge (unicode_safety).
+    options["json_serializer"] = _json_text
     engine = create_async_engine(url, **options)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    event.listen(engine.sync_engine, "before_cursor_execute", _safe_parameters, retval=True)
     return engine
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(scrub_value(value))
+
+
+def _safe_parameters(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    # Text columns: a lone surrogate (a workflow name, an error message quoting user
+    # data) would make the driver's UTF-8 encoding fail the whole write, and the run's
+    # record with it. Replaced like everywhere else; parameters without one pass as is.
+    return statement, scrub_value(parameters)
 
 
 def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
+from flov7.engine.payloads import check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeKind, NodeType
 from flov7.nodes.registry import node_types
@@ -120,11 +120,11 @@ class NodeActivities:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
-        size = json_size(output)
-        if size > MAX_NODE_OUTPUT_BYTES:
-            # Temporal would refuse the result (and retry the attempt forever): fail the
-            # node now, with a reason, instead.
-            error = output_too_large(size)
+        check = check_output(output, context.node_id or None)
+        if check.error is not None:
+            # Temporal would refuse the result (too large: retried for ever) or its converter
+            # would fail on it (not plain JSON): fail the node now, with a reason, instead.
+            error = check.error
             raise ApplicationError(
                 error["message"], {"attempt": attempt}, type=error["type"], non_retryable=True
             )

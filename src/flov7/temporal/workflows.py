@@ -12,8 +12,9 @@ passed through the sandbox (imported once, not per run): they have no side effec
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -37,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
     from flov7.temporal.search_attributes import status_update
 
 
+T = TypeVar("T")
+
+
 class TemporalNodeRunner:
     """Runs I/O nodes as activities and delays as durable timers."""
 
@@ -52,6 +56,11 @@ class TemporalNodeRunner:
     async def checkpoint(self) -> None:
         # Awaiting a timer ends the workflow task; the next one resumes right here.
         await workflow.sleep(timedelta(milliseconds=1), summary="flov7 checkpoint")
+
+    async def run_pure(self, work: Callable[[], T]) -> T:
+        # Inline, without awaiting anything: workflow code is single-threaded and replayed,
+        # so pure nodes run in place (bounded by steps; see driver.MAX_STEPS_PER_CHECKPOINT).
+        return work()
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy

@@ -145,14 +145,16 @@ class Evaluator(Budget):
         if not isinstance(obj, list | tuple | str):
             raise ExpressionError(f"Cannot slice a {type_name(obj)}")
         try:
-            result = obj[slice(*bounds)]
+            # The result's length, known before the copy is made.
+            size = len(range(*slice(*bounds).indices(len(obj))))
         except OverflowError:  # slice bounds wider than the platform's ssize_t
             raise ExpressionError("Slice bounds are too large") from None
-        if isinstance(result, str):
-            check_str_len(len(result))
+        if isinstance(obj, str):
+            check_str_len(size)
+            self.charge_chars(size)
         else:
-            self.charge_items(len(result))
-        return result
+            self.charge_items(size)
+        return obj[slice(*bounds)]
 
     # --- operators --------------------------------------------------------------------------
 
@@ -189,6 +191,7 @@ class Evaluator(Budget):
     def add(self, left: Any, right: Any) -> Any:
         if isinstance(left, str) and isinstance(right, str):
             check_str_len(len(left) + len(right))  # checked before the copy is made
+            self.charge_chars(len(left) + len(right))
             return left + right
         if isinstance(left, list | tuple) and isinstance(right, list | tuple):
             self.charge_items(len(left) + len(right))
@@ -210,6 +213,7 @@ class Evaluator(Budget):
             left, right = right, left
         if isinstance(left, str) and isinstance(right, int):
             check_str_len(len(left) * max(right, 0))  # before building the string
+            self.charge_chars(len(left) * max(right, 0))
             return left * right
         if isinstance(left, list | tuple) and isinstance(right, int):
             count = max(right, 0)
@@ -274,7 +278,19 @@ class Evaluator(Budget):
             left = right
         return True
 
+    def charge_comparison(self, left: Any, right: Any) -> None:
+        """Charge comparing two values by what the comparison walks (at most the smaller)."""
+        if isinstance(left, str) and isinstance(right, str):
+            self.charge_chars(min(len(left), len(right)))
+        elif isinstance(left, list | tuple | Mapping) and isinstance(right, list | tuple | Mapping):
+            left_items, left_chars = self.weight(left)
+            right_items, right_chars = self.weight(right)
+            self.charge(min(left_items, right_items))
+            self.charge_chars(min(left_chars, right_chars))
+
     def compare(self, op: ast.cmpop, left: Any, right: Any) -> bool:
+        if not isinstance(op, ast.Is | ast.IsNot | ast.In | ast.NotIn):
+            self.charge_comparison(left, right)
         if isinstance(op, ast.Eq):
             return bool(left == right)
         if isinstance(op, ast.NotEq):

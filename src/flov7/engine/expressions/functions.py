@@ -2,8 +2,10 @@
 convention shared with :mod:`.methods`.
 
 Every implementation takes the evaluation's :class:`~.limits.Budget` first, validates its
-own arguments and raises :class:`ExpressionError`; :func:`call_guarded` turns any stray
-Python exception into one too. Nothing here can reach Python objects beyond its arguments.
+own arguments, charges the budget for the sizes it will touch and produce *before* doing
+the work (see the cost model in :mod:`.limits`), refuses results over the string and list
+limits, and raises :class:`ExpressionError`; :func:`call_guarded` turns any stray Python
+exception into one too. Nothing here can reach Python objects beyond its arguments.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flov7.engine.expressions.limits import (
+    COMPARES_PER_STEP,
+    HEAVY_CHARS_PER_STEP,
     MAX_COLLECTION_ITEMS,
     MAX_EXPONENT,
     MAX_JSON_DEPTH,
     MAX_NUMBER_TEXT,
+    MAX_STR_LENGTH,
     Budget,
+    check_items,
     check_number,
     check_str_len,
 )
@@ -31,6 +37,7 @@ from flov7.engine.expressions.values import (
     need_list,
     need_number,
     need_str,
+    search_cost,
     short,
     to_json,
     to_text,
@@ -81,12 +88,13 @@ def _fn_len(ev: Budget, value: Any) -> int:
 
 
 def _fn_str(ev: Budget, value: Any) -> str:
-    text = to_text(value)
+    text = to_text(value, ev)
     check_str_len(len(text))
     return text
 
 
-def _number_text(label: str, text: str) -> str:
+def _number_text(ev: Budget, label: str, text: str) -> str:
+    ev.charge_chars(len(text))
     text = text.strip()
     if len(text) > MAX_NUMBER_TEXT:
         raise ExpressionError(f"{label} text is too long (more than {MAX_NUMBER_TEXT} characters)")
@@ -101,7 +109,7 @@ def _fn_int(ev: Budget, value: Any) -> int:
     if isinstance(value, float):
         return int(check_number(value))
     if isinstance(value, str):
-        text = _number_text("int()", value)
+        text = _number_text(ev, "int()", value)
         try:
             result = int(text)
         except ValueError:
@@ -112,7 +120,7 @@ def _fn_int(ev: Budget, value: Any) -> int:
 
 def _fn_float(ev: Budget, value: Any) -> float:
     if isinstance(value, str):
-        text = _number_text("float()", value)
+        text = _number_text(ev, "float()", value)
         try:
             result = float(text)
         except ValueError:
@@ -139,6 +147,7 @@ def _min_max(
 ) -> Any:
     values = list(need_list(label, args[0])) if len(args) == 1 else list(args)
     ev.charge(len(values))
+    charge_comparisons(ev, values, len(values))
     if not values:
         raise ExpressionError(f"{label} of an empty list")
     try:
@@ -186,9 +195,32 @@ def _fn_ceil(ev: Budget, value: Any) -> int:
 # --- lists and dicts ------------------------------------------------------------------------
 
 
+def charge_comparisons(ev: Budget, items: list[Any] | tuple[Any, ...], compares: int) -> None:
+    """Charge ``compares`` comparisons between ``items``, before making them.
+
+    A comparison of strings walks their common prefix and one of lists walks their items,
+    so each comparison is charged as the largest item could make it, at worst.
+    """
+    ev.charge(-(-compares // COMPARES_PER_STEP))
+    longest = items_weight = 0
+    for item in items:
+        if isinstance(item, str):
+            longest = max(longest, len(item))
+        elif isinstance(item, list | tuple | Mapping):
+            counted, chars = ev.weight(item)
+            items_weight = max(items_weight, counted)
+            longest = max(longest, chars)
+    if longest:
+        ev.charge_chars(compares * longest)
+    if items_weight:
+        ev.charge(compares * items_weight)
+
+
 def _fn_sorted(ev: Budget, values: Any) -> list[Any]:
     items = need_list("sorted()", values)
     ev.charge_items(len(items))
+    # Timsort makes at most about n * log2(n) comparisons.
+    charge_comparisons(ev, items, len(items) * max(len(items).bit_length(), 1))
     try:
         return sorted(items)
     except TypeError:
@@ -199,12 +231,14 @@ def _fn_sorted(ev: Budget, values: Any) -> list[Any]:
 
 def _fn_reversed(ev: Budget, values: Any) -> list[Any]:
     items = values if isinstance(values, str) else need_list("reversed()", values)
+    check_items(len(items))
     ev.charge_items(len(items))
     return list(reversed(items))
 
 
 def _fn_list(ev: Budget, value: Any) -> list[Any]:
     if isinstance(value, str | list | tuple | Mapping):
+        check_items(len(value))
         ev.charge_items(len(value))
         return list(value)
     raise ExpressionError(f"list() needs a list, string or dict, got {type_name(value)}")
@@ -299,31 +333,103 @@ def _fn_coalesce(ev: Budget, *values: Any) -> Any:
 # --- strings --------------------------------------------------------------------------------
 
 
-def _fn_lower(ev: Budget, value: Any) -> str:
-    return need_str("lower()", value).lower()
+def case_map(ev: Budget, label: str, text: Any, how: str) -> str:
+    """``lower``/``upper``/``title``/``capitalize``, within the string limit.
 
-
-def _fn_upper(ev: Budget, value: Any) -> str:
-    # Case mapping can grow a string (e.g. 'ß' -> 'SS'), so re-check the length.
-    result = need_str("upper()", value).upper()
+    Case mapping can grow text up to three times (``'İ'.lower()`` is two characters,
+    ``'ΐ'.upper()`` three), so the input is refused if even its own length is over the
+    limit, charged for the largest result, and the result is checked again.
+    """
+    source = need_str(label, text)
+    check_str_len(len(source))
+    grows = 1 if source.isascii() else 3
+    ev.charge_chars(len(source) * (1 + grows), HEAVY_CHARS_PER_STEP)
+    result: str = getattr(source, how)()  # 'how' is one of four names written in this file
     check_str_len(len(result))
     return result
 
 
+def _fn_lower(ev: Budget, value: Any) -> str:
+    return case_map(ev, "lower()", value, "lower")
+
+
+def _fn_upper(ev: Budget, value: Any) -> str:
+    return case_map(ev, "upper()", value, "upper")
+
+
+def strip_text(ev: Budget, label: str, text: Any, chars: Any = None, how: str = "strip") -> str:
+    """``strip``/``lstrip``/``rstrip`` (``trim()``), charged by the work they can do.
+
+    With ``chars``, CPython checks each stripped character against all of ``chars``:
+    ``O(len(text) * len(chars))`` (one call of that kind took seconds). Duplicate
+    characters are dropped first; up to :data:`SMALL_CHAR_SET` distinct characters use
+    the C method, charged ``len(text) * len(set)``; larger sets are matched one character
+    at a time against a Python set, each character charged as it is looked at.
+    """
+    source = need_str(label, text)
+    if chars is None:
+        ev.charge_chars(len(source))
+        result: str = getattr(source, how)()  # 'how' is one of three names in this file
+    else:
+        charset = need_str(label, chars)
+        ev.charge_chars(len(charset), HEAVY_CHARS_PER_STEP)
+        distinct = "".join(dict.fromkeys(charset))  # ordered: deterministic
+        if len(distinct) <= SMALL_CHAR_SET:
+            ev.charge_chars(len(source) * max(len(distinct), 1), HEAVY_CHARS_PER_STEP)
+            result = getattr(source, how)(distinct)
+        else:
+            result = _strip_with_set(ev, source, frozenset(distinct), how)
+    check_str_len(len(result))
+    return result
+
+
+SMALL_CHAR_SET = 16
+"""Most distinct characters ``strip(chars)`` hands to CPython's method (see strip_text)."""
+_STRIP_CHUNK = 1000
+"""Characters looked at between two budget charges when stripping against a large set."""
+PYTHON_CHARS_PER_STEP = 10
+"""Characters one step pays for in a Python-level loop (about ten times slower than C)."""
+
+
+def _strip_with_set(ev: Budget, source: str, charset: frozenset[str], how: str) -> str:
+    start, end = 0, len(source)
+    if how in ("strip", "lstrip"):
+        while start < end:
+            if (start % _STRIP_CHUNK) == 0:
+                ev.charge_chars(_STRIP_CHUNK, PYTHON_CHARS_PER_STEP)
+            if source[start] not in charset:
+                break
+            start += 1
+    if how in ("strip", "rstrip"):
+        looked = 0
+        while end > start:
+            if (looked % _STRIP_CHUNK) == 0:
+                ev.charge_chars(_STRIP_CHUNK, PYTHON_CHARS_PER_STEP)
+            if source[end - 1] not in charset:
+                break
+            end -= 1
+            looked += 1
+    return source[start:end]
+
+
 def _fn_trim(ev: Budget, value: Any) -> str:
-    return need_str("trim()", value).strip()
+    return strip_text(ev, "trim()", value)
 
 
 def _fn_startswith(ev: Budget, text: Any, prefix: Any) -> bool:
     if text is None:
         return False
-    return need_str("startswith()", text).startswith(need_str("startswith()", prefix))
+    affix = need_str("startswith()", prefix)
+    ev.charge_chars(len(affix))
+    return need_str("startswith()", text).startswith(affix)
 
 
 def _fn_endswith(ev: Budget, text: Any, suffix: Any) -> bool:
     if text is None:
         return False
-    return need_str("endswith()", text).endswith(need_str("endswith()", suffix))
+    affix = need_str("endswith()", suffix)
+    ev.charge_chars(len(affix))
+    return need_str("endswith()", text).endswith(affix)
 
 
 def join_text(ev: Budget, label: str, separator: Any, values: Any) -> str:
@@ -334,10 +440,12 @@ def join_text(ev: Budget, label: str, separator: Any, values: Any) -> str:
     parts: list[str] = []
     total = 0
     for item in items:
-        text = to_text(item)
+        # Each part is bounded by what is left of the limit, before it is converted.
+        text = to_text(item, ev, max(MAX_STR_LENGTH - total, 0))
         total += len(text) + (len(sep) if parts else 0)
         check_str_len(total)
         parts.append(text)
+    ev.charge_chars(total)
     return sep.join(parts)
 
 
@@ -354,8 +462,11 @@ def split_text(ev: Budget, label: str, text: Any, sep: Any = None, maxsplit: Any
             raise ExpressionError(f"{label} separator cannot be empty")
     if not isinstance(maxsplit, int) or isinstance(maxsplit, bool):
         raise ExpressionError(f"{label} maxsplit must be an integer")
-    # Capping maxsplit bounds the work even on a huge string from the scope.
+    # Capping maxsplit bounds the number of parts even on a huge string from the scope; the
+    # scan and the copies are linear in the string (separator search: see search_cost).
     limit = MAX_COLLECTION_ITEMS if maxsplit < 0 else min(maxsplit, MAX_COLLECTION_ITEMS)
+    ev.charge_chars(len(source) + (search_cost(len(source), len(sep)) if sep else 0))
+    ev.charge(min(len(source), limit + 1))  # one step per part it may build
     parts = source.split(sep, limit)
     ev.charge_items(len(parts))
     return parts
@@ -373,10 +484,14 @@ def replace_text(ev: Budget, label: str, text: Any, old: Any, new: Any, count: A
     if not isinstance(count, int) or isinstance(count, bool):
         raise ExpressionError(f"{label} count must be an integer")
     # Estimate the result size first: replace('a'*n, 'a', 'a'*n) would otherwise be n**2.
+    ev.charge_chars(search_cost(len(source), len(old_text)))  # the count, then the search
     hits = source.count(old_text) if old_text else len(source) + 1
     if count >= 0:
         hits = min(hits, count)
-    check_str_len(len(source) + hits * (len(new_text) - len(old_text)))
+    size = len(source) + hits * (len(new_text) - len(old_text))
+    check_str_len(size)
+    ev.charge_chars(search_cost(len(source), len(old_text)) + size)
+    ev.charge(hits // COMPARES_PER_STEP)
     return source.replace(old_text, new_text, count)
 
 
@@ -388,7 +503,7 @@ def _fn_replace(ev: Budget, text: Any, old: Any, new: Any) -> str:
 
 
 def _fn_json_encode(ev: Budget, value: Any) -> str:
-    text = to_json(value)
+    text = to_json(value, ev)
     check_str_len(len(text))
     return text
 

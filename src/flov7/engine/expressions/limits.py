@@ -4,6 +4,12 @@ Every source, tree, string, list, integer and JSON document is size-limited, and
 (``"a" * n``, ``2 ** n``, ``replace``...) is estimated *before* the work is done. Evaluation
 also has a step budget (:class:`Budget`); there are no wall-clock timeouts because those
 would break replay determinism.
+
+Cost model (docs/expressions.md): a step is about the work of visiting one syntax node.
+Functions and methods are charged, before they run, by the sizes they touch and produce:
+one step per item walked, one per :data:`CHARS_PER_STEP` characters scanned, copied or
+compared, one per :data:`HEAVY_CHARS_PER_STEP` characters case-mapped, escaped or
+matched against a set of characters, and ``n * m`` for work that is ``O(n * m)``.
 """
 
 from __future__ import annotations
@@ -39,6 +45,14 @@ MAX_NUMBER_TEXT = 1300
 ``MAX_INT_BITS`` in decimal digits)."""
 MAX_JSON_DEPTH = 64
 """Deepest ``[``/``{`` nesting ``json_decode`` accepts."""
+
+CHARS_PER_STEP = 1000
+"""Characters of linear, C-speed work (scanning, copying, comparing) charged as one step."""
+HEAVY_CHARS_PER_STEP = 100
+"""Characters of heavier per-character work (case mapping, JSON escaping, matching against
+a set of characters) charged as one step."""
+COMPARES_PER_STEP = 16
+"""Comparisons of two small values (sorting, ``min``) charged as one step."""
 
 MAX_NODE_STEPS = 250_000
 """Work budget shared by every expression and template of one node (see
@@ -136,6 +150,10 @@ class Budget:
             raise ExpressionError(
                 f"Expression is too expensive (more than {MAX_STEPS} steps); simplify it"
             )
+
+    def charge_chars(self, count: int, per_step: int = CHARS_PER_STEP) -> None:
+        """Account for ``count`` characters of work (rounded up), before doing it."""
+        self.charge(-(-count // per_step))
 
     def charge_items(self, count: int) -> None:
         """Account for building (or walking into a new) collection of ``count`` items."""

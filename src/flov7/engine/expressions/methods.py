@@ -13,6 +13,7 @@ from typing import Any
 
 from flov7.engine.expressions.functions import (
     Table,
+    case_map,
     fn_get,
     fn_items,
     fn_keys,
@@ -20,29 +21,25 @@ from flov7.engine.expressions.functions import (
     join_text,
     replace_text,
     split_text,
+    strip_text,
 )
-from flov7.engine.expressions.limits import Budget, check_str_len
-from flov7.engine.expressions.values import need_str
+from flov7.engine.expressions.limits import Budget
+from flov7.engine.expressions.values import contains, need_str, search_cost
 from flov7.errors import ExpressionError
 
 
 def _str_method(name: str) -> Callable[..., Any]:
-    """Wrap a no-argument str method, re-checking length (case mapping can grow text)."""
+    """A case-mapping method: charged and length-checked like the functions (it can grow)."""
 
     def method(ev: Budget, text: str) -> str:
-        result: str = getattr(text, name)()
-        check_str_len(len(result))
-        return result
+        return case_map(ev, f".{name}()", text, name)
 
     return method
 
 
 def _strip_method(name: str) -> Callable[..., Any]:
     def method(ev: Budget, text: str, chars: Any = None) -> str:
-        if chars is not None:
-            need_str(f".{name}()", chars)
-        result: str = getattr(text, name)(chars)
-        return result
+        return strip_text(ev, f".{name}()", text, chars, name)
 
     return method
 
@@ -52,9 +49,13 @@ def _m_affix(name: str) -> Callable[..., Any]:
         label = f".{name}()"
         if isinstance(affix, list | tuple):
             affixes = tuple(need_str(label, item) for item in affix)
+            ev.charge(len(affixes))
+            ev.charge_chars(sum(len(item) for item in affixes))
             result: bool = getattr(text, name)(affixes)
             return result
-        result = getattr(text, name)(need_str(label, affix))
+        checked = need_str(label, affix)
+        ev.charge_chars(len(checked))
+        result = getattr(text, name)(checked)
         return result
 
     return method
@@ -73,20 +74,24 @@ def _m_join(ev: Budget, sep: str, values: Any) -> str:
 
 
 def _m_count(ev: Budget, text: str, sub: Any) -> int:
-    return text.count(need_str(".count()", sub))
+    needle = need_str(".count()", sub)
+    ev.charge_chars(search_cost(len(text), len(needle)))
+    return text.count(needle)
 
 
 def _m_find(ev: Budget, text: str, sub: Any) -> int:
-    return text.find(need_str(".find()", sub))
+    needle = need_str(".find()", sub)
+    ev.charge_chars(search_cost(len(text), len(needle)))
+    return text.find(needle)
 
 
 def _m_list_count(ev: Budget, items: list[Any] | tuple[Any, ...], value: Any) -> int:
-    ev.charge(len(items))
+    contains(ev, items, value, ".count()")  # charges one comparison per item
     return items.count(value)
 
 
 def _m_list_index(ev: Budget, items: list[Any] | tuple[Any, ...], value: Any) -> int:
-    ev.charge(len(items))
+    contains(ev, items, value, ".index()")
     try:
         return items.index(value)
     except ValueError:

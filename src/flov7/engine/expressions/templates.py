@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flov7.engine.expressions.limits import Budget
 from flov7.engine.expressions.parser import CompiledExpression, compile_expression
 from flov7.engine.expressions.values import short, to_text
 from flov7.errors import ExpressionError
+
+MAX_RENDERED_LENGTH = 1_000_000
+"""Longest string a template with text around its ``{{ }}`` may render to (a node's whole
+rendered config must stay under Temporal's payload limit anyway)."""
 
 
 @dataclass(frozen=True)
@@ -111,9 +116,25 @@ def render_template(text: str, scope: Mapping[str, Any]) -> Any:
     literals = [part for part in parts if isinstance(part, str)]
     if len(templates) == 1 and all(not literal.strip() for literal in literals):
         return _eval_template(templates[0], scope)
-    pieces = [
-        part if isinstance(part, str) else to_text(_eval_template(part, scope)) for part in parts
-    ]
+    # Converting and joining the pieces is charged to the node's budget and bounded.
+    budget = Budget()
+    pieces: list[str] = []
+    total = 0
+    for part in parts:
+        piece = part if isinstance(part, str) else _eval_template(part, scope)
+        if isinstance(part, _Template):
+            try:
+                piece = to_text(piece, budget, MAX_RENDERED_LENGTH - total)
+            except ExpressionError as exc:
+                raise _template_error(part, exc) from None
+        total += len(piece)
+        if total > MAX_RENDERED_LENGTH:
+            raise ExpressionError(
+                f"Template renders to more than {MAX_RENDERED_LENGTH} characters: "
+                f"'{short(text, 80)}'"
+            )
+        pieces.append(piece)
+    budget.charge_chars(total)
     return "".join(pieces)
 
 

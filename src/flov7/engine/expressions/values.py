@@ -10,7 +10,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flov7.engine.expressions.limits import Budget
+from flov7.engine.expressions.limits import (
+    HEAVY_CHARS_PER_STEP,
+    MAX_STR_LENGTH,
+    Budget,
+    check_str_len,
+)
+from flov7.engine.json_check import JsonTooLarge, NotPlainJson, measure_json
 from flov7.errors import ExpressionError
 
 
@@ -50,16 +56,38 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def to_json(value: Any) -> str:
-    """Compact JSON (no spaces, non-ASCII kept as is)."""
+def to_json(value: Any, budget: Budget | None = None, limit: int = MAX_STR_LENGTH) -> str:
+    """Compact JSON (no spaces, non-ASCII kept as is), at most ``limit`` characters.
+
+    The size is measured first, without serialising (a value sharing one large reference
+    many times is cheap in memory and huge as text), and charged to ``budget``: one step
+    per value walked and per :data:`HEAVY_CHARS_PER_STEP` characters written.
+    """
+    try:
+        measured = measure_json(value, limit=limit, strict=False, ascii=False)
+    except JsonTooLarge as exc:
+        if budget is not None:
+            budget.charge(exc.visits)
+        raise ExpressionError(f"String too long (more than {limit} characters)") from None
+    except NotPlainJson as exc:
+        raise ExpressionError(
+            f"Value cannot be converted to JSON: {exc.problem} at {short(exc.path)}"
+        ) from None
+    if budget is not None:
+        budget.charge(measured.visits)
+        budget.charge_chars(measured.size, HEAVY_CHARS_PER_STEP)
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
     except (TypeError, ValueError, RecursionError) as exc:
         raise ExpressionError(f"Value cannot be converted to JSON: {short(str(exc))}") from None
 
 
-def to_text(value: Any) -> str:
-    """Text form used by templates and ``str()``: JSON-flavoured, never a Python repr."""
+def to_text(value: Any, budget: Budget | None = None, limit: int = MAX_STR_LENGTH) -> str:
+    """Text form used by templates and ``str()``: JSON-flavoured, never a Python repr.
+
+    Strings pass through as they are (they exist already); anything converted is at
+    most ``limit`` characters.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -72,8 +100,10 @@ def to_text(value: Any) -> str:
         except ValueError:  # int with more digits than Python will print
             raise ExpressionError("Integer too large to convert to text") from None
     if isinstance(value, list | tuple | Mapping):
-        return to_json(value)
-    return str(value)
+        return to_json(value, budget, limit)
+    text = str(value)
+    check_str_len(len(text))
+    return text
 
 
 def hashable_key(value: Any, what: str) -> Any:
@@ -113,6 +143,23 @@ def need_dict(label: str, value: Any) -> Mapping[Any, Any]:
 # --- membership ---------------------------------------------------------------------------
 
 
+def search_cost(haystack: int, needle: int) -> int:
+    """Characters of work, at worst, to find a needle in a haystack (``in``, ``count``...).
+
+    Follows CPython's substring search (``fastsearch.h``, 3.10 to 3.13): small problems and
+    needles under 100 characters in haystacks under 30,000 use a direct search that is
+    ``n * m`` at worst; larger ones use the two-way algorithm, linear in ``n + m``.
+    """
+    n, m = haystack, needle
+    if m <= 1 or m > n:
+        return n + m
+    if n < 2500 or (m < 100 and n < 30000):
+        return n * m
+    if m < 6:
+        return 6 * n
+    return 8 * (n + m)
+
+
 def contains(budget: Budget, container: Any, item: Any, what: str) -> bool:
     """``item in container`` for the ``in`` operator and ``contains()``."""
     if container is None:  # a missing list/dict contains nothing
@@ -122,9 +169,18 @@ def contains(budget: Budget, container: Any, item: Any, what: str) -> bool:
             raise ExpressionError(
                 f"'{what}' on a string needs a string on the left, got {type_name(item)}"
             )
+        budget.charge_chars(search_cost(len(container), len(item)))
         return item in container
     if isinstance(container, list | tuple):
+        # Each item is compared with ``item``: strings by their characters, containers by
+        # what they hold (equality walks them).
         budget.charge(len(container))
+        if isinstance(item, str):
+            budget.charge_chars(len(container) * len(item))
+        elif isinstance(item, list | tuple | Mapping):
+            items, chars = budget.weight(item)
+            budget.charge(len(container) * items)
+            budget.charge_chars(len(container) * chars)
         return item in container
     if isinstance(container, Mapping):
         return hashable_key(item, "Dict key") in container

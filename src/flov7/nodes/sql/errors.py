@@ -7,7 +7,11 @@ The split that matters to a workflow is whether trying again can help:
 - not retryable: everything the statement itself got wrong (syntax, unknown column,
   constraint violation, bad value), authentication, unknown database.
 
-Messages carry the database's own text, redacted, never the SQL parameters.
+Messages carry the database's own text, redacted, never the SQL parameters: the
+databases quote bound values back (PostgreSQL's ``invalid input syntax for type integer:
+"<value>"``, a unique violation's ``Key (email)=(<value>)``, asyncpg's ``invalid input
+for query argument $1: '<value>'``), so :func:`hide_parameters` masks every bound value
+of the node's config in the text.
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ from sqlalchemy import exc as sa_exc
 
 from flov7.errors import NodeExecutionError
 
-__all__ = ["translate_error"]
+__all__ = ["hide_parameters", "parameter_texts", "translate_error"]
+
+PARAMETER_MASK = "<parameter>"
+"""What a bound value is replaced with in an error message."""
+_SHORT_VALUE = 4
+"""Values shorter than this are masked only where quoted, so ``1`` does not garble a
+message's line numbers."""
 
 # SQLSTATE classes/codes (PostgreSQL, also reported by MySQL drivers) worth retrying.
 _RETRY_SQLSTATE_CLASSES = ("08", "53", "58")
@@ -130,3 +140,34 @@ def _describe(exc: BaseException) -> str:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+
+
+def parameter_texts(*values: Any) -> list[str]:
+    """The text forms of every scalar in ``values`` (nested dicts and lists walked)."""
+    texts: list[str] = []
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif value is not None and not isinstance(value, bool):
+            text = str(value)
+            if text:
+                texts.append(text)
+                if isinstance(value, bytes | bytearray):
+                    texts.append(repr(value))
+    # Longest first, so a value containing another is masked whole.
+    return sorted(set(texts), key=lambda text: (-len(text), text))
+
+
+def hide_parameters(message: str, texts: list[str]) -> str:
+    """``message`` with every bound value in ``texts`` replaced by :data:`PARAMETER_MASK`."""
+    for text in texts:
+        if len(text) >= _SHORT_VALUE:
+            message = message.replace(text, PARAMETER_MASK)
+            continue
+        for opening, closing in (('"', '"'), ("'", "'"), ("(", ")")):
+            message = message.replace(f"{opening}{text}{closing}", PARAMETER_MASK)
+    return message

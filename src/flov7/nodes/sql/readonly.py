@@ -1,9 +1,10 @@
 """Is a raw SQL statement read-only? A conservative, dialect-aware check.
 
-Used for raw ``query`` operations on read-only connections. It is the first of two
-guards: the database itself is also told (see :mod:`flov7.nodes.sql.registry`), so a
-statement this check misjudges as harmless still cannot write. Being the first guard,
-it errs on the side of refusing:
+Used for raw ``query`` operations on read-only connections. It is the first of three
+guards: the statement is then parsed and checked against allow-lists of statement kinds
+and functions (:mod:`flov7.nodes.sql.parsed`), and the database itself is told (see
+:mod:`flov7.nodes.sql.registry`), so a statement the checks misjudge as harmless still
+cannot write. This first guard is a token scan that errs on the side of refusing:
 
 - exactly one statement (one trailing ``;`` at most);
 - it starts with ``SELECT``, ``WITH``, ``VALUES``, ``TABLE``, ``EXPLAIN``, ``SHOW``,
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flov7.errors import Flov7Error
+from flov7.nodes.sql.parsed import ParsedUnsafe, check_parsed_read_only
 
 __all__ = ["UnsafeQueryError", "check_read_only", "first_keyword"]
 
@@ -99,6 +101,14 @@ def check_read_only(sql: str, dialect: str) -> str:
     for backslash_escapes in readings:
         tokens = list(_tokenize(sql, dialect, backslash_escapes=backslash_escapes))
         keyword = _check_tokens(tokens, dialect)
+    if keyword == "PRAGMA":
+        return keyword  # SQLite only, checked in full by _check_pragma
+    # The keyword scan cannot see a quoted or schema-qualified function name
+    # (pg_catalog."lo_import"(...)): the parser's allow-lists decide that.
+    try:
+        check_parsed_read_only(sql, dialect)
+    except ParsedUnsafe as exc:
+        raise UnsafeQueryError(str(exc)) from None
     return keyword
 
 

@@ -12,6 +12,13 @@ Read-only connections are enforced by the database too, for the whole session:
 PostgreSQL ``default_transaction_read_only``, MySQL/MariaDB ``SET SESSION TRANSACTION
 READ ONLY``, SQLite ``PRAGMA query_only``. :func:`begin` adds the per-transaction form
 where there is one.
+
+Pooled connections are reset when they return to the pool, so nothing one node run sets
+in its session (settings such as ``search_path``, advisory or named locks, temporary
+tables, prepared statements, user variables) reaches a later, unrelated run: PostgreSQL
+runs ``DISCARD ALL``, MySQL/MariaDB get a connection reset (``COM_RESET_CONNECTION``,
+then the session's read-only mode again). A connection whose reset fails is closed, not
+reused.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_only
 
 from flov7.errors import NodeExecutionError
 from flov7.nodes.credentials import DatabaseCredential
@@ -39,6 +48,10 @@ CONNECT_TIMEOUT_SECONDS = 10
 
 POOL_SIZE = 5
 """Connections kept open per database and worker (plus up to as many overflow ones)."""
+
+MYSQL_READ_ONLY_SESSION = "SET SESSION TRANSACTION READ ONLY"
+_COM_RESET_CONNECTION = 0x1F
+"""MySQL protocol command (MySQL 5.7.3+, MariaDB 10.2.4+): reset the session's state."""
 
 
 @dataclass
@@ -137,6 +150,10 @@ def _engine(target: AsyncDatabaseUrl, *, read_only: bool) -> AsyncEngine:
     options: dict[str, Any] = {"pool_pre_ping": True}
     if target.backend == "postgresql":
         connect_args.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
+        # DISCARD ALL (on return to the pool) drops prepared statements too: neither
+        # SQLAlchemy nor asyncpg may keep named ones across uses of a connection.
+        connect_args["prepared_statement_cache_size"] = 0
+        connect_args["statement_cache_size"] = 0
         if read_only:
             server_settings = dict(connect_args.get("server_settings", {}))
             server_settings["default_transaction_read_only"] = "on"
@@ -144,7 +161,7 @@ def _engine(target: AsyncDatabaseUrl, *, read_only: bool) -> AsyncEngine:
     elif target.backend == "mysql":
         connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
         if read_only:
-            connect_args["init_command"] = "SET SESSION TRANSACTION READ ONLY"
+            connect_args["init_command"] = MYSQL_READ_ONLY_SESSION
         # MySQL closes idle connections after wait_timeout (8 h by default).
         options["pool_recycle"] = 3600
     if target.backend != "sqlite":
@@ -152,7 +169,39 @@ def _engine(target: AsyncDatabaseUrl, *, read_only: bool) -> AsyncEngine:
     engine = create_async_engine(target.url, connect_args=connect_args, **options)
     if target.backend == "sqlite":
         _on_sqlite_connect(engine, read_only=read_only)
+    else:
+        _reset_on_return(engine, target.backend, read_only=read_only)
     return engine
+
+
+def _reset_on_return(engine: AsyncEngine, backend: str, *, read_only: bool) -> None:
+    @event.listens_for(engine.sync_engine, "reset")
+    def _reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        # Runs on check-in, inside SQLAlchemy's greenlet bridge (await_only is allowed);
+        # raising here makes the pool close the connection instead of reusing it.
+        if state.terminate_only or not state.asyncio_safe:
+            return  # being closed anyway (or garbage-collected: no I/O possible)
+        # DISCARD ALL cannot run inside a transaction block: end whatever is open.
+        dbapi_connection.rollback()
+        raw = dbapi_connection.driver_connection
+        if backend == "postgresql":
+            await_only(raw.execute("DISCARD ALL"))
+        elif backend == "mysql":
+            await_only(_reset_mysql_session(raw, read_only=read_only))
+
+
+async def _reset_mysql_session(raw: Any, *, read_only: bool) -> None:
+    # aiomysql has no public reset: send the protocol command as its own methods do.
+    await raw._execute_command(_COM_RESET_CONNECTION, b"")
+    await raw._read_ok_packet()
+    # The reset restores the server's defaults: the connection's character set (MySQL
+    # resets it, MariaDB keeps it), autocommit as the driver expects it, and the
+    # read-only session of a read-only connection.
+    await raw.set_charset(raw.charset)
+    await raw._send_autocommit_mode()
+    if read_only:
+        async with raw.cursor() as cursor:
+            await cursor.execute(MYSQL_READ_ONLY_SESSION)
 
 
 def _on_sqlite_connect(engine: AsyncEngine, *, read_only: bool) -> None:
