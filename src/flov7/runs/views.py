@@ -14,7 +14,7 @@ documents (``docs/workflows.md``), passed through unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,9 +32,10 @@ __all__ = [
     "RunListItem",
     "RunPage",
     "RunStatus",
+    "RunStatusName",
 ]
 
-RUN_STATUSES = (
+RunStatusName = Literal[
     "pending",
     "running",
     "completed",
@@ -43,7 +44,10 @@ RUN_STATUSES = (
     "timed_out",
     "terminated",
     "interrupted",
-)
+]
+"""The name of a run status (see :data:`RUN_STATUSES`)."""
+
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatusName)
 """What a run's ``status`` can be. ``pending``: started, no worker has picked it up yet
 (``reason`` says why when it can). ``timed_out`` / ``terminated``: Temporal ended the
 run itself (execution timeout, operator). ``interrupted``: a local run whose process

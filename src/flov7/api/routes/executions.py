@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from flov7.api.deps import BackendDep, ContextDep
+from flov7.api.deps import ApiContext, BackendDep, ContextDep
 from flov7.api.runs import execution_links, start_run, status_body
 from flov7.api.schemas.common import error_responses
 from flov7.api.schemas.executions import (
@@ -25,7 +25,7 @@ from flov7.api.schemas.executions import (
 )
 from flov7.engine.validate import validate_workflow
 from flov7.runs.contract import ExecutionFilters
-from flov7.runs.views import HistoryPage, RunPage
+from flov7.runs.views import HistoryPage, RunPage, RunStatusName
 
 router = APIRouter(prefix="/workflow", tags=["executions"])
 
@@ -182,12 +182,7 @@ async def cancel(
     cancelled, and the run ends `cancelled`. 404 for an unknown id, 409 when the run
     is closed already."""
     await context.runs.stop(execution_id, body.reason if body else None)
-    return {
-        "execution_id": execution_id,
-        "engine": context.runs.engine,
-        "status": "cancelling",
-        "links": execution_links(request, execution_id),
-    }
+    return _stopped(request, context, execution_id, "cancelling")
 
 
 @router.post(
@@ -210,10 +205,17 @@ async def terminate(
     cancelled, so a call in progress may still complete on its server. The run ends
     `terminated`. 404 for an unknown id, 409 when the run is closed already."""
     await context.runs.stop(execution_id, body.reason if body else None, terminate=True)
+    return _stopped(request, context, execution_id, "terminated")
+
+
+def _stopped(
+    request: Request, context: ApiContext, execution_id: str, status: str
+) -> dict[str, Any]:
+    """The answer of cancel and terminate: what was asked of which run, and its links."""
     return {
         "execution_id": execution_id,
         "engine": context.runs.engine,
-        "status": "terminated",
+        "status": status,
         "links": execution_links(request, execution_id),
     }
 
@@ -245,17 +247,7 @@ async def list_executions(
         Query(min_length=1, max_length=200, description="Runs of this workflow id."),
     ] = None,
     status: Annotated[
-        Literal[
-            "pending",
-            "running",
-            "completed",
-            "failed",
-            "cancelled",
-            "timed_out",
-            "terminated",
-            "interrupted",
-        ]
-        | None,
+        RunStatusName | None,
         Query(
             description="Flov7 run status (`running` includes `pending`; `interrupted` "
             "only happens on the local engine)."

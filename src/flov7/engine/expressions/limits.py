@@ -7,7 +7,7 @@ would break replay determinism.
 
 Cost model (docs/expressions.md): a step is about the work of visiting one syntax node.
 Functions and methods are charged, before they run, by the sizes they touch and produce:
-one step per item walked, one per :data:`CHARS_PER_STEP` characters scanned, copied or
+one step per item walked, one per :data:`CHARS_PER_STEP` characters read, copied or
 compared, one per :data:`HEAVY_CHARS_PER_STEP` characters case-mapped, escaped or
 matched against a set of characters, and ``n * m`` for work that is ``O(n * m)``.
 """
