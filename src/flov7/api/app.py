@@ -25,7 +25,7 @@ from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import executions, health, node_types, workflows
+from flov7.api.routes import executions, health, node_types, stream, workflows
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
@@ -33,6 +33,7 @@ from flov7.runs.contract import ExecutionBackend
 from flov7.runs.service import RunService
 from flov7.store.database import Database, redacted_url
 from flov7.store.repository import Repository
+from flov7.ui import mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,14 @@ def create_app(
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
     api.include_router(executions.router)
+    api.include_router(stream.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
     api.include_router(health.api_router)
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
+    mount_ui(app)  # GET / and its packaged assets (flov7.ui)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     return app
 
