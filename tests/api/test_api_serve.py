@@ -143,6 +143,9 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
         assert response.json()["result"]["node_results"]["double"]["output"] == {"x": 42}
         listed = client.get("/api/v1/workflow/executions", params={"workflow_id": "serve-e2e"})
         assert listed.status_code == 200
+        # The web UI is the root page of the same server (tests/ui drive it in a browser).
+        page = client.get("/")
+        assert page.status_code == 200 and 'src="/ui/static/js/app.js"' in page.text
     servers = processes_mentioning(str(data_dir / "temporal.db"))
     assert servers, "the embedded Temporal server should be running"
     # A second service of another data directory must not join this one's server.
