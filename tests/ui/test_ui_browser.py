@@ -60,19 +60,30 @@ def node(page: Page, node_id: str) -> Any:
 async def test_run_an_example_with_input_and_read_a_node(
     page: Page, http: httpx.AsyncClient, ui_url: str
 ) -> None:
-    """Workflows -> a workflow (graph, handles, versions diff) -> Run with an edited
-    input -> nodes turn completed live -> a node's output and rendered input."""
-    document = example("order_approval")
-    workflow_id = await store(http, document)
+    """Store a workflow from the UI (an invalid one is refused with the reason), save a
+    second version, see its graph, handles and the diff of the versions, Run it with an
+    edited input, watch the nodes turn completed, read a node's output and input."""
+    document = {**example("order_approval"), "id": unique("order-approval")}
+    workflow_id = document["id"]
     second = copy.deepcopy(document)
     second["input"]["amount"] = 75
-    updated = await http.put(
-        f"/api/v1/workflows/{workflow_id}", json={"document": {**second, "id": workflow_id}}
-    )
-    assert updated.status_code == 200, updated.text
 
     await page.goto(f"{ui_url}/")
-    await page.get_by_role("link", name=document["name"]).first.click()
+    await expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+    await page.get_by_text("Store a workflow").click()
+    editor = page.get_by_label("Workflow document")
+    await editor.fill(json.dumps({"id": "bad", "nodes": [{"id": "x", "type": "no_such_type"}]}))
+    await page.get_by_role("button", name="Store workflow").click()
+    await expect(page.locator(".store-form .error")).to_contain_text("invalid")
+    await editor.fill(json.dumps(document))
+    await page.get_by_role("button", name="Store workflow").click()
+    await expect(page.get_by_role("heading", name=document["name"])).to_be_visible()
+    await page.get_by_text("Edit the document (new version)").click()
+    await page.get_by_label("Document (saved as v2)").fill(json.dumps(second))
+    await page.get_by_role("button", name="Save new version").click()
+    await expect(page.locator("#run-button")).to_have_text("Run v2")
+    listed = await http.get(f"/api/v1/workflows/{workflow_id}")
+    assert listed.json()["current_version"] == 2
     await expect(page.locator("g.node")).to_have_count(len(document["nodes"]))
     await expect(page.locator(".edge.handle-true .handle-label")).to_have_text("true")
     await expect(page.locator(".edge.handle-false .handle-label")).to_have_text("false")
@@ -283,3 +294,28 @@ def socketless_port() -> Iterator[int]:
         held.bind(("127.0.0.1", 0))
         port: int = held.getsockname()[1]
         yield port
+
+
+async def test_an_inline_run_shows_its_nodes(
+    page: Page, http: httpx.AsyncClient, ui_url: str
+) -> None:
+    """A run of an inline document (not stored) still shows every node and its status;
+    the edges are not known, and the page says so."""
+    document = {
+        "id": unique("inline"),
+        "nodes": [
+            {"id": "one", "type": "transform", "data": {"mapping": {"n": "1"}}},
+            {"id": "two", "type": "transform", "data": {"mapping": {"n": "inputs.n + 1"}}},
+        ],
+        "edges": [{"id": "e", "source": "one", "target": "two"}],
+    }
+    done = await http.post(
+        "/api/v1/workflow/execute", params={"wait": "true"}, json={"workflow_data": document}
+    )
+    assert done.status_code == 200, done.text
+    await page.goto(f"{ui_url}/#/executions/{done.json()['execution_id']}")
+    await expect(run_status(page)).to_have_attribute("data-status", "completed")
+    await expect(page.locator("#graph-note")).to_contain_text("without their edges")
+    await expect(node(page, "two")).to_have_attribute("data-status", "completed")
+    await node(page, "two").click()
+    await expect(page.locator("#node-panel").get_by_label("Output")).to_contain_text("2")

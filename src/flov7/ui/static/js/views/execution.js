@@ -16,17 +16,31 @@ const TERMINAL_EVENTS = {
   cancelled: "cancelled", skipped: "skipped",
 };
 
-/** The run's document: its stored version, or (an inline run) its nodes without edges. */
+/** The run's document: its stored version; for an inline run, the stored workflow of
+ * the same id when it has exactly the run's nodes; else the run's nodes without edges.
+ * (Extension point: an engine that keeps each run's document can answer it here.) */
 async function runDocument(status) {
   if (status.workflow_id && status.version) {
     try {
       const version = await api(`/workflows/${encodeURIComponent(status.workflow_id)}/versions/${status.version}`);
-      if (version.document) return { doc: version.document, stored: true };
+      if (version.document) return { doc: version.document, stored: true, note: null };
     } catch (error) {
-      // Not a stored workflow (an inline document): fall through.
+      // Not stored (any more): fall through.
     }
   }
-  return { doc: inlineDocument(status), stored: false };
+  const runNodes = Object.keys(status.nodes || {}).sort();
+  if (status.workflow_id && runNodes.length) {
+    try {
+      const workflow = await api(`/workflows/${encodeURIComponent(status.workflow_id)}`);
+      const ids = (workflow.document.nodes || []).map((node) => node.id).sort();
+      if (JSON.stringify(ids) === JSON.stringify(runNodes)) {
+        return { doc: workflow.document, stored: true, note: `Inline run: drawn with the edges of the stored workflow ${workflow.id} v${workflow.version} (same nodes).` };
+      }
+    } catch (error) {
+      // No stored workflow of that id.
+    }
+  }
+  return { doc: inlineDocument(status), stored: false, note: "Inline document: nodes are shown without their edges." };
 }
 
 function inlineDocument(status) {
@@ -131,7 +145,7 @@ export async function executionView(executionId) {
   const root = document.getElementById("main");
   const path = encodeURIComponent(executionId);
   let status = await api(`/workflow/status/${path}`);
-  let { doc, stored } = await runDocument(status);
+  let { doc, stored, note } = await runDocument(status);
   let selected = hashQuery().get("node");
   pageTitle(executionId);
 
@@ -224,7 +238,7 @@ export async function executionView(executionId) {
     summary, runError,
     h("div", { class: "split run-split" },
       h("section", { class: "panel graph-panel", "aria-label": "Graph" }, h("h2", {}, "Graph"),
-        stored ? null : h("p", { class: "muted" }, "Inline document: nodes are shown without their edges."), graphWrap),
+        note ? h("p", { class: "muted", id: "graph-note" }, note) : null, graphWrap),
       panel),
     h("section", { class: "panel", "aria-labelledby": "timeline-title" }, h("h2", { id: "timeline-title" }, "Timeline"), timeline),
   );

@@ -35,7 +35,41 @@ export async function workflowsView() {
     : h("div", { class: "empty" },
       h("p", {}, "No stored workflows yet."),
       h("p", {}, "Store one with ", h("code", {}, "POST /api/v1/workflows"), " (see ", h("a", { href: "/docs" }, "/docs"), ")."));
-  root.replaceChildren(h("h1", {}, "Workflows"), body);
+  root.replaceChildren(h("h1", {}, "Workflows"), body, storeForm());
+}
+
+/** "Store a workflow": paste a document; it is validated and stored as version 1. */
+function storeForm() {
+  const editor = h("textarea", { id: "new-document", rows: 10, class: "code", spellcheck: "false" });
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "panel store-form" },
+    h("label", { for: "new-document" }, "Workflow document (JSON, e.g. a file of examples/)"),
+    editor, error, h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Store workflow")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const stored = await api("/workflows", { method: "POST", body: { document: parseObject(editor.value) } });
+      location.hash = `#/workflows/${encodeURIComponent(stored.id)}`;
+    } catch (problem) {
+      error.textContent = describe(problem);
+    }
+  });
+  return h("details", { class: "store" }, h("summary", {}, "Store a workflow"), form);
+}
+
+/** A JSON object from an editor, or an error saying what is wrong. */
+function parseObject(text) {
+  const value = JSON.parse(text || "{}");
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("Expected a JSON object");
+  return value;
+}
+
+/** An error for a reader: the API's message, and a validation report's first issues. */
+function describe(problem) {
+  const issues = problem.details && Array.isArray(problem.details.issues) ? problem.details.issues : [];
+  const listed = issues.slice(0, 3).map((issue) => issue.message || JSON.stringify(issue)).join("; ");
+  return listed ? `${problem.message}: ${listed}` : problem.message;
 }
 
 export async function workflowView(workflowId) {
@@ -94,8 +128,7 @@ export async function workflowView(workflowId) {
     runError.textContent = "";
     let input;
     try {
-      input = JSON.parse(inputEditor.value || "{}");
-      if (input === null || typeof input !== "object" || Array.isArray(input)) throw new Error("The input must be a JSON object");
+      input = parseObject(inputEditor.value);
     } catch (error) {
       runError.textContent = `Invalid input: ${error.message}`;
       inputEditor.focus();
@@ -124,5 +157,29 @@ export async function workflowView(workflowId) {
       h("section", { class: "panel", "aria-label": "Document" }, h("h2", {}, "Document"),
         h("div", { class: "json-tree doc-tree" }, jsonTree(doc)))),
     h("section", { class: "panel" }, runForm),
+    newVersionForm(path, doc, workflow.current_version),
   );
+}
+
+/** "Save a new version": edit the document; stored as the next version (409 when
+ * someone saved another version meanwhile). */
+function newVersionForm(path, doc, currentVersion) {
+  const editor = h("textarea", { id: "edit-document", rows: 14, class: "code", spellcheck: "false" });
+  editor.value = JSON.stringify(doc, null, 2);
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", { class: "panel" },
+    h("label", { for: "edit-document" }, `Document (saved as v${currentVersion + 1})`),
+    editor, error, h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save new version")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    try {
+      const saved = await api(path, { method: "PUT", body: { document: parseObject(editor.value), expected_version: currentVersion } });
+      toast(`Saved v${saved.current_version}`);
+      location.hash = `#/workflows/${encodeURIComponent(saved.id)}?version=${saved.current_version}`;
+    } catch (problem) {
+      error.textContent = describe(problem);
+    }
+  });
+  return h("details", { class: "store" }, h("summary", {}, "Edit the document (new version)"), form);
 }
