@@ -319,3 +319,28 @@ async def test_an_inline_run_shows_its_nodes(
     await expect(node(page, "two")).to_have_attribute("data-status", "completed")
     await node(page, "two").click()
     await expect(page.locator("#node-panel").get_by_label("Output")).to_contain_text("2")
+
+
+async def test_polling_takes_over_when_the_stream_drops(
+    page: Page, http: httpx.AsyncClient, ui_url: str
+) -> None:
+    """With the event stream refused, the execution screen polls the status route and
+    still follows the run to its end."""
+    workflow_id = await store(
+        http,
+        {
+            "id": "short-wait",
+            "nodes": [
+                {"id": "wait", "type": "delay", "data": {"delay_seconds": 1.5}},
+                {"id": "after", "type": "transform", "data": {"mapping": {"done": "true"}}},
+            ],
+            "edges": [{"id": "e1", "source": "wait", "target": "after"}],
+        },
+    )
+    await page.route("**/api/v1/workflow/stream/**", lambda route: route.abort())
+    await page.goto(f"{ui_url}/#/workflows/{workflow_id}")
+    await page.get_by_role("button", name="Run v1").click()
+    await expect(page.locator("#live-mode")).to_have_text("Live (polling)")
+    await expect(node(page, "wait")).to_have_attribute("data-status", "running")
+    await expect(run_status(page)).to_have_attribute("data-status", "completed")
+    await expect(node(page, "after")).to_have_attribute("data-status", "completed")

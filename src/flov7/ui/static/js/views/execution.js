@@ -91,13 +91,14 @@ function renderTimeline(container, events, status) {
   for (const bar of bars) {
     const barEnd = bar.end ?? now;
     const duration = barEnd - bar.start;
-    const fill = h("span", { class: `bar status-${bar.status}`, title: `${bar.node_id} attempt ${bar.attempt}: ${bar.status}, ${formatDuration(duration)}` });
+    const cause = bar.cause ? ` (${bar.cause.type || "error"}: ${bar.cause.message || ""})` : "";
+    const fill = h("span", { class: `bar status-${bar.status}`, title: `${bar.node_id} attempt ${bar.attempt}: ${bar.status}${cause}, ${formatDuration(duration)}` });
     fill.style.left = `${((bar.start - start) / span) * 100}%`;
     fill.style.width = `max(3px, ${(duration / span) * 100}%)`;
     list.append(h("li", { class: "timeline-row", "data-node-id": bar.node_id },
       h("span", { class: "timeline-label" }, `${bar.node_id} #${bar.attempt}`),
       h("span", { class: "track" }, fill),
-      h("span", { class: "timeline-time" }, `${bar.status} · ${formatDuration(duration)}`)));
+      h("span", { class: "timeline-time", title: cause.trim() || null }, `${bar.status} · ${formatDuration(duration)}`)));
   }
   container.replaceChildren(list, h("p", { class: "muted" }, `Run span: ${formatDuration(span)}`));
 }
