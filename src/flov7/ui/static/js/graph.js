@@ -89,7 +89,10 @@ export function renderGraph(doc, { statuses = null, onSelect = null, selected = 
     "aria-label": `Graph of ${nodes.length} nodes`,
     preserveAspectRatio: "xMidYMin meet",
   });
+  // Fit the panel on wide screens; on narrow ones keep labels readable and let the
+  // graph's own box scroll sideways (never the page).
   svg.style.maxWidth = `${Math.max(width, 320)}px`;
+  svg.style.minWidth = `${Math.min(width, 560)}px`;
   svg.append(s("defs", {},
     s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
       s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }))));
