@@ -89,6 +89,8 @@ async def test_run_an_example_with_input_and_read_a_node(
     await expect(page.locator(".edge.handle-false .handle-label")).to_have_text("false")
     # The input editor is prefilled from the current version's document.
     assert json.loads(await page.locator("#run-input").input_value()) == second["input"]
+    await node(page, "is_big").click()
+    await expect(page.locator("#node-info")).to_contain_text("inputs.amount > 100")
     await page.select_option("#compare", "1")
     await expect(page.locator(".diff-removed")).to_contain_text('"amount": 250')
     await expect(page.locator(".diff-added")).to_contain_text('"amount": 75')
@@ -344,3 +346,25 @@ async def test_polling_takes_over_when_the_stream_drops(
     await expect(node(page, "wait")).to_have_attribute("data-status", "running")
     await expect(run_status(page)).to_have_attribute("data-status", "completed")
     await expect(node(page, "after")).to_have_attribute("data-status", "completed")
+
+
+async def test_terminate_a_run_from_the_ui(
+    page: Page, http: httpx.AsyncClient, ui_url: str
+) -> None:
+    """Terminate asks for confirmation, then ends the run at once."""
+    workflow_id = await store(
+        http,
+        {
+            "id": "to-terminate",
+            "nodes": [{"id": "wait", "type": "delay", "data": {"delay_seconds": 300}}],
+            "edges": [],
+        },
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.goto(f"{ui_url}/#/workflows/{workflow_id}")
+    await page.get_by_role("button", name="Run v1").click()
+    await expect(node(page, "wait")).to_have_attribute("data-status", "running")
+    await page.get_by_role("button", name="Terminate").click()
+    await expect(run_status(page)).to_have_attribute("data-status", "terminated")
+    await expect(run_status(page)).to_contain_text("■ terminated")
+    await expect(page.locator("#live-mode")).to_have_text("Closed")

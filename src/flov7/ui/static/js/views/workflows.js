@@ -4,7 +4,7 @@
 import { api } from "../api.js";
 import { formatTime, h, hashQuery, pageTitle, toast } from "../dom.js";
 import { renderGraph } from "../graph.js";
-import { diffView, jsonTree } from "../json.js";
+import { diffView, jsonBlock, jsonTree } from "../json.js";
 
 const main = () => document.getElementById("main");
 
@@ -110,7 +110,20 @@ export async function workflowView(workflowId) {
     diffArea.append(h("h3", {}, `Changes from v${compareSelect.value} to v${current}`), diffView(other.document, doc));
   });
 
-  const graph = renderGraph(doc);
+  // Selecting a node shows its config as written (templates unrendered) under the graph.
+  const nodeInfo = h("div", { id: "node-info", "aria-live": "polite" },
+    h("p", { class: "muted" }, "Select a node (click, or Tab to it and press Enter) to see its config."));
+  let graph = null;
+  const showNode = (nodeId) => {
+    const spec = (doc.nodes || []).find((item) => item.id === nodeId) || {};
+    graph.update(null, nodeId);
+    nodeInfo.replaceChildren(
+      h("h3", {}, (spec.data && spec.data.label) || nodeId),
+      h("p", { class: "muted" }, h("code", {}, nodeId), ` · ${spec.type}`),
+      jsonBlock("Config", spec.data || {}),
+    );
+  };
+  graph = renderGraph(doc, { onSelect: showNode });
   const inputEditor = h("textarea", {
     id: "run-input", name: "input", rows: 8, spellcheck: "false", class: "code",
     "aria-describedby": "run-input-help",
@@ -153,7 +166,7 @@ export async function workflowView(workflowId) {
       h("a", { class: "button", href: `#/executions?workflow_id=${encodeURIComponent(workflowId)}` }, "Executions")),
     diffArea,
     h("div", { class: "split" },
-      h("section", { class: "panel graph-panel", "aria-label": "Graph" }, h("h2", {}, "Graph"), h("div", { class: "graph-wrap" }, graph.element)),
+      h("section", { class: "panel graph-panel", "aria-label": "Graph" }, h("h2", {}, "Graph"), h("div", { class: "graph-wrap" }, graph.element), nodeInfo),
       h("section", { class: "panel", "aria-label": "Document" }, h("h2", {}, "Document"),
         h("div", { class: "json-tree doc-tree" }, jsonTree(doc)))),
     h("section", { class: "panel" }, runForm),
