@@ -4,6 +4,7 @@
 import { h } from "./dom.js";
 
 const OPEN_DEPTH = 2;
+const CONTEXT = 3;
 
 /** A collapsible tree of any JSON value. */
 export function jsonTree(value, { label = null, depth = 0 } = {}) {
@@ -84,9 +85,24 @@ export function diffView(before, after) {
   const lines = diffLines(before, after);
   const changed = lines.filter((line) => line.op !== " ").length;
   const pre = h("pre", { class: "diff", "aria-label": `${changed} changed lines` });
-  for (const { op, line } of lines) {
+  // Show changes with CONTEXT unchanged lines around them; longer unchanged runs fold.
+  const near = lines.map(() => false);
+  lines.forEach(({ op }, index) => {
+    if (op === " ") return;
+    for (let k = Math.max(0, index - CONTEXT); k <= Math.min(lines.length - 1, index + CONTEXT); k++) near[k] = true;
+  });
+  let folded = 0;
+  const flush = () => {
+    if (folded) pre.append(h("span", { class: "diff-line diff-fold" }, `  … ${folded} unchanged line${folded > 1 ? "s" : ""}`), "\n");
+    folded = 0;
+  };
+  lines.forEach(({ op, line }, index) => {
+    if (!near[index]) { folded += 1; return; }
+    flush();
     const kind = op === "+" ? "added" : op === "-" ? "removed" : "same";
     pre.append(h("span", { class: `diff-line diff-${kind}` }, `${op} ${line}`), "\n");
-  }
+  });
+  flush();
+  if (!changed) pre.prepend(h("span", { class: "diff-line" }, "The two versions are the same."), "\n");
   return pre;
 }
