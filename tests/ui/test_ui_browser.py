@@ -148,6 +148,13 @@ async def test_executions_list_filters_and_refreshes(
     await expect(page).to_have_url(f"{ui_url}/#/executions?{query}")
     await expect(row).to_be_visible()
     await shot(page, "executions")
+    await page.get_by_label("Started after").fill("2099-01-01T00:00")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.locator(".empty")).to_have_text("No executions match.")
+    await page.get_by_label("Started after").fill("")
+    await page.get_by_label("Started before").fill("2099-01-01T00:00")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(row).to_be_visible()
     await page.select_option("#f-status", "failed")
     await page.get_by_role("button", name="Apply").click()
     await expect(page.locator(".empty")).to_have_text("No executions match.")
@@ -257,6 +264,23 @@ async def test_sign_in_with_an_api_key(browser: Browser, keyed_ui_url: str) -> N
         await page.reload()
         await expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
         await expect(dialog).to_be_hidden()
+        # The live stream is read with the key too (a header, not the URL): a run on the
+        # local engine is followed live to its end.
+        headers = {"Authorization": f"Bearer {UI_KEY}"}
+        async with httpx.AsyncClient(base_url=keyed_ui_url, headers=headers) as http:
+            refused = await http.get("/api/v1/workflows", headers={"Authorization": ""})
+            assert refused.status_code == 401
+            doc = {
+                "id": unique("keyed"),
+                "nodes": [{"id": "wait", "type": "delay", "data": {"delay_seconds": 1.5}}],
+                "edges": [],
+            }
+            stored = await http.post("/api/v1/workflows", json={"document": doc})
+            assert stored.status_code == 201, stored.text
+        await page.goto(f"{keyed_ui_url}/#/workflows/{doc['id']}")
+        await page.get_by_role("button", name="Run v1").click()
+        await expect(page.locator("#live-mode")).to_have_text("Live")
+        await expect(run_status(page)).to_have_attribute("data-status", "completed")
         assert not [url for url in seen if UI_KEY in url]
         await page.get_by_role("button", name="Sign out").click()
         await expect(dialog).to_be_visible()
