@@ -53,6 +53,14 @@ async def test_stream_sends_status_and_node_changes_until_the_run_closes(
     seen = {(event["node_id"], event["status"]) for event in node_events}
     assert {("first", "completed"), ("pause", "completed"), ("last", "completed")} <= seen
     assert ("pause", "running") in seen
+    # Each node change comes with the whole status that has it (clients may read either).
+    latest: dict[str, Any] = {}
+    for name, data in events:
+        if name == "status":
+            latest = data
+        elif name == "node":
+            change = {key: value for key, value in data.items() if key != "node_id"}
+            assert latest["nodes"][data["node_id"]] == change
     # Nothing is sent twice: consecutive events of one node differ.
     by_node: dict[str, list[dict[str, Any]]] = {}
     for event in node_events:

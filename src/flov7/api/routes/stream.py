@@ -4,7 +4,7 @@ The stream polls the engine (the same status the status route answers) and sends
 what changed, until the run closes:
 
 - ``status``: the whole run status (as ``GET /workflow/status``) at the start, whenever
-  the run's status or counts change, and once more when it closes (with the result);
+  the run or any of its nodes changes, and once more when it closes (with the result);
 - ``node``: ``{"node_id", ...NodeView}`` for each node whose state changed;
 - ``end``: ``{"status"}`` when the run has closed; the stream ends after it.
 
@@ -55,7 +55,8 @@ def node_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[d
 def _run_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> bool:
     if before is None:
         return True
-    keys = ("status", "counts", "reason", "error", "finished_at", "execution_path")
+    # Any node change too: a client may follow the whole status alone (the web UI does).
+    keys = ("status", "counts", "reason", "error", "finished_at", "execution_path", "nodes")
     return any(before.get(key) != after.get(key) for key in keys)
 
 
