@@ -48,6 +48,19 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
+async def assert_labelled(page: Page) -> None:
+    """Every form control has a label and every button a name (screen readers)."""
+    unnamed = await page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea, button')]
+            .filter((el) => el.closest('dialog:not([open])') === null)
+            .filter((el) => el.tagName === 'BUTTON'
+                ? !el.textContent.trim() && !el.getAttribute('aria-label')
+                : el.labels.length === 0 && !el.getAttribute('aria-label'))
+            .map((el) => el.outerHTML)"""
+    )
+    assert unnamed == []
+
+
 def run_status(page: Page) -> Any:
     """The run's status badge on an execution screen."""
     return page.locator("#run-status .badge")
@@ -94,6 +107,7 @@ async def test_run_an_example_with_input_and_read_a_node(
     await page.select_option("#compare", "1")
     await expect(page.locator(".diff-removed")).to_contain_text('"amount": 250')
     await expect(page.locator(".diff-added")).to_contain_text('"amount": 75')
+    await assert_labelled(page)
     await shot(page, "workflow")
 
     await page.locator("#run-input").fill(json.dumps({**second["input"], "amount": 500}))
@@ -108,8 +122,15 @@ async def test_run_an_example_with_input_and_read_a_node(
         await expect(node(page, node_id).locator(".node-status")).to_have_text("✓ completed")
     await expect(node(page, "auto")).to_have_attribute("data-status", "skipped")
 
-    # Keyboard: Tab to a node, Enter opens its panel.
-    await node(page, "summary").focus()
+    await assert_labelled(page)
+    # Keyboard: Tab reaches the graph's nodes (in document order); Enter opens a panel.
+    await page.locator("h1").click()  # Tab goes on from here
+    for _ in range(40):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement.dataset.nodeId || null")
+        if focused == "summary":
+            break
+    assert focused == "summary"
     await page.keyboard.press("Enter")
     panel = page.locator("#node-panel")
     await expect(panel.locator("h2")).to_have_text("Summary")
@@ -147,6 +168,7 @@ async def test_executions_list_filters_and_refreshes(
     query = f"status=completed&workflow_id={workflow_id}"
     await expect(page).to_have_url(f"{ui_url}/#/executions?{query}")
     await expect(row).to_be_visible()
+    await assert_labelled(page)
     await shot(page, "executions")
     await page.get_by_label("Started after").fill("2099-01-01T00:00")
     await page.get_by_role("button", name="Apply").click()
