@@ -183,13 +183,15 @@ export async function executionView(executionId) {
   terminateButton.addEventListener("click", () => stop(true));
 
   let lastTimeline = 0;
+  let lastEvents = [];
   let timelineBusy = false;
   async function refreshTimeline(force = false) {
     if (timelineBusy || (!force && Date.now() - lastTimeline < TIMELINE_REFRESH_MS)) return;
     timelineBusy = true;
     try {
       const page = await api(`/workflow/history/${path}`, { query: { page_size: 1000 } });
-      renderTimeline(timeline, page.events || [], status);
+      lastEvents = page.events || [];
+      renderTimeline(timeline, lastEvents, status);
       lastTimeline = Date.now();
     } catch (error) {
       timeline.replaceChildren(h("p", { class: "error" }, `Timeline unavailable: ${error.message}`));
@@ -251,5 +253,10 @@ export async function executionView(executionId) {
     onStatus: show,
     onMode: (how) => { if (!isFinal(status.status)) mode.textContent = how === "stream" ? "Live" : "Live (polling)"; },
   });
-  return stopFollowing;
+  // Open bars and the run's duration grow between two changes (a long timer sends none).
+  const ticker = setInterval(() => {
+    if (isFinal(status.status)) { clearInterval(ticker); return; }
+    if (lastEvents.length) renderTimeline(timeline, lastEvents, status);
+  }, 1000);
+  return () => { clearInterval(ticker); stopFollowing(); };
 }
