@@ -7,6 +7,7 @@ writes the screenshot of its screen to docs/images/ (shown in docs/ui.md and the
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import json
@@ -414,3 +415,35 @@ async def test_terminate_a_run_from_the_ui(
     await expect(run_status(page)).to_have_attribute("data-status", "terminated")
     await expect(run_status(page)).to_contain_text("■ terminated")
     await expect(page.locator("#live-mode")).to_have_text("Closed")
+
+
+async def test_executions_are_paged(page: Page, http: httpx.AsyncClient, ui_url: str) -> None:
+    """Next and Previous walk the pages of the listing, newest first."""
+    workflow_id = await store(
+        http,
+        {"id": "paged", "nodes": [{"id": "a", "type": "transform", "data": {"mapping": {}}}]},
+    )
+    started = []
+    for _ in range(3):
+        done = await http.post(
+            f"/api/v1/workflows/{workflow_id}/execute", params={"wait": "true"}, json={}
+        )
+        assert done.status_code == 200, done.text
+        started.append(done.json()["execution_id"])
+    # Temporal's listing lags about a second behind: wait until it has all three.
+    for _ in range(150):
+        listed = await http.get("/api/v1/workflow/executions", params={"workflow_id": workflow_id})
+        if len(listed.json()["executions"]) == 3:
+            break
+        await asyncio.sleep(0.2)
+    await page.goto(f"{ui_url}/#/executions?workflow_id={workflow_id}&page_size=2")
+    rows = page.locator("tr[data-execution-id]")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_have_attribute("data-execution-id", started[2])
+    await page.get_by_role("button", name="Next →").click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-execution-id", started[0])
+    await expect(page.get_by_text("Page 2")).to_be_visible()
+    await page.get_by_role("button", name="← Previous").click()
+    await expect(rows).to_have_count(2)
+    await expect(page.get_by_role("button", name="← Previous")).to_be_disabled()

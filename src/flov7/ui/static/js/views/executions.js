@@ -7,6 +7,7 @@ import { badge } from "../status.js";
 
 const REFRESH_MS = 3000;
 const PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 100;
 const STATUSES = ["running", "completed", "failed", "cancelled", "timed_out", "terminated", "interrupted"];
 
 function toIso(local) {
@@ -24,6 +25,8 @@ export async function executionsView() {
     after: query.get("after") || "",
     before: query.get("before") || "",
   };
+  // ?page_size= (1-100) in the URL, for long pages or a bookmark of a short one.
+  const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, Number(query.get("page_size")) || PAGE_SIZE));
   const tokens = [null]; // page tokens of the pages seen so far (for "Previous")
   let page = 0;
   let timer = null;
@@ -49,6 +52,7 @@ export async function executionsView() {
     if (workflowInput.value.trim()) params.set("workflow_id", workflowInput.value.trim());
     if (afterInput.value) params.set("after", afterInput.value);
     if (beforeInput.value) params.set("before", beforeInput.value);
+    if (pageSize !== PAGE_SIZE) params.set("page_size", pageSize);
     const text = params.toString();
     location.hash = `#/executions${text ? `?${text}` : ""}`;
   });
@@ -72,7 +76,7 @@ export async function executionsView() {
         query: {
           status: filters.status, workflow_id: filters.workflow_id,
           started_after: toIso(filters.after), started_before: toIso(filters.before),
-          page_size: PAGE_SIZE, page_token: tokens[page],
+          page_size: pageSize, page_token: tokens[page],
         },
       });
     } catch (error) {
