@@ -173,6 +173,7 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
     )
     output = log.read_text()
     assert "flov7 serve: API on http://127.0.0.1:" in output
+    assert "Flov7 web UI: http://127.0.0.1:" in output
     assert f"data directory: {data_dir}" in output
     assert "serving this machine's clients only" in output
     assert "Traceback" not in output
