@@ -64,3 +64,15 @@ async def test_attempt_bars_split_at_failed_attempts(page: Page, ui_url: str) ->
     ]
     assert bars[0]["cause"] == {"type": "HttpError", "message": "503"}
     assert bars[1]["end"] - bars[1]["start"] == 1000
+
+
+async def test_json_tree_of_a_long_array_is_cut(page: Page, ui_url: str) -> None:
+    counts = await call(
+        page,
+        ui_url,
+        "json.js",
+        "(() => { const t = m.jsonTree({items: Array.from({length: 2000}, (_, i) => i)});"
+        " return [t.querySelectorAll('.json-number').length,"
+        " t.textContent.includes('1500 more')]; })()",
+    )
+    assert counts == [500, True]

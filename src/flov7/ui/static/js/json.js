@@ -5,6 +5,7 @@ import { h } from "./dom.js";
 
 const OPEN_DEPTH = 2;
 const CONTEXT = 3;
+const MAX_CHILDREN = 500;
 
 /** A collapsible tree of any JSON value. */
 export function jsonTree(value, { label = null, depth = 0 } = {}) {
@@ -18,7 +19,10 @@ export function jsonTree(value, { label = null, depth = 0 } = {}) {
         h("span", { class: "json-count" }, summaryText)),
     );
     const list = h("ul", { class: "json-children" });
-    for (const [key, item] of entries) list.append(h("li", {}, jsonTree(item, { label: key, depth: depth + 1 })));
+    // Very long arrays and objects show their first MAX_CHILDREN entries: a browser
+    // tab should not build a million elements for one output.
+    for (const [key, item] of entries.slice(0, MAX_CHILDREN)) list.append(h("li", {}, jsonTree(item, { label: key, depth: depth + 1 })));
+    if (entries.length > MAX_CHILDREN) list.append(h("li", { class: "muted" }, `… ${entries.length - MAX_CHILDREN} more (see the API for all)`));
     details.append(list);
     return details;
   }
