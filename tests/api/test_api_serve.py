@@ -157,9 +157,12 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
             json={"workflow_data": blocked},
         )
         assert failed.json()["status"] == "failed", failed.text
-        home = client.get("/").json()
+        home = client.get("/", headers={"Accept": "application/json"}).json()
         assert home["docs"] == "/docs" and home["temporal_ui"].startswith("http://127.0.0.1:")
         assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+        # The web UI is the root page of the same server (tests/ui drive it in a browser).
+        page = client.get("/", headers={"Accept": "text/html"})
+        assert page.status_code == 200 and 'src="/ui/static/js/app.js"' in page.text
     servers = processes_mentioning(str(data_dir / "temporal.db"))
     assert servers, "the embedded Temporal server should be running"
     # A second service of another data directory must not join this one's server.
@@ -187,6 +190,7 @@ def test_serve_end_to_end(served: tuple[subprocess.Popen[bytes], str, Path, Path
     )
     output = log.read_text()
     assert "flov7 serve: API on http://127.0.0.1:" in output
+    assert "Flov7 web UI: http://127.0.0.1:" in output
     assert f"data directory: {data_dir}" in output
     assert "serving this machine's clients only" in output
     assert "Traceback" not in output

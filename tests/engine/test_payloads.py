@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from flov7.engine.payloads import fit_result, json_size
+from flov7.engine.payloads import (
+    MAX_RECORDED_INPUT_BYTES,
+    fit_result,
+    json_size,
+    recorded_input,
+)
 
 
 def result_with(outputs: dict[str, object]) -> dict[str, object]:
@@ -64,3 +69,34 @@ async def test_pure_output_over_the_limit_fails_the_node_not_the_run_machinery()
     assert result["node_results"]["big"]["status"] == "failed"
     assert result["node_results"]["big"]["error"]["type"] == "OutputTooLarge"
     assert result["node_results"]["after"]["output"] == {"t": "OutputTooLarge"}
+
+
+def test_recorded_input_redacts_secrets_and_is_capped() -> None:
+    config = {
+        "url": "https://x.test/",
+        "headers": {"Authorization": "Bearer abc", "X-Api-Key": "k", "Accept": "json"},
+        "items": [{"password": "p", "name": "n"}],
+        "token": None,
+    }
+    assert recorded_input(config) == {
+        "url": "https://x.test/",
+        "headers": {"Authorization": "***", "X-Api-Key": "***", "Accept": "json"},
+        "items": [{"password": "***", "name": "n"}],
+        "token": None,
+    }
+    big = recorded_input({"body": "x" * (MAX_RECORDED_INPUT_BYTES + 1)})
+    assert big["truncated"] is True and big["size_bytes"] > MAX_RECORDED_INPUT_BYTES
+
+
+def test_fit_result_elides_large_inputs_too() -> None:
+    result = {
+        "node_results": {
+            "a": {"output": "small", "input": {"body": "y" * 3000}},
+            "b": {"output": "z" * 1000, "input": {}},
+        }
+    }
+    fitted = fit_result(result, max_bytes=2000)
+    assert fitted["node_results"]["a"]["input"]["truncated"] is True
+    assert fitted["node_results"]["a"]["output"] == "small"
+    assert fitted["truncated_outputs"] == []
+    assert json_size(fitted) <= 2000

@@ -28,6 +28,8 @@ FORBIDDEN = {
     "local": {"temporal", "api", "cli", "backends", "ui"},
     "temporal": {"local", "api", "cli", "backends", "ui"},
     "backends": {"api", "cli", "ui"},
+    # The web UI is on top: it reads the API and the run views, never an engine.
+    "ui": {"engine", "temporal", "local", "backends", "nodes", "store", "cli"},
 }
 # The engines' backends are reached through the composition root only.
 ENGINE_BACKENDS = {"flov7.temporal.backend", "flov7.local.backend"}

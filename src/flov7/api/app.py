@@ -26,7 +26,7 @@ from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.edge import RequestHeadLimitMiddleware, TrailingSlashMiddleware, fallback_router
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import executions, health, node_types, workflows
+from flov7.api.routes import executions, health, node_types, stream, workflows
 from flov7.api.routes.home import install_docs
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.api.text_safety import SafeJSONResponse, SurrogateScrubMiddleware
@@ -36,6 +36,7 @@ from flov7.runs.contract import ExecutionBackend
 from flov7.runs.service import RunService
 from flov7.store.database import Database, redacted_url
 from flov7.store.repository import Repository
+from flov7.ui import mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def create_app(
     requires_key = [Depends(require_api_key)]
     api = APIRouter(prefix=API_PREFIX, dependencies=requires_key)
     api.include_router(executions.router)
+    api.include_router(stream.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
     api.include_router(health.api_router)
@@ -113,6 +115,7 @@ def create_app(
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
     install_docs(app)
+    mount_ui(app)  # GET / and its packaged assets (flov7.ui)
     # Last: unknown /api/v1 paths, behind the API key like the rest (edge.py).
     app.include_router(fallback_router(API_PREFIX, requires_key))
     # Added first, so it runs inside the size limit: it only reads bounded bodies.

@@ -163,6 +163,7 @@ def _banner(
 ) -> None:
     shown_host = f"[{host}]" if ":" in host else host
     lines = [f"flov7 serve: API on http://{shown_host}:{port} (OpenAPI docs at /docs)"]
+    lines.append(f"  Flov7 web UI: http://{shown_host}:{port}/")
     info = backend.describe()
     if info.engine == "temporal":
         where = f"embedded dev server {info.target}" if info.embedded_server else info.target

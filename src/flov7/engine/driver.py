@@ -23,6 +23,7 @@ from flov7.engine.payloads import (
     MAX_HISTORY_BYTES,
     check_output,
     fit_result,
+    recorded_input,
 )
 from flov7.errors import ExpressionError, Flov7Error, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
@@ -330,6 +331,7 @@ class GraphDriver:
         with step_meter() as meter:
             rendered = self._render_with(node, node_type, scope)
         self._steps_since_checkpoint += meter.used
+        self.interpreter.states[node.id].input = recorded_input(rendered)
         return scope, rendered
 
     def _render_with(
@@ -351,6 +353,7 @@ class GraphDriver:
             # One budget for the whole node: templates, then its expressions.
             with step_meter() as meter:
                 rendered = self._render_with(node, node_type, scope)
+                self.interpreter.states[node.id].input = recorded_input(rendered)
                 config = node_type.parse_config(rendered, node.data)
                 output = node_type.evaluate(config, scope)
         except (ExpressionError, NodeExecutionError) as exc:

@@ -64,6 +64,8 @@ class NodeState:
     finished_at: str | None = None
     handled_as: OnError | None = None
     """For a failed node: how the failure was handled."""
+    input: Any = None
+    """The node's rendered config as it ran (secrets redacted, size-capped)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -74,6 +76,7 @@ class NodeState:
             "attempts": self.attempts,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "input": self.input,
         }
 
 

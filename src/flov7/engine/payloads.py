@@ -26,6 +26,7 @@ give the same results.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,18 @@ MAX_HISTORY_BYTES = 40_000_000
 """Activity inputs and outputs of one run, added up: under Temporal's 50 MB history."""
 MAX_OUTPUT_DEPTH = MAX_JSON_NESTING
 """Deepest nesting of lists and dicts in one node's output, whatever its parents produced."""
+
+MAX_RECORDED_INPUT_BYTES = 64_000
+"""A node's rendered config as kept in its result (``input``), for people to read: a
+copy of what the node was sent, so a small cap keeps results small."""
+
+REDACTED = "***"
+# Field names whose values are secrets whatever the node type (headers, bodies, auth):
+# credentials are resolved in the worker, but a document may still inline one.
+_SECRET_NAME = re.compile(
+    r"pass(word|wd)?|secret|token|api[-_]?key|authorization|cookie|private[-_]?key",
+    re.IGNORECASE,
+)
 
 
 def output_too_large(size: int | None, node_id: str | None = None) -> dict[str, Any]:
@@ -106,32 +119,74 @@ def json_size(value: Any, limit: int = MAX_HISTORY_BYTES) -> int:
         return limit + 1
 
 
-def fit_result(result: dict[str, Any], max_bytes: int = MAX_RESULT_BYTES) -> dict[str, Any]:
-    """``result`` itself when small enough, else a copy with the largest outputs elided.
+def redact_secrets(value: Any) -> Any:
+    """A copy of ``value`` with the values of secret-looking keys replaced by ``***``."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if isinstance(key, str) and _SECRET_NAME.search(key) and value[key] is not None
+            else redact_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value
 
-    The copy lists the elided nodes in ``truncated_outputs``; each elided output becomes
-    ``{"truncated": true, "size_bytes": N, "reason": ...}``.
+
+def recorded_input(rendered: dict[str, Any]) -> Any:
+    """What a node result keeps of the node's rendered config (its ``input``): secrets
+    redacted, and a marker instead when over :data:`MAX_RECORDED_INPUT_BYTES`."""
+    redacted = redact_secrets(rendered)
+    size = json_size(redacted)
+    if size <= MAX_RECORDED_INPUT_BYTES:
+        return redacted
+    return {
+        "truncated": True,
+        "size_bytes": size,
+        "reason": f"rendered config over {MAX_RECORDED_INPUT_BYTES} bytes is not kept",
+    }
+
+
+def fit_result(result: dict[str, Any], max_bytes: int = MAX_RESULT_BYTES) -> dict[str, Any]:
+    """``result`` itself when small enough, else a copy with the largest outputs (and
+    recorded inputs) elided.
+
+    The copy lists the nodes whose output was elided in ``truncated_outputs``; each
+    elided output or input becomes ``{"truncated": true, "size_bytes": N, "reason": ...}``.
     """
     if json_size(result, max_bytes) <= max_bytes:
         return result
     nodes = {node_id: dict(node) for node_id, node in result["node_results"].items()}
     sizes = sorted(
-        ((json_size(node.get("output")), node_id) for node_id, node in nodes.items()),
-        key=lambda item: (-item[0], item[1]),
+        (
+            (json_size(node.get(field)), node_id, field)
+            for node_id, node in nodes.items()
+            for field in ("output", "input")
+            if node.get(field) is not None
+        ),
+        key=lambda item: (-item[0], item[1], item[2]),
     )
-    # The exact total, from parts: the envelope with every output null, plus the outputs.
-    envelope = {**result, "node_results": {k: {**v, "output": None} for k, v in nodes.items()}}
-    size = json_size(envelope) + sum(output_size - 4 for output_size, _ in sizes)
+    # The exact total, from parts: the envelope with every output and input null (4 bytes
+    # each), plus those fields' own sizes.
+    envelope = {
+        **result,
+        "node_results": {
+            k: {**v, **{field: None for field in ("output", "input") if field in v}}
+            for k, v in nodes.items()
+        },
+    }
+    size = json_size(envelope) + sum(field_size - 4 for field_size, _, _ in sizes)
     truncated: list[str] = []
-    for output_size, node_id in sizes:
+    for field_size, node_id, field in sizes:
         if size <= max_bytes:
             break
         marker = {
             "truncated": True,
-            "size_bytes": output_size,
-            "reason": "output too large for the run result (Temporal payload limit)",
+            "size_bytes": field_size,
+            "reason": f"{field} too large for the run result (Temporal payload limit)",
         }
-        nodes[node_id]["output"] = marker
-        size -= output_size - json_size(marker)
-        truncated.append(node_id)
+        nodes[node_id][field] = marker
+        size -= field_size - json_size(marker)
+        if field == "output":
+            truncated.append(node_id)
     return {**result, "node_results": nodes, "truncated_outputs": truncated}

@@ -50,13 +50,14 @@ async def swagger_ui_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
 
 
-@router.get("/")
 async def home(request: Request) -> dict[str, Any]:
-    """Where things are: the API reference, the API, health, and the Temporal Web UI."""
+    """Where things are: the web UI, the API reference, the API, health, and the
+    Temporal Web UI (what ``GET /`` answers a client that does not ask for HTML)."""
     wiring = getattr(request.app.state, "wiring", None)
     settings: Settings | None = getattr(wiring, "settings", None)
     return {
         "service": "Flov7",
+        "ui": "/",
         "docs": DOCS_URL,
         "openapi": request.app.openapi_url,
         "api": "/api/v1",
