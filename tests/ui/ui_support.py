@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,8 +32,16 @@ CHROMIUM_ARGS = [
 ]
 UI_KEY = "flov7_ui-test-key"
 """The API key of the app that asks for one (``keyed_ui_url``)."""
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
-"""Where the tests write the screenshots docs/ui.md and the README show."""
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+"""The screenshots docs/ui.md and the README show."""
+SCREENSHOTS = (
+    DOC_IMAGES
+    if os.environ.get("FLOV7_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "flov7-ui-screenshots"
+)
+"""Where the tests write screenshots: docs/images/ with FLOV7_UPDATE_SCREENSHOTS=1 (to
+refresh the documented ones), else a temporary directory, so a test run leaves the
+checkout as it was."""
 
 
 def ui_settings(temporal: TemporalSettings, data_dir: Path, **flov7: Any) -> Settings:
