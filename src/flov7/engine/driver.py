@@ -15,6 +15,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from flov7.engine.events import ReceivedEvent
 from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.payloads import (
@@ -131,6 +132,13 @@ class NodeRunner(Protocol):
         """Let the runtime breathe after a long stretch of pure nodes (see the driver)."""
         ...
 
+    async def wait_for_event(
+        self, event: str, timeout_seconds: float | None, node_id: str
+    ) -> ReceivedEvent:
+        """Take the next event called ``event`` sent to the run (one that came before
+        counts), waiting durably for it; raise :class:`TimeoutError` past the timeout."""
+        ...
+
 
 def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
     """The error of a node that ran out of time, the same on both runtimes."""
@@ -138,6 +146,16 @@ def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
         "type": "Timeout",
         "message": f"Node timed out ({kind} timeout of {limit_seconds:g}s); raise the node's "
         "timeout_seconds or TEMPORAL_ACTIVITY_TIMEOUT_MINUTES / TEMPORAL_NODE_TIMEOUT_MINUTES",
+    }
+
+
+def wait_timed_out(event: str, timeout_seconds: float | None) -> dict[str, Any]:
+    """The error of a ``wait`` whose event did not come in time (both runtimes)."""
+    return {
+        "type": "WaitTimedOut",
+        "message": f"No '{event}' event arrived within {timeout_seconds or 0:g}s",
+        "event": event,
+        "attempts": 1,
     }
 
 
@@ -305,6 +323,8 @@ class GraphDriver:
         if node_type.kind == NodeKind.TIMER:
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1
+        if node_type.kind == NodeKind.EVENT:
+            return await self._wait_for_event(node, node_type, config)
         request = ActivityRequest(
             node_id=node.id,
             node_type=node.type,
@@ -321,6 +341,23 @@ class GraphDriver:
             return "failed", failure.error, failure.attempts
         self._history_bytes += json_size(outcome.output)
         return "ok", outcome.output, outcome.attempts
+
+    async def _wait_for_event(
+        self, node: NodeSpec, node_type: NodeType, config: Any
+    ) -> tuple[str, Any, int]:
+        event, timeout = node_type.event_wait(config, node.id)
+        self.interpreter.mark_waiting(node.id, event)
+        try:
+            received = await self.runner.wait_for_event(event, timeout, node.id)
+        except TimeoutError:
+            return "failed", wait_timed_out(event, timeout), 1
+        finally:
+            self.interpreter.mark_waiting(node.id, None)
+        output = node_type.event_output(config, received.data, received.received_at)
+        size = json_size(output)
+        if size > MAX_NODE_OUTPUT_BYTES:
+            return "failed", {**output_too_large(size), "attempts": 1}, 1
+        return "ok", output, 1
 
     def _refuse_oversized(self, request: ActivityRequest) -> dict[str, Any] | None:
         """The error of an activity Temporal would refuse, or None to go ahead."""

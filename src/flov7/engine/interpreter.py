@@ -64,6 +64,8 @@ class NodeState:
     finished_at: str | None = None
     handled_as: OnError | None = None
     """For a failed node: how the failure was handled."""
+    waiting_for: str | None = None
+    """For a running ``wait`` / ``approval`` node: the event it waits for."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -173,6 +175,10 @@ class Interpreter:
             self.error = {"type": "Cancelled", "message": reason}
         return list(self._running)
 
+    def mark_waiting(self, node_id: str, event: str | None) -> None:
+        """Show a running node as waiting for ``event`` (None: no longer waiting)."""
+        self.states[node_id].waiting_for = event
+
     def mark_cancelled(self, node_id: str, *, now: str) -> None:
         """Record that a running node was cancelled."""
         self._finish(node_id, NodeStatus.CANCELLED, now, self.states[node_id].attempts)
@@ -259,7 +265,9 @@ class Interpreter:
             "nodes": {
                 node_id: {
                     "type": self.nodes[node_id].type,
-                    "status": state.status.value,
+                    # A waiting node is running for the graph; callers see it waiting.
+                    "status": "waiting" if state.waiting_for else state.status.value,
+                    **({"waiting_for": state.waiting_for} if state.waiting_for else {}),
                     "attempts": state.attempts,
                     "started_at": state.started_at,
                     "finished_at": state.finished_at,

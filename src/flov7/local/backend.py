@@ -281,6 +281,28 @@ class LocalBackend:
             return
         await self.runtime.terminate(execution_id, reason or "terminated through the API")
 
+    async def send_event(self, execution_id: str, event: str, data: Any) -> None:
+        """Hand the event to a run of this process (its ``wait`` node takes it now or
+        later); 409-style error when the run is closed, 503 when another process runs it."""
+        run = self.runtime.get(execution_id)
+        if run is not None and run.outcome is None:
+            run.deliver_event(event, data)
+            return
+        if run is not None and run.outcome is not None:
+            status = str(run.outcome.get("status"))
+        else:
+            record = await self._known_record(execution_id, with_outcome=False)
+            status = record.status or "running"
+        if status in FINAL_STATUSES:
+            raise ExecutionAlreadyClosedError(
+                f"Execution '{execution_id}' is closed ({status}): the event was not delivered",
+                status=status,
+            )
+        raise EngineUnavailableError(
+            f"Execution '{execution_id}' runs in another Flov7 process: local runs take "
+            "events only from the process running them"
+        )
+
     async def history(
         self, execution_id: str, page: str | None, page_size: int, raw: bool
     ) -> HistoryPage:

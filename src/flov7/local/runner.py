@@ -21,6 +21,7 @@ from flov7.engine.driver import (
     NodeFailed,
     timeout_error,
 )
+from flov7.engine.events import EventMailbox, ReceivedEvent
 from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext
@@ -41,6 +42,13 @@ class LocalNodeRunner:
         self.execution_id = execution_id
         self.on_event = on_event
         """Told of every failed attempt (the result only shows the last one)."""
+        self.mailbox = EventMailbox()
+        self._arrived = asyncio.Event()
+
+    def deliver_event(self, name: str, data: Any) -> None:
+        """Keep an event for the ``wait`` node waiting for it, now or later."""
+        self.mailbox.deliver(name, data, self.now())
+        self._arrived.set()
 
     def now(self) -> str:
         return datetime.now(UTC).isoformat()
@@ -52,6 +60,16 @@ class LocalNodeRunner:
     async def checkpoint(self) -> None:
         # Let other tasks (the API's requests) run between long stretches of pure nodes.
         await asyncio.sleep(0)
+
+    async def wait_for_event(
+        self, event: str, timeout_seconds: float | None, node_id: str
+    ) -> ReceivedEvent:
+        async with asyncio.timeout(timeout_seconds):
+            while (received := self.mailbox.take(event)) is None:
+                # Several waits may share the flag: each one re-checks its own name.
+                self._arrived.clear()
+                await self._arrived.wait()
+        return received
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy

@@ -6,6 +6,8 @@ validator and ``GET /node-types`` use, a description, an example, and how it run
 - ``PURE`` nodes (``condition``, ``transform``) are evaluated inside workflow code by
   :meth:`NodeType.evaluate`: deterministic, no I/O, no activity round trip.
 - ``TIMER`` nodes (``delay``) become a durable timer (``workflow.sleep``).
+- ``EVENT`` nodes (``wait``, ``approval``) wait for a named event sent to the run (a
+  Temporal signal) with an optional timeout, then output what the event carried.
 - ``ACTIVITY`` nodes touch the world and run as one Temporal activity per node type,
   calling :meth:`NodeType.execute`.
 
@@ -32,6 +34,7 @@ class NodeKind(StrEnum):
 
     PURE = "pure"
     TIMER = "timer"
+    EVENT = "event"
     ACTIVITY = "activity"
 
 
@@ -135,6 +138,14 @@ class NodeType:
     def timer_output(self, config: NodeConfig, inputs: Any) -> Any:
         """What a ``TIMER`` node outputs once its timer fired."""
         raise TypeError(f"{self.name} is not a timer node type")
+
+    def event_wait(self, config: NodeConfig, node_id: str) -> tuple[str, float | None]:
+        """The event an ``EVENT`` node waits for, and its timeout in seconds (None: none)."""
+        raise TypeError(f"{self.name} is not an event node type")
+
+    def event_output(self, config: NodeConfig, data: Any, received_at: str) -> Any:
+        """What an ``EVENT`` node outputs once its event arrived with ``data``."""
+        raise TypeError(f"{self.name} is not an event node type")
 
     def execute(self, config: NodeConfig, context: ActivityContext) -> Awaitable[Any]:
         """Run an ``ACTIVITY`` node (inside a Temporal activity or the local runtime)."""

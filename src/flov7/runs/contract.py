@@ -19,8 +19,9 @@ Contract every engine keeps (the API's tests run against both):
   ``created=False``; with another document or input it raises
   :class:`~flov7.errors.ExecutionConflictError`.
 - ``status`` and ``wait`` answer the same :class:`~flov7.runs.views.RunStatus`.
-- Unknown ids raise :class:`~flov7.errors.ExecutionNotFoundError`; cancelling or
-  terminating a closed run raises :class:`~flov7.errors.ExecutionAlreadyClosedError`;
+- Unknown ids raise :class:`~flov7.errors.ExecutionNotFoundError`; cancelling,
+  terminating or sending an event to a closed run raises
+  :class:`~flov7.errors.ExecutionAlreadyClosedError`;
   an engine that cannot be reached raises :class:`~flov7.errors.EngineUnavailableError`
   (503, never 500); a bad filter or page token raises
   :class:`~flov7.errors.InvalidQueryError` (400).
@@ -138,6 +139,12 @@ class ExecutionBackend(Protocol):
     async def terminate(self, execution_id: str, reason: str | None = None) -> None:
         """End the run now, without waiting for anything it runs (a stuck run can always
         be ended this way). Its status becomes ``terminated``."""
+        ...
+
+    async def send_event(self, execution_id: str, event: str, data: Any) -> None:
+        """Deliver a named event to the run: its ``wait`` node for ``event`` takes it,
+        now or when it starts (on Temporal, the ``deliver_event`` signal). Raises
+        :class:`~flov7.errors.ExecutionAlreadyClosedError` for a closed run."""
         ...
 
     async def list(

@@ -68,7 +68,11 @@ class NodeView(_View):
     type: str | None = None
     status: str | None = Field(
         default=None,
-        description="pending, running, completed, failed, skipped or cancelled.",
+        description="pending, running, waiting (a wait or approval node waiting for "
+        "its event: see waiting_for), completed, failed, skipped or cancelled.",
+    )
+    waiting_for: str | None = Field(
+        default=None, description="While the node is waiting: the event it waits for."
     )
     attempts: int | None = None
     started_at: str | None = None
@@ -84,6 +88,7 @@ class NodeView(_View):
         """A node state (an entry of the status report or of ``node_results``)."""
         started, finished = node.get("started_at"), node.get("finished_at")
         worker = node.get("worker")
+        waiting_for = node.get("waiting_for")
         return cls(
             type=node.get("type"),
             status=node.get("status"),
@@ -93,6 +98,7 @@ class NodeView(_View):
             duration_ms=duration_ms(started, finished),
             error=node.get("error"),
             worker=worker if isinstance(worker, str) else None,
+            waiting_for=waiting_for if isinstance(waiting_for, str) else None,
         )
 
 

@@ -76,7 +76,12 @@ from flov7.temporal.executions import (
     start_execution_once,
 )
 from flov7.temporal.history import build_timeline, raw_event
-from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
+from flov7.temporal.names import (
+    CANCEL_SIGNAL,
+    EVENT_SIGNAL,
+    EXECUTION_WORKFLOW,
+    STATUS_QUERY,
+)
 from flov7.temporal.search_attributes import (
     SEARCH_ATTRIBUTES,
     STATUS,
@@ -492,6 +497,23 @@ class TemporalBackend:
             return report
         report.status = "ok"
         return report
+
+    async def send_event(self, execution_id: str, event: str, data: Any) -> None:
+        """Send the ``deliver_event`` signal; 409-style error when the run is closed."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            await self._ensure_open(handle, "send an event to")
+            try:
+                await handle.signal(EVENT_SIGNAL, {"event": event, "data": data})
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:  # closed since the describe
+                    raise ExecutionAlreadyClosedError(
+                        f"Execution '{execution_id}' closed meanwhile: the event was "
+                        "not delivered",
+                        status="closed",
+                    ) from exc
+                raise
 
     # -- internals ----------------------------------------------------------------------
 

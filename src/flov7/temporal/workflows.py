@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         NodeFailed,
         timeout_error,
     )
+    from flov7.engine.events import EVENT_NAME_MAX_LENGTH, EventMailbox, ReceivedEvent
     from flov7.engine.interpreter import Interpreter
     from flov7.engine.validate import validate_workflow
     from flov7.temporal.names import activity_name
@@ -38,7 +39,11 @@ with workflow.unsafe.imports_passed_through():
 
 
 class TemporalNodeRunner:
-    """Runs I/O nodes as activities and delays as durable timers."""
+    """Runs I/O nodes as activities, delays as durable timers, and waits for events
+    on the ``deliver_event`` signals kept in ``mailbox``."""
+
+    def __init__(self, mailbox: EventMailbox | None = None) -> None:
+        self.mailbox = mailbox or EventMailbox()
 
     def now(self) -> str:
         return workflow.now().isoformat()
@@ -52,6 +57,21 @@ class TemporalNodeRunner:
     async def checkpoint(self) -> None:
         # Awaiting a timer ends the workflow task; the next one resumes right here.
         await workflow.sleep(timedelta(milliseconds=1), summary="flov7 checkpoint")
+
+    async def wait_for_event(
+        self, event: str, timeout_seconds: float | None, node_id: str
+    ) -> ReceivedEvent:
+        # No timeout, no timer; with one, a durable timer named after the node (so the
+        # timeline attributes it). wait_condition raises asyncio.TimeoutError (an alias
+        # of TimeoutError) when the timer fires first.
+        await workflow.wait_condition(
+            lambda: self.mailbox.has(event),
+            timeout=timedelta(seconds=timeout_seconds) if timeout_seconds else None,
+            timeout_summary=node_id if timeout_seconds else None,
+        )
+        received = self.mailbox.take(event)
+        assert received is not None
+        return received
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
@@ -123,6 +143,8 @@ class WorkflowExecution:
         self._interpreter: Interpreter | None = None
         self._driver: GraphDriver | None = None
         self._cancel_reason: str | None = None
+        # Filled by the deliver_event signal, possibly before run() starts.
+        self._mailbox = EventMailbox()
 
     @workflow.run
     async def run(self, workflow_data: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +170,7 @@ class WorkflowExecution:
         )
         self._driver = GraphDriver(
             self._interpreter,
-            TemporalNodeRunner(),
+            TemporalNodeRunner(self._mailbox),
             input_data=spec.input,
             defaults=spec.defaults,
         )
@@ -191,6 +213,17 @@ class WorkflowExecution:
         self._cancel_reason = reason or "cancel_workflow signal"
         if self._driver is not None:
             self._driver.request_cancel(self._cancel_reason)
+
+
+    @workflow.signal(name="deliver_event")
+    def deliver_event(self, message: dict[str, Any]) -> None:
+        """Keep ``{"event": name, "data": ...}`` for the ``wait`` node waiting for it
+        (now or later): any Temporal client may send it."""
+        name = message.get("event") if isinstance(message, dict) else None
+        if not isinstance(name, str) or not 0 < len(name) <= EVENT_NAME_MAX_LENGTH:
+            workflow.logger.warning("deliver_event signal without a valid 'event' ignored")
+            return
+        self._mailbox.deliver(name, message.get("data"), workflow.now().isoformat())
 
 
 @workflow.defn(name="WorkflowValidation")
