@@ -1,6 +1,6 @@
 """The ``flov7`` command line.
 
-Commands: ``run`` (execute a workflow file), ``cancel``, ``validate``, ``worker``,
+Commands: ``run`` (execute a workflow file), ``cancel``, ``event``, ``validate``, ``worker``,
 ``dev-server``, ``serve`` (the REST API), ``setup-search-attributes``, ``api-key``.
 Results go to stdout, progress and logs to stderr.
 
@@ -23,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from flov7 import __version__
+from flov7.cli_triggers import add_event_parser, send_event
 from flov7.config import Settings, get_settings
 from flov7.engine.validate import validate_workflow
 from flov7.errors import (
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cancel.add_argument("--reason", help="why (shown in the run's history)")
 
+    add_event_parser(commands)
+
     validate = commands.add_parser(
         "validate",
         help="check a workflow file and print the report",
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     handlers = {
         "run": _run,
         "cancel": _cancel,
+        "event": send_event,
         "validate": _validate,
         "worker": _worker,
         "dev-server": _dev_server,

@@ -509,8 +509,7 @@ class TemporalBackend:
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:  # closed since the describe
                     raise ExecutionAlreadyClosedError(
-                        f"Execution '{execution_id}' closed meanwhile: the event was "
-                        "not delivered",
+                        f"Execution '{execution_id}' closed meanwhile: the event was not delivered",
                         status="closed",
                     ) from exc
                 raise

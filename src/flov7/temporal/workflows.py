@@ -214,7 +214,6 @@ class WorkflowExecution:
         if self._driver is not None:
             self._driver.request_cancel(self._cancel_reason)
 
-
     @workflow.signal(name="deliver_event")
     def deliver_event(self, message: dict[str, Any]) -> None:
         """Keep ``{"event": name, "data": ...}`` for the ``wait`` node waiting for it
