@@ -99,10 +99,13 @@ class TimelineAssembler:
             if status == "skipped":
                 self._from_state(node_id, node_type, "skipped", state.get("finished_at"))
                 continue
-            if status == "waiting" and not self._has(node_id, "waiting"):
+            if status == "waiting":
                 # A wait without a timeout starts no timer: its state tells it waits.
-                details = {"event": state.get("waiting_for")}
-                self._from_state(node_id, node_type, "waiting", state.get("started_at"), details)
+                if not self._has(node_id, "waiting"):
+                    details = {"event": state.get("waiting_for")}
+                    started_at = state.get("started_at")
+                    self._from_state(node_id, node_type, "waiting", started_at, details)
+                continue
             if node_id in seen or not started(state):
                 continue
             # No event at all: evaluated inside workflow code (or never reached the engine).
