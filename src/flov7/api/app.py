@@ -25,7 +25,7 @@ from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import events, executions, health, node_types, workflows
+from flov7.api.routes import approvals, events, executions, health, node_types, workflows
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
@@ -103,6 +103,8 @@ def create_app(
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
+    # Approval links carry their own permission (a signed token), not an API key.
+    app.include_router(approvals.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     return app
 

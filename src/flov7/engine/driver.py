@@ -224,6 +224,8 @@ class GraphDriver:
                 self.cancelled_from_outside = True
                 self.request_cancel("the run was cancelled")
                 continue
+            if kind == "offered":
+                continue  # the node still runs; advance() starts its request edges' targets
             del self._tasks[node_id]
             self._record(node_id, kind, payload, attempts)
         interpreter.finish(self.runner.now())
@@ -324,6 +326,10 @@ class GraphDriver:
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1
         if node_type.kind == NodeKind.EVENT:
+            if node_type.prepares:
+                prepared = await self._prepare_wait(node, rendered)
+                if prepared is not None:
+                    return prepared
             return await self._wait_for_event(node, node_type, config)
         request = ActivityRequest(
             node_id=node.id,
@@ -341,6 +347,28 @@ class GraphDriver:
             return "failed", failure.error, failure.attempts
         self._history_bytes += json_size(outcome.output)
         return "ok", outcome.output, outcome.attempts
+
+    async def _prepare_wait(
+        self, node: NodeSpec, rendered: dict[str, Any]
+    ) -> tuple[str, Any, int] | None:
+        """Run a preparing EVENT node's activity and offer its output along the node's
+        ``request`` edges; the failure of the node if it failed, else None."""
+        request = ActivityRequest(
+            node_id=node.id,
+            node_type=node.type,
+            config=rendered,
+            execution={**self.interpreter.execution, "node_id": node.id},
+        )
+        try:
+            outcome = await self.runner.run_activity(
+                request, ActivityPolicy.for_node(node, self.defaults)
+            )
+        except NodeFailed as failure:
+            return "failed", failure.error, failure.attempts
+        self.interpreter.offer(node.id, outcome.output)
+        # Wake the loop: the request edges' targets may start while this node waits.
+        self._outcomes.put_nowait((node.id, "offered", None, outcome.attempts))
+        return None
 
     async def _wait_for_event(
         self, node: NodeSpec, node_type: NodeType, config: Any

@@ -28,6 +28,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flov7.errors import NodeExecutionError
 
+REQUEST_HANDLE = "request"
+"""Source handle of the edges a preparing ``EVENT`` node (``approval``) feeds while it
+still waits (see :attr:`NodeType.prepares`)."""
+
 
 class NodeKind(StrEnum):
     """Where a node type runs."""
@@ -76,6 +80,10 @@ class NodeType:
     so run data can never become SQL)."""
     branch_handles: ClassVar[tuple[str, ...]] = ()
     """Source handles this type's outgoing edges must carry (``condition``: true/false)."""
+    prepares: ClassVar[bool] = False
+    """``EVENT`` types only: :meth:`execute` runs first, as an activity, and its output
+    goes at once along the node's ``request`` edges while the node waits (``approval``:
+    the links to send to the person who decides)."""
 
     def parse_config(self, data: Mapping[str, Any]) -> NodeConfig:
         """Validate raw ``data`` against :attr:`config_model`.

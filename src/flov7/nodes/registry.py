@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from flov7.nodes.ai_agent import ai_agent_node
 from flov7.nodes.api_call import api_call_node
+from flov7.nodes.approval import approval_node
 from flov7.nodes.base import NodeType
 from flov7.nodes.condition import condition_node
 from flov7.nodes.database import database_node
@@ -40,6 +41,7 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
     webhook_node,
     ai_agent_node,
     wait_node,
+    approval_node,
 )
 """The built-in node types, in the integration guide's order, then Flov7's own."""
 
