@@ -8,6 +8,7 @@ Each engine gets its own app and worker sharing one signing key, as ``flov7 serv
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -194,3 +195,26 @@ async def test_a_rejection_and_links_that_do_not_verify(approvals: httpx.AsyncCl
     output = final["result"]["node_results"]["ask"]["output"]
     assert output["approved"] is False and output["comment"] is None
     assert (await approvals.post(approve, data={})).status_code == 409
+
+
+async def test_the_order_approval_example_waits_for_a_person(
+    approvals: httpx.AsyncClient,
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "order_approval.json"
+    doc = json.loads(example.read_text())
+    async with TestHttpServer() as server:
+        body = {
+            "workflow_data": doc,
+            "input": {"amount": 250, "notify_url": server.url_for("/webhook")},
+        }
+        response = await approvals.post(f"{API}/workflow/execute", json=body)
+        assert response.status_code == 202, response.text
+        execution_id = response.json()["execution_id"]
+        deliveries = await eventually(lambda: _deliveries(server))
+    sent = deliveries[-1].json()
+    assert sent["text"] == "Approve the order of ACME for 250?"
+    decided = await approvals.post(_path(sent["approve"]), data={"comment": "ok"})
+    assert decided.status_code == 200, decided.text
+    final = await _closed(approvals, execution_id)
+    summary = final["result"]["node_results"]["summary"]["output"]
+    assert summary == "ACME: approved by a person (250)"

@@ -13,9 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EVENT_NAME_MAX_LENGTH", "MAX_PENDING_EVENTS", "EventMailbox", "ReceivedEvent"]
+__all__ = [
+    "EVENT_NAME_MAX_LENGTH",
+    "MAX_PENDING_EVENTS",
+    "MAX_WAIT_SECONDS",
+    "EventMailbox",
+    "ReceivedEvent",
+]
 
 EVENT_NAME_MAX_LENGTH = 200
+MAX_WAIT_SECONDS = 7 * 86400
+"""The longest wait: the cap of every node's ``timeout_seconds`` (spec.py)."""
 MAX_PENDING_EVENTS = 1000
 """Events kept for names no wait has taken yet; past it the oldest is dropped (a run
 flooded with events must not grow its state without bound)."""

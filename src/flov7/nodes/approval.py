@@ -19,10 +19,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from flov7.engine.events import MAX_WAIT_SECONDS
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import REQUEST_HANDLE, ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.resources import require_resources
-from flov7.nodes.wait import MAX_WAIT_SECONDS
 from flov7.security.approvals import approval_event
 
 __all__ = ["REQUEST_HANDLE", "ApprovalConfig", "ApprovalNode", "approval_node"]

@@ -14,11 +14,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from flov7.engine.events import EVENT_NAME_MAX_LENGTH
+from flov7.engine.events import EVENT_NAME_MAX_LENGTH, MAX_WAIT_SECONDS
 from flov7.nodes.base import NodeConfig, NodeKind, NodeType
-
-MAX_WAIT_SECONDS = 7 * 86400
-"""The longest timeout: the cap of every node's ``timeout_seconds`` (spec.py)."""
 
 WAIT_TIMED_OUT = "WaitTimedOut"
 """The error type of a wait whose event did not come in time."""
