@@ -345,6 +345,11 @@ class LocalBackend:
         self, filters: ExecutionFilters, page_token: str | None, page_size: int
     ) -> RunPage:
         """Local runs from the store, newest first (see the contract)."""
+        if filters.schedule_id is not None:
+            raise InvalidQueryError(
+                "The local engine has no schedules (docs/triggers.md): no run of it was "
+                "started by one"
+            )
         before = _listing_position(page_token)
         try:
             records = await self.repository.find_executions(

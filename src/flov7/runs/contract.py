@@ -77,6 +77,8 @@ class ExecutionFilters:
     """One of :data:`~flov7.runs.views.RUN_STATUSES` (``running`` includes ``pending``)."""
     started_after: datetime | None = None
     started_before: datetime | None = None
+    schedule_id: str | None = None
+    """Runs a schedule started (Temporal only: the local engine has no schedules)."""
 
 
 def run_fingerprint(document: dict[str, Any], run_input: dict[str, Any] | None) -> str:

@@ -111,6 +111,11 @@ class RunStatus(_View):
     workflow_id: str | None = None
     workflow_name: str | None = None
     version: int | None = None
+    trigger: dict[str, Any] | None = Field(
+        default=None,
+        description="What started the run when not a caller: "
+        '`{"type": "schedule", "schedule_id": ...}`.',
+    )
     status: str = Field(
         description="pending (no worker picked it up yet), running, completed, failed, "
         "cancelled, timed_out, terminated, or interrupted (a local run whose process "
@@ -174,6 +179,7 @@ class RunListItem(_View):
     engine: str
     workflow_id: str | None = None
     version: int | None = None
+    trigger: dict[str, Any] | None = None
     status: str
     engine_status: str | None = None
     started_at: str | None = None

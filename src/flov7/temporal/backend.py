@@ -82,6 +82,7 @@ from flov7.temporal.names import (
     EXECUTION_WORKFLOW,
     STATUS_QUERY,
 )
+from flov7.temporal.schedules import TemporalSchedules
 from flov7.temporal.search_attributes import (
     SEARCH_ATTRIBUTES,
     STATUS,
@@ -171,6 +172,9 @@ def visibility_query(filters: ExecutionFilters, *, search_attributes: bool) -> s
                 raise InvalidQueryError(f"Filtering by status '{status}' {hint}")
             raise InvalidQueryError(f"Unknown status filter '{status}'")
         clauses.append(table[status])
+    if filters.schedule_id is not None:
+        # Temporal tags every run a schedule starts with this built-in attribute.
+        clauses.append(f"TemporalScheduledById = {_quote(filters.schedule_id, 'schedule_id')}")
     if filters.started_after is not None:
         clauses.append(f"StartTime >= '{_rfc3339(filters.started_after)}'")
     if filters.started_before is not None:
@@ -498,6 +502,15 @@ class TemporalBackend:
         report.status = "ok"
         return report
 
+    async def schedules(self) -> TemporalSchedules:
+        """Flov7 schedules on this engine: Temporal Schedules (docs/triggers.md)."""
+        return TemporalSchedules(
+            await self.client(),
+            self.settings,
+            search_attributes=await self.search_attributes_enabled(),
+            status_of=self.status,
+        )
+
     async def send_event(self, execution_id: str, event: str, data: Any) -> None:
         """Send the ``deliver_event`` signal; 409-style error when the run is closed."""
         client = await self.client()
@@ -549,6 +562,7 @@ class TemporalBackend:
             engine=ENGINE,
             workflow_id=labels.get("workflow_id"),
             version=labels.get("version"),
+            trigger=labels.get("trigger"),
             status="running",
             engine_status=description.status.name if description.status else None,
             started_at=_iso(description.start_time),
@@ -748,6 +762,8 @@ async def _labels(description: WorkflowExecution) -> dict[str, Any]:
     labels: dict[str, Any] = {}
     if entry:
         labels = {"workflow_id": entry.get("workflow_id"), "version": entry.get("version")}
+        if isinstance(entry.get("trigger"), dict):
+            labels["trigger"] = entry["trigger"]
     attributes = description.typed_search_attributes
     labels.setdefault("workflow_id", attributes.get(WORKFLOW_ID))
     labels.setdefault("version", attributes.get(VERSION))
@@ -769,6 +785,7 @@ async def _listed(execution: WorkflowExecution) -> RunListItem:
         engine=ENGINE,
         workflow_id=labels.get("workflow_id"),
         version=labels.get("version"),
+        trigger=labels.get("trigger"),
         status=status,
         engine_status=execution.status.name if execution.status else None,
         started_at=_iso(execution.start_time),
