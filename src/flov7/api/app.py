@@ -25,7 +25,15 @@ from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import approvals, events, executions, health, node_types, workflows
+from flov7.api.routes import (
+    approvals,
+    events,
+    executions,
+    health,
+    node_types,
+    schedules,
+    workflows,
+)
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
@@ -97,6 +105,7 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
     api.include_router(executions.router)
     api.include_router(events.router)
+    api.include_router(schedules.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
     api.include_router(health.api_router)
