@@ -347,7 +347,12 @@ def _view(schedule_id: str, description: ScheduleDescription, memo: dict[str, An
         jitter_seconds=spec.jitter.total_seconds() if spec.jitter else None,
         paused=schedule.state.paused,
         note=schedule.state.note or None,
-        next_fire_times=[_iso(t) or "" for t in description.info.next_action_times[:5]],
+        # Temporal still lists the times of a paused schedule, which will not fire.
+        next_fire_times=(
+            []
+            if schedule.state.paused
+            else [_iso(t) or "" for t in description.info.next_action_times[:5]]
+        ),
         fired=description.info.num_actions,
         created_at=_iso(description.info.created_at),
     )

@@ -19,6 +19,7 @@ from croniter import croniter  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flov7.errors import Flov7Error
+from flov7.store.repository import Repository, WorkflowNotFoundError
 
 __all__ = [
     "OVERLAP_POLICIES",
@@ -33,6 +34,8 @@ __all__ = [
     "ScheduleView",
     "Schedules",
     "SchedulesUnavailableError",
+    "resolve_target",
+    "schedules_of",
 ]
 
 Overlap = Literal[
@@ -206,7 +209,9 @@ class ScheduleView(BaseModel):
     jitter_seconds: float | None = None
     paused: bool = False
     note: str | None = None
-    next_fire_times: list[str] = Field(default_factory=list, description="The next 5.")
+    next_fire_times: list[str] = Field(
+        default_factory=list, description="The next 5 (none while paused)."
+    )
     recent_runs: list[ScheduleRun] = Field(default_factory=list)
     fired: int | None = Field(default=None, description="Runs started so far.")
     created_at: str | None = None
@@ -265,3 +270,40 @@ class Schedules(Protocol):
     async def delete(self, schedule_id: str) -> None:
         """Delete the schedule (its runs stay)."""
         ...
+
+
+async def resolve_target(
+    repository: Repository, workflow_id: str, version: int | str | None
+) -> ScheduleDocument:
+    """The stored document a schedule runs: ``version``, or the current one
+    (``latest``, None). :class:`ScheduleFieldError` for an unknown workflow or version."""
+    try:
+        if isinstance(version, int):
+            stored = await repository.get_version(workflow_id, version)
+            document, resolved = stored.document, stored.version
+        else:
+            workflow = await repository.get_workflow(workflow_id)
+            document, resolved = workflow.document, workflow.current_version
+    except WorkflowNotFoundError as exc:
+        field = "version" if isinstance(version, int) and "version" in str(exc) else "workflow_id"
+        raise ScheduleFieldError(field, f"{field}: {exc}") from exc
+    assert document is not None
+    return ScheduleDocument(
+        workflow_id=workflow_id,
+        version=resolved,
+        requested_version=version if isinstance(version, int) else "latest",
+        document=document,
+    )
+
+
+async def schedules_of(backend: Any) -> Schedules:
+    """The schedules of an execution backend; :class:`SchedulesUnavailableError` when
+    its engine has none (the local engine)."""
+    opener = getattr(backend, "schedules", None)
+    if opener is None:
+        raise SchedulesUnavailableError(
+            f"The {backend.engine} engine has no schedules: they are Temporal Schedules "
+            "(see docs/triggers.md)"
+        )
+    schedules: Schedules = await opener()
+    return schedules

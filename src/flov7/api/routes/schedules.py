@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flov7.api.deps import ContextDep
 from flov7.api.errors import ApiError, NotFoundError
 from flov7.api.schemas.common import error_responses
-from flov7.store.repository import Repository, WorkflowNotFoundError
+from flov7.store.repository import Repository
 from flov7.triggers.schedules import (
     ScheduleCreate,
     ScheduleDocument,
@@ -26,7 +26,10 @@ from flov7.triggers.schedules import (
     SchedulePage,
     SchedulePatch,
     Schedules,
+    SchedulesUnavailableError,
     ScheduleView,
+    resolve_target,
+    schedules_of,
 )
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -77,36 +80,19 @@ class ScheduleAccepted(BaseModel):
 
 
 async def _schedules(context: ContextDep) -> Schedules:
-    opener = getattr(context.backend, "schedules", None)
-    if opener is None:
-        raise NoSchedulesError(
-            f"The {context.backend.engine} engine has no schedules: they are Temporal "
-            "Schedules (see docs/triggers.md)"
-        )
-    schedules: Schedules = await opener()
-    return schedules
+    try:
+        return await schedules_of(context.backend)
+    except SchedulesUnavailableError as exc:
+        raise NoSchedulesError(str(exc)) from exc
 
 
 async def _target(
     repository: Repository, workflow_id: str, version: int | str | None
 ) -> ScheduleDocument:
     try:
-        if isinstance(version, int):
-            stored = await repository.get_version(workflow_id, version)
-            document, resolved = stored.document, stored.version
-        else:
-            workflow = await repository.get_workflow(workflow_id)
-            document, resolved = workflow.document, workflow.current_version
-    except WorkflowNotFoundError as exc:
-        field = "version" if isinstance(version, int) and "version" in str(exc) else "workflow_id"
-        raise InvalidScheduleError(str(exc), details={"field": field}) from exc
-    assert document is not None
-    return ScheduleDocument(
-        workflow_id=workflow_id,
-        version=resolved,
-        requested_version=version if isinstance(version, int) else "latest",
-        document=document,
-    )
+        return await resolve_target(repository, workflow_id, version)
+    except ScheduleFieldError as exc:
+        raise InvalidScheduleError(str(exc), details={"field": exc.field}) from exc
 
 
 def _checked(fields: ScheduleCreate | SchedulePatch) -> None:
