@@ -24,7 +24,8 @@ from flov7.api.deps import ContextDep
 from flov7.errors import ExecutionAlreadyClosedError, ExecutionNotFoundError
 from flov7.security.approvals import ApprovalClaim
 
-router = APIRouter(tags=["approvals"], include_in_schema=True)
+# Pages for people, not API operations: kept out of the OpenAPI schema.
+router = APIRouter(tags=["approvals"], include_in_schema=False)
 
 MAX_COMMENT_LENGTH = 2000
 _RECENT_DECISIONS = 10_000
