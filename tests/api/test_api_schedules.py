@@ -158,6 +158,14 @@ async def test_backfill_starts_the_runs_of_a_past_window(
         assert len(view["recent_runs"]) == 3
         scheduled = sorted(r["scheduled_at"] for r in view["recent_runs"])
         assert all(datetime.fromisoformat(s).minute == 0 for s in scheduled)
+
+        # A new version of the workflow: the `latest` schedule runs it from now on.
+        document = {"id": workflow_id, **DOCUMENT, "input": {"n": 2}}
+        updated = await api.put(f"{API}/workflows/{workflow_id}", json={"document": document})
+        assert updated.status_code == 200, updated.text
+        view = await _schedule(api, schedule_id)
+        assert view["version"] == 2 and view["requested_version"] == "latest"
+        assert view["paused"] is True and view["cron"] == ["0 * * * *"]
     finally:
         await api.delete(f"{API}/schedules/{schedule_id}")
 

@@ -11,6 +11,7 @@ versions, input): Temporal's copy of the action holds the prepared document.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -192,6 +193,26 @@ class TemporalSchedules:
         await self.get(schedule_id, details=False)
         with _translated(schedule_id):
             await self.client.get_schedule_handle(schedule_id).delete()
+
+    async def follow_latest(self, target: ScheduleDocument) -> builtins.list[str]:
+        """Every Flov7 schedule of the workflow that asked for ``latest`` runs ``target``."""
+        changed: builtins.list[str] = []
+        token: bytes | None = None
+        while True:
+            with _translated(None):
+                iterator = await self.client.list_schedules(page_size=100, next_page_token=token)
+                await iterator.fetch_next_page()
+            for listed in iterator.current_page or []:
+                try:
+                    view = await self.get(listed.id, details=False)
+                except ScheduleNotFoundError:
+                    continue
+                if view.workflow_id == target.workflow_id and view.requested_version == "latest":
+                    await self.update(listed.id, SchedulePatch(), target)
+                    changed.append(listed.id)
+            token = iterator.next_page_token
+            if not token:
+                return changed
 
     # -- internals --------------------------------------------------------------------
 

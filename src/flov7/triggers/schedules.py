@@ -10,6 +10,8 @@ naming it, 422) and defines the :class:`Schedules` protocol an engine implements
 
 from __future__ import annotations
 
+import builtins
+import logging
 import re
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -18,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from flov7.errors import Flov7Error
+from flov7.errors import Flov7Error, RunServiceError
 from flov7.store.repository import Repository, WorkflowNotFoundError
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "ScheduleView",
     "Schedules",
     "SchedulesUnavailableError",
+    "follow_new_version",
     "resolve_target",
     "schedules_of",
 ]
@@ -49,6 +52,8 @@ OVERLAP_POLICIES: tuple[Overlap, ...] = (
     "terminate_other",
     "allow_all",
 )
+log = logging.getLogger(__name__)
+
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
 MAX_CRON_EXPRESSIONS = 10
 
@@ -270,6 +275,11 @@ class Schedules(Protocol):
         """Delete the schedule (its runs stay)."""
         ...
 
+    async def follow_latest(self, target: ScheduleDocument) -> builtins.list[str]:
+        """Point every ``latest`` schedule of ``target.workflow_id`` at ``target`` (a new
+        current version); the ids of the schedules changed."""
+        ...
+
 
 async def resolve_target(
     repository: Repository, workflow_id: str, version: int | str | None
@@ -306,3 +316,29 @@ async def schedules_of(backend: Any) -> Schedules:
         )
     schedules: Schedules = await opener()
     return schedules
+
+
+async def follow_new_version(
+    backend: Any, workflow_id: str, version: int, document: dict[str, Any]
+) -> None:
+    """After a stored workflow got ``version``: its ``latest`` schedules run it from now
+    on. A failure (Temporal down) is logged, not raised: the new version is stored; a
+    ``PATCH {"version": "latest"}`` catches the schedule up later."""
+    if getattr(backend, "schedules", None) is None:
+        return
+    target = ScheduleDocument(
+        workflow_id=workflow_id, version=version, requested_version="latest", document=document
+    )
+    try:
+        changed = await (await schedules_of(backend)).follow_latest(target)
+    except (Flov7Error, RunServiceError) as exc:
+        log.warning(
+            "Workflow %s is now version %d, but its 'latest' schedules could not be "
+            'updated (%s): PATCH them with {"version": "latest"}',
+            workflow_id,
+            version,
+            exc,
+        )
+        return
+    if changed:
+        log.info("Schedules now running %s version %d: %s", workflow_id, version, changed)
