@@ -9,6 +9,7 @@ Each engine gets its own app and worker sharing one signing key, as ``flov7 serv
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -218,3 +219,24 @@ async def test_the_order_approval_example_waits_for_a_person(
     final = await _closed(approvals, execution_id)
     summary = final["result"]["node_results"]["summary"]["output"]
     assert summary == "ACME: approved by a person (250)"
+
+
+def test_approval_tokens_stay_out_of_the_access_log(tmp_path: Path) -> None:
+    from flov7.api.access_log import CapabilityPathFilter
+    from flov7.api.app import create_app
+
+    create_app(api_settings(TemporalSettings(), tmp_path))
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/approve/abc.def?x=1", "1.1", 200),
+        None,
+    )
+    assert CapabilityPathFilter().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /approve/<redacted>?x=1 HTTP/1.1" 200'
+    installed = logging.getLogger("uvicorn.access").filters
+    assert any(isinstance(f, CapabilityPathFilter) for f in installed)

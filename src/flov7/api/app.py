@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, FastAPI
 
 from flov7 import __version__
+from flov7.api.access_log import redact_capability_paths
 from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
@@ -112,8 +113,10 @@ def create_app(
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
-    # Approval links carry their own permission (a signed token), not an API key.
+    # Approval links carry their own permission (a signed token), not an API key; the
+    # token stays out of the access log.
     app.include_router(approvals.router)
+    redact_capability_paths()
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     return app
 
