@@ -148,3 +148,30 @@ async def test_a_worker_killed_while_a_node_waits_loses_nothing(
         result = await asyncio.wait_for(handle.result(), timeout=120)
     assert result["status"] == "completed"
     assert result["node_results"]["after"]["output"] == {"got": {"while": "down"}}
+
+
+async def test_two_waits_for_one_name_take_one_event_each(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    document = {
+        "id": f"two-waits-{uuid.uuid4().hex[:8]}",
+        "nodes": [
+            {"id": "w1", "type": "wait", "data": {"event": "go", "timeout_seconds": 600}},
+            {"id": "w2", "type": "wait", "data": {"event": "go", "timeout_seconds": 600}},
+        ],
+        "edges": [],
+    }
+    handle = await start_execution(temporal_client, document, flov7_worker)
+
+    def both_waiting(status: dict[str, Any]) -> bool:
+        nodes = status.get("nodes", {})
+        return all(nodes.get(n, {}).get("status") == "waiting" for n in ("w1", "w2"))
+
+    await _status_when(handle, both_waiting)
+    await handle.signal("deliver_event", {"event": "go", "data": 1})
+    status = await _status_when(handle, lambda s: s.get("counts", {}).get("completed") == 1)
+    assert status["status"] == "running"  # the other wait still waits
+    await handle.signal("deliver_event", {"event": "go", "data": 2})
+    result = await handle.result()
+    outputs = sorted(result["node_results"][n]["output"] for n in ("w1", "w2"))
+    assert result["status"] == "completed" and outputs == [1, 2]

@@ -12,6 +12,7 @@ passed through the sandbox (imported once, not per run): they have no side effec
 from __future__ import annotations
 
 import asyncio
+import builtins
 from datetime import timedelta
 from typing import Any
 
@@ -61,17 +62,29 @@ class TemporalNodeRunner:
     async def wait_for_event(
         self, event: str, timeout_seconds: float | None, node_id: str
     ) -> ReceivedEvent:
+        # The condition takes the event itself: two waits for one name woken by one
+        # event must not both believe they got it (conditions run one after the other,
+        # in a fixed order, on every replay).
+        taken: list[ReceivedEvent] = []
+
+        def arrived() -> bool:
+            if not taken and (received := self.mailbox.take(event)) is not None:
+                taken.append(received)
+            return bool(taken)
+
         # No timeout, no timer; with one, a durable timer named after the node (so the
         # timeline attributes it). wait_condition raises asyncio.TimeoutError (an alias
         # of TimeoutError) when the timer fires first.
-        await workflow.wait_condition(
-            lambda: self.mailbox.has(event),
-            timeout=timedelta(seconds=timeout_seconds) if timeout_seconds else None,
-            timeout_summary=node_id if timeout_seconds else None,
-        )
-        received = self.mailbox.take(event)
-        assert received is not None
-        return received
+        try:
+            await workflow.wait_condition(
+                arrived,
+                timeout=timedelta(seconds=timeout_seconds) if timeout_seconds else None,
+                timeout_summary=node_id if timeout_seconds else None,
+            )
+        except builtins.TimeoutError:  # asyncio's; TimeoutError here is Temporal's
+            if not taken:  # the event and the timer in one activation: the event wins
+                raise
+        return taken[0]
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
