@@ -401,11 +401,11 @@ class Flov7Settings(EnvSettings):
     An idle worker re-polls at least every minute (Temporal's long-poll expiry)."""
 
     # --- automation (docs/triggers.md) ---------------------------------------------------
-    public_url: str | None = Field(default=None, validation_alias="FLOV7_PUBLIC_URL")
+    public_url: str = Field(default="", validation_alias="FLOV7_PUBLIC_URL")
     """Where people and other services reach this API (approval links, hook URLs);
     unset: ``http://FLOV7_API_HOST:FLOV7_API_PORT``."""
     approval_signing_key: SecretStr | None = Field(
-        default=None, validation_alias="FLOV7_APPROVAL_SIGNING_KEY"
+        default=None, validation_alias="FLOV7_APPROVAL_SIGNING_KEY", repr=False
     )
     """Signs approval links; unset: a random key generated once and kept in
     ``<data dir>/approval-signing.key``. Workers and the API must share it."""
