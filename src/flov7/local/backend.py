@@ -413,6 +413,7 @@ class LocalBackend:
             status="running",
             fingerprint=fingerprint,
             owner=process_identity(),
+            trigger=ref.trigger,
         )
         try:
             kept = await self.repository.record_execution(record)
@@ -460,6 +461,7 @@ class LocalBackend:
                         events=list(run.events),
                         fingerprint=live.fingerprint,
                         owner=process_identity(),
+                        trigger=live.ref.trigger,
                     )
                 )
         except Exception as exc:  # a store failure must not fail the run's task

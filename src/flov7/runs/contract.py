@@ -55,6 +55,9 @@ class WorkflowRef:
 
     workflow_id: str
     version: int | None = None
+    trigger: dict[str, Any] | None = None
+    """What started the run when not a caller (``{"type": "webhook", "hook_id"}``):
+    shown as ``trigger`` in its status and listing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,8 @@ class ExecutionRecord:
     """Digest of the document and input the run executes (a reused id is checked on it)."""
     owner: str | None = None
     """``host:pid`` of the process running a local run (None for Temporal runs)."""
+    trigger: dict[str, Any] | None = None
+    """What started the run when not a caller (``{"type": "webhook", "hook_id"}``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +332,7 @@ class Repository:
                         events=record.events,
                         fingerprint=record.fingerprint,
                         owner=record.owner,
+                        trigger=record.trigger,
                     )
                 )
                 return record
@@ -570,6 +573,7 @@ def _execution(row: ExecutionRow, *, with_outcome: bool = False) -> ExecutionRec
         events=row.events if with_outcome else None,
         fingerprint=row.fingerprint,
         owner=row.owner,
+        trigger=row.trigger,
     )
 
 

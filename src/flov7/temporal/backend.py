@@ -299,6 +299,7 @@ class TemporalBackend:
                 version=workflow_ref.version,
                 search_attributes=use_attributes,
                 fingerprint=fingerprint,
+                trigger=workflow_ref.trigger,
             )
             handle = started.handle
             if not started.created:
