@@ -1,9 +1,10 @@
 """Keep capability tokens out of the access log.
 
-Approval links carry their permission in the path (``/approve/{token}``); uvicorn's
+Approval links and token hooks carry their permission in the path (``/approve/{token}``,
+``/hooks/{hook_id}/{token}``); uvicorn's
 access log (logger ``uvicorn.access``) writes every request path, so a log reader could
 decide in a person's place. :func:`redact_capability_paths` installs a filter that
-logs those paths as ``/approve/<redacted>``.
+logs those paths as ``/approve/<redacted>`` and ``/hooks/{hook_id}/<redacted>``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 
 __all__ = ["CapabilityPathFilter", "redact_capability_paths"]
 
-_CAPABILITY_PATH = re.compile(r"^(/(?:approve|reject)/)[^?#]*")
+_CAPABILITY_PATH = re.compile(r"^(/(?:approve|reject)/|/hooks/[^/?#]+/)[^?#]*")
 
 
 class CapabilityPathFilter(logging.Filter):

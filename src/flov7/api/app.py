@@ -31,6 +31,7 @@ from flov7.api.routes import (
     events,
     executions,
     health,
+    hooks,
     node_types,
     schedules,
     workflows,
@@ -107,6 +108,7 @@ def create_app(
     api.include_router(executions.router)
     api.include_router(events.router)
     api.include_router(schedules.router)
+    api.include_router(hooks.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
     api.include_router(health.api_router)
@@ -117,6 +119,8 @@ def create_app(
     # token stays out of the access log.
     app.include_router(approvals.router)
     redact_capability_paths()
+    # Hook URLs prove their right to start a run themselves (token or signature).
+    app.include_router(hooks.public_router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     return app
 

@@ -19,6 +19,7 @@ from flov7.nodes.base import NodeType
 from flov7.nodes.condition import condition_node
 from flov7.nodes.database import database_node
 from flov7.nodes.delay import delay_node
+from flov7.nodes.respond import respond_node
 from flov7.nodes.transform import transform_node
 from flov7.nodes.wait import wait_node
 from flov7.nodes.webhook import webhook_node
@@ -42,6 +43,7 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
     ai_agent_node,
     wait_node,
     approval_node,
+    respond_node,
 )
 """The built-in node types, in the integration guide's order, then Flov7's own."""
 
