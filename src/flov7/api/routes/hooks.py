@@ -133,19 +133,18 @@ async def delete_hook(context: ContextDep, workflow_id: WorkflowId, hook_id: Hoo
     return Response(status_code=204)
 
 
-@public_router.api_route(
-    "/{hook_id}", methods=["POST", "PUT"], summary="Call an hmac webhook", operation_id="call_hook"
-)
+@public_router.post("/{hook_id}", summary="Call an hmac webhook", operation_id="call_hook")
+@public_router.put("/{hook_id}", summary="Call an hmac webhook", operation_id="call_hook_put")
 async def call_hook(request: Request, context: ContextDep, hook_id: HookId) -> Response:
     """Start a run (hmac hooks: signed with `X-Flov7-Signature` and `X-Flov7-Timestamp`)."""
     return await _call(request, context, hook_id, None)
 
 
-@public_router.api_route(
-    "/{hook_id}/{token}",
-    methods=["POST", "PUT"],
-    summary="Call a token webhook",
-    operation_id="call_token_hook",
+@public_router.post(
+    "/{hook_id}/{token}", summary="Call a token webhook", operation_id="call_token_hook"
+)
+@public_router.put(
+    "/{hook_id}/{token}", summary="Call a token webhook", operation_id="call_token_hook_put"
 )
 async def call_token_hook(
     request: Request,
