@@ -407,8 +407,9 @@ class Flov7Settings(EnvSettings):
     approval_signing_key: SecretStr | None = Field(
         default=None, validation_alias="FLOV7_APPROVAL_SIGNING_KEY", repr=False
     )
-    """Signs approval links; unset: a random key generated once and kept in
-    ``<data dir>/approval-signing.key``. Workers and the API must share it."""
+    """Signs approval links and derives hmac hook secrets; unset: a random key generated
+    once and kept in ``<data dir>/approval-signing.key``. Workers and the API must share
+    it."""
 
     @field_validator("data_dir")
     @classmethod
