@@ -359,10 +359,13 @@ class GraphDriver:
             config=rendered,
             execution={**self.interpreter.execution, "node_id": node.id},
         )
+        # The node's timeout_seconds is how long it waits, not how long minting may
+        # take: the activity gets the run's defaults.
+        policy = ActivityPolicy.for_node(
+            node.model_copy(update={"timeout_seconds": None}), self.defaults
+        )
         try:
-            outcome = await self.runner.run_activity(
-                request, ActivityPolicy.for_node(node, self.defaults)
-            )
+            outcome = await self.runner.run_activity(request, policy)
         except NodeFailed as failure:
             return "failed", failure.error, failure.attempts
         self.interpreter.offer(node.id, outcome.output)
