@@ -54,9 +54,10 @@ def add_schedule_parser(commands: Any) -> None:
     """``flov7 schedule create|list|show|pause|resume|trigger|backfill|delete``."""
     schedule = commands.add_parser(
         "schedule",
-        help="manage schedules of stored workflows (Temporal Schedules)",
+        help="manage schedules of stored workflows",
         description="Schedules start runs of a stored workflow on cron lines or an "
-        "interval; they are Temporal Schedules (the local engine has none). Prints the "
+        "interval: Temporal Schedules, or with ENABLE_TEMPORAL_FEATURES=false the local "
+        "scheduler of `flov7 serve` (this command only manages them there). Prints the "
         "schedule as JSON. Exit 1 for an unknown schedule or an invalid field, 3 when "
         "the engine cannot be reached.",
     )

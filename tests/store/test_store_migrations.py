@@ -28,6 +28,7 @@ TABLES = {
     "executions",
     "api_keys",
     "hooks",
+    "schedules",
     "alembic_version",
 }
 

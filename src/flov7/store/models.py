@@ -163,3 +163,20 @@ class HookRow(Base):
     timeout_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     rate_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ScheduleRow(Base):
+    """A schedule of the local engine (Temporal keeps its own: Temporal Schedules)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(OrderedJSON)
+    """cron, interval_seconds, timezone, input, overlap, catchup and jitter, note."""
+    target: Mapped[dict[str, Any]] = mapped_column(OrderedJSON)
+    """The document it runs, with its workflow id and versions."""
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_fire_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    fired: Mapped[int] = mapped_column(Integer, default=0)

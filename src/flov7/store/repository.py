@@ -436,8 +436,11 @@ class Repository:
         started_before: datetime | None = None,
         before: tuple[datetime, str] | None = None,
         limit: int = 50,
+        id_prefix: str | None = None,
     ) -> list[ExecutionRecord]:
         """Runs of ``engine``, newest first (``created_at``, then id, descending).
+
+        ``id_prefix``: only execution ids starting with it (a local schedule's runs).
 
         ``before``: the ``(created_at, execution_id)`` of the last run of the previous
         page (keyset pagination: stable while new runs start). None filters match all.
@@ -445,6 +448,8 @@ class Repository:
         query = select(ExecutionRow).where(ExecutionRow.engine == engine)
         if workflow_id is not None:
             query = query.where(ExecutionRow.workflow_id == workflow_id)
+        if id_prefix is not None:
+            query = query.where(ExecutionRow.execution_id.startswith(id_prefix, autoescape=True))
         if statuses is not None:
             query = query.where(ExecutionRow.status.in_(list(statuses)))
         if started_after is not None:

@@ -1,6 +1,8 @@
-"""Runs that start by themselves: schedules (on Temporal Schedules).
+"""Runs that start by themselves: schedules and inbound webhooks.
 
-:mod:`flov7.triggers.schedules` holds the engine-free part (what a schedule says, how
-it is checked, what the API answers); the Temporal engine implements it in
-:mod:`flov7.temporal.schedules`. See docs/triggers.md.
+:mod:`flov7.triggers.schedules` holds the engine-free part of schedules (what one says,
+how it is checked, what the API answers), implemented on Temporal Schedules
+(:mod:`flov7.temporal.schedules`) and by the local scheduler
+(:mod:`flov7.local.schedules`); :mod:`flov7.triggers.hooks` checks and shapes inbound
+webhook calls, which start runs through the run service. See docs/triggers.md.
 """

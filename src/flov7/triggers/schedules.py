@@ -220,6 +220,9 @@ class ScheduleView(BaseModel):
     recent_runs: list[ScheduleRun] = Field(default_factory=list)
     fired: int | None = Field(default=None, description="Runs started so far.")
     created_at: str | None = None
+    limits: str | None = Field(
+        default=None, description="What this engine's schedules cannot do (local engine)."
+    )
 
 
 class SchedulePage(BaseModel):

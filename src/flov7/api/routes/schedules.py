@@ -1,7 +1,8 @@
 """``/api/v1/schedules``: runs of a stored workflow on a cron line or an interval.
 
-On Temporal each schedule is a Temporal Schedule (:mod:`flov7.temporal.schedules`); the
-local engine has none (501, see docs/triggers.md). Invalid cron lines, unknown time
+On Temporal each schedule is a Temporal Schedule (:mod:`flov7.temporal.schedules`); on
+the local engine an in-process scheduler (:mod:`flov7.local.schedules`, with stated
+limits). An engine without schedules answers 501. Invalid cron lines, unknown time
 zones and unknown workflows or versions answer 422 naming the field.
 """
 

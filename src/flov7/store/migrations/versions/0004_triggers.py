@@ -1,8 +1,9 @@
-"""Inbound hooks, and what started a run.
+"""Inbound hooks, local schedules, and what started a run.
 
 Adds ``hooks`` (one row per inbound webhook of a stored workflow: how it runs and
-authenticates; a token hook keeps only the SHA-256 of its token) and ``trigger`` on
-``executions`` (``{"type": "webhook", "hook_id": ...}`` for runs a hook started).
+authenticates; a token hook keeps only the SHA-256 of its token), ``schedules`` (the
+local engine's; Temporal keeps its own) and ``trigger`` on ``executions`` (``{"type":
+"webhook", "hook_id": ...}`` for runs a hook started, ``schedule`` for a schedule's).
 
 Revision ID: 0004
 Revises: 0003
@@ -23,7 +24,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create ``hooks``; add ``executions.trigger`` (empty for earlier runs)."""
+    """Create ``hooks`` and ``schedules``; add ``executions.trigger`` (empty before)."""
     op.create_table(
         "hooks",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -36,6 +37,17 @@ def upgrade() -> None:
         sa.Column("rate_per_minute", sa.Integer(), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
     )
+    op.create_table(
+        "schedules",
+        sa.Column("id", sa.String(200), primary_key=True),
+        sa.Column("workflow_id", sa.String(200), nullable=False, index=True),
+        sa.Column("fields", OrderedJSON, nullable=False),
+        sa.Column("target", OrderedJSON, nullable=False),
+        sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("last_fire_at", UtcDateTime(), nullable=True),
+        sa.Column("fired", sa.Integer(), nullable=False),
+    )
     with op.batch_alter_table("executions") as batch:
         batch.add_column(sa.Column("trigger", OrderedJSON, nullable=True))
 
@@ -44,4 +56,5 @@ def downgrade() -> None:
     """Drop them."""
     with op.batch_alter_table("executions") as batch:
         batch.drop_column("trigger")
+    op.drop_table("schedules")
     op.drop_table("hooks")
