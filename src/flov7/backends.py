@@ -59,7 +59,10 @@ async def open_backend(
     if not settings.flov7.enable_temporal_features:
         from flov7.local.backend import LocalBackend
 
-        async with LocalBackend(settings, database=database) as local:
+        # Local schedules fire in the service's process only (serve, the app factory),
+        # not in a short-lived command that would cancel their runs when it exits.
+        scheduler = worker == WorkerChoice.SETTINGS
+        async with LocalBackend(settings, database=database, scheduler=scheduler) as local:
             yield local
         return
     from flov7.temporal.backend import open_temporal_backend_with

@@ -1,7 +1,8 @@
 """The ``flov7`` command line.
 
-Commands: ``run`` (execute a workflow file), ``cancel``, ``validate``, ``worker``,
-``dev-server``, ``serve`` (the REST API), ``setup-search-attributes``, ``api-key``.
+Commands: ``run`` (execute a workflow file), ``cancel``, ``event``, ``schedule``,
+``validate``, ``worker``, ``dev-server``, ``serve`` (the REST API),
+``setup-search-attributes``, ``api-key``.
 Results go to stdout, progress and logs to stderr.
 
 Exit codes: 0 success; 1 the run failed, was cancelled, or the document is invalid;
@@ -23,6 +24,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from flov7 import __version__
+from flov7.cli_triggers import (
+    add_event_parser,
+    add_schedule_parser,
+    manage_schedules,
+    send_event,
+)
 from flov7.config import Settings, get_settings
 from flov7.engine.validate import validate_workflow
 from flov7.errors import (
@@ -110,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cancel.add_argument("--reason", help="why (shown in the run's history)")
 
+    add_event_parser(commands)
+    add_schedule_parser(commands)
+
     validate = commands.add_parser(
         "validate",
         help="check a workflow file and print the report",
@@ -187,6 +197,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     handlers = {
         "run": _run,
         "cancel": _cancel,
+        "event": send_event,
+        "schedule": manage_schedules,
         "validate": _validate,
         "worker": _worker,
         "dev-server": _dev_server,

@@ -48,6 +48,7 @@ from pydantic_settings import BaseSettings
 from flov7.env_settings import EnvSettings
 from flov7.errors import ConfigError
 from flov7.nodes.settings import NodeSettings, describe_node_errors
+from flov7.security.approvals import ApprovalSigner, load_signing_key
 from flov7.spec import ExecutionDefaults, RetrySpec
 
 if TYPE_CHECKING:
@@ -399,6 +400,17 @@ class Flov7Settings(EnvSettings):
     """A worker whose last poll of the task queue is older than this counts as gone.
     An idle worker re-polls at least every minute (Temporal's long-poll expiry)."""
 
+    # --- automation (docs/triggers.md) ---------------------------------------------------
+    public_url: str = Field(default="", validation_alias="FLOV7_PUBLIC_URL")
+    """Where people and other services reach this API (approval links, hook URLs);
+    unset: ``http://FLOV7_API_HOST:FLOV7_API_PORT``."""
+    approval_signing_key: SecretStr | None = Field(
+        default=None, validation_alias="FLOV7_APPROVAL_SIGNING_KEY", repr=False
+    )
+    """Signs approval links and derives hmac hook secrets; unset: a random key generated
+    once and kept in ``<data dir>/approval-signing.key``. Workers and the API must share
+    it."""
+
     @field_validator("data_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
@@ -476,6 +488,20 @@ class Flov7Settings(EnvSettings):
         if self.api_keys is None:
             return []
         return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
+
+    @property
+    def resolved_public_url(self) -> str:
+        """``FLOV7_PUBLIC_URL``, or the address ``flov7 serve`` listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.api_host}]" if ":" in self.api_host else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+    def approval_signer(self) -> ApprovalSigner:
+        """The signer of approval links (reads or creates the data dir's key)."""
+        configured = self.approval_signing_key
+        key = load_signing_key(configured.get_secret_value() if configured else None, self.data_dir)
+        return ApprovalSigner(key=key, public_url=self.resolved_public_url)
 
     @property
     def resolved_database_url(self) -> str:

@@ -116,6 +116,9 @@ class ExplodingBackend:
     async def terminate(self, execution_id: str, reason: str | None = None) -> None:
         raise RuntimeError("internal detail /etc/secret")
 
+    async def send_event(self, execution_id: str, event: str, data: Any) -> None:
+        raise RuntimeError("internal detail /etc/secret")
+
     async def list(
         self, filters: ExecutionFilters, page_token: str | None, page_size: int
     ) -> RunPage:
@@ -136,6 +139,7 @@ class ExplodingBackend:
         ("POST", "/workflow/cancel/x"),
         ("POST", "/workflow/terminate/x"),
         ("GET", "/workflow/executions"),
+        ("POST", "/workflow/event/x"),
     ],
 )
 async def test_unexpected_errors_are_a_bare_500(
@@ -146,7 +150,8 @@ async def test_unexpected_errors_are_a_bare_500(
     async with running_app(settings, backend=backend, database=api_database) as app:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.request(method, f"{API}{path}")
+            body = {"event": "e"} if "/event/" in path else None
+            response = await client.request(method, f"{API}{path}", json=body)
     assert response.status_code == 500
     assert response.json() == {
         "error": {"code": "internal_error", "message": "Internal server error", "details": None}
@@ -162,6 +167,7 @@ async def test_openapi_documents_every_endpoint_with_examples(api: httpx.AsyncCl
         ("get", f"{API}/workflow/status/{{execution_id}}"),
         ("get", f"{API}/workflow/history/{{execution_id}}"),
         ("post", f"{API}/workflow/cancel/{{execution_id}}"),
+        ("post", f"{API}/workflow/event/{{execution_id}}"),
         ("post", f"{API}/workflow/validate"),
         ("get", f"{API}/workflow/executions"),
         ("post", f"{API}/workflows"),

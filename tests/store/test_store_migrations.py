@@ -22,7 +22,15 @@ from flov7.store.repository import Repository
 NewDatabase = Callable[[], Awaitable[str]]
 """The ``new_database`` fixture: makes an empty database, returns its URL."""
 
-TABLES = {"workflows", "workflow_versions", "executions", "api_keys", "alembic_version"}
+TABLES = {
+    "workflows",
+    "workflow_versions",
+    "executions",
+    "api_keys",
+    "hooks",
+    "schedules",
+    "alembic_version",
+}
 
 
 def _tables(connection: Connection) -> set[str]:

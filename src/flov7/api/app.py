@@ -21,12 +21,23 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, FastAPI
 
 from flov7 import __version__
+from flov7.api.access_log import redact_capability_paths
 from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.edge import RequestHeadLimitMiddleware, TrailingSlashMiddleware, fallback_router
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import executions, health, node_types, stream, workflows
+from flov7.api.routes import (
+    approvals,
+    events,
+    executions,
+    health,
+    hooks,
+    node_types,
+    schedules,
+    stream,
+    workflows,
+)
 from flov7.api.routes.home import install_docs
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.api.text_safety import SafeJSONResponse, SurrogateScrubMiddleware
@@ -108,12 +119,21 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX, dependencies=requires_key)
     api.include_router(executions.router)
     api.include_router(stream.router)
+    api.include_router(events.router)
+    api.include_router(schedules.router)
+    api.include_router(hooks.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
     api.include_router(health.api_router)
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
+    # Approval links carry their own permission (a signed token), not an API key; the
+    # token stays out of the access log.
+    app.include_router(approvals.router)
+    redact_capability_paths()
+    # Hook URLs prove their right to start a run themselves (token or signature).
+    app.include_router(hooks.public_router)
     install_docs(app)
     mount_ui(app)  # GET / and its packaged assets (flov7.ui)
     # Last: unknown /api/v1 paths, behind the API key like the rest (edge.py).

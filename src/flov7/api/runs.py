@@ -155,6 +155,7 @@ def recorder(repository: Repository) -> StartedCallback:
             engine=started.ref.engine,
             created_at=datetime.now(UTC),
             run_id=started.ref.run_id,
+            trigger=started.workflow.trigger,
         )
         try:
             await repository.record_execution(entry)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from flov7.engine.events import ReceivedEvent
 from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.payloads import (
@@ -142,6 +143,13 @@ class NodeRunner(Protocol):
         """
         ...
 
+    async def wait_for_event(
+        self, event: str, timeout_seconds: float | None, node_id: str
+    ) -> ReceivedEvent:
+        """Take the next event called ``event`` sent to the run (one that came before
+        counts), waiting durably for it; raise :class:`TimeoutError` past the timeout."""
+        ...
+
 
 def timeout_error(kind: str, limit_seconds: float) -> dict[str, Any]:
     """The error of a node that ran out of time, the same on both runtimes."""
@@ -173,6 +181,16 @@ def internal_error(node_id: str | None, exc: BaseException) -> dict[str, Any]:
     return {
         "type": "InternalError",
         "message": f"Internal error in {where}: {type(exc).__name__}: {detail}",
+        "attempts": 1,
+    }
+
+
+def wait_timed_out(event: str, timeout_seconds: float | None) -> dict[str, Any]:
+    """The error of a ``wait`` whose event did not come in time (both runtimes)."""
+    return {
+        "type": "WaitTimedOut",
+        "message": f"No '{event}' event arrived within {timeout_seconds or 0:g}s",
+        "event": event,
         "attempts": 1,
     }
 
@@ -268,6 +286,8 @@ class GraphDriver:
             self.cancelled_from_outside = True
             self.request_cancel("the run was cancelled")
             return True
+        if kind == "offered":
+            return True  # the node still runs; advance() starts its request edges' targets
         del self._tasks[node_id]
         self._current = node_id
         self._record(node_id, kind, payload, attempts)
@@ -395,6 +415,12 @@ class GraphDriver:
         if node_type.kind == NodeKind.TIMER:
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1
+        if node_type.kind == NodeKind.EVENT:
+            if node_type.prepares:
+                prepared = await self._prepare_wait(node, rendered)
+                if prepared is not None:
+                    return prepared
+            return await self._wait_for_event(node, node_type, config)
         request = ActivityRequest(
             node_id=node.id,
             node_type=node.type,
@@ -417,6 +443,50 @@ class GraphDriver:
             return "failed", {**check.error, "attempts": outcome.attempts}, outcome.attempts
         self._history_bytes += check.size
         return "ok", outcome.output, outcome.attempts
+
+    async def _prepare_wait(
+        self, node: NodeSpec, rendered: dict[str, Any]
+    ) -> tuple[str, Any, int] | None:
+        """Run a preparing EVENT node's activity and offer its output along the node's
+        ``request`` edges; the failure of the node if it failed, else None."""
+        request = ActivityRequest(
+            node_id=node.id,
+            node_type=node.type,
+            config=rendered,
+            execution={**self.interpreter.execution, "node_id": node.id},
+        )
+        # The node's timeout_seconds is how long it waits, not how long minting may
+        # take: the activity gets the run's defaults.
+        policy = ActivityPolicy.for_node(
+            node.model_copy(update={"timeout_seconds": None}), self.defaults
+        )
+        try:
+            outcome = await self.runner.run_activity(request, policy)
+        except NodeFailed as failure:
+            return "failed", failure.error, failure.attempts
+        self.interpreter.offer(node.id, outcome.output)
+        # Wake the loop: the request edges' targets may start while this node waits.
+        self._outcomes.put_nowait((node.id, "offered", None, outcome.attempts))
+        return None
+
+    async def _wait_for_event(
+        self, node: NodeSpec, node_type: NodeType, config: Any
+    ) -> tuple[str, Any, int]:
+        event, timeout = node_type.event_wait(config, node.id)
+        self.interpreter.mark_waiting(node.id, event)
+        try:
+            received = await self.runner.wait_for_event(event, timeout, node.id)
+        except TimeoutError:
+            return "failed", wait_timed_out(event, timeout), 1
+        finally:
+            self.interpreter.mark_waiting(node.id, None)
+        output = node_type.event_output(config, received.data, received.received_at)
+        # The event's data is anyone's JSON: checked like every node output.
+        check = check_output(output, node.id)
+        self._steps_since_checkpoint += check.visits
+        if check.error is not None:
+            return "failed", {**check.error, "attempts": 1}, 1
+        return "ok", output, 1
 
     def _refuse_oversized(self, request: ActivityRequest) -> dict[str, Any] | None:
         """The error of an activity Temporal would refuse, or None to go ahead."""

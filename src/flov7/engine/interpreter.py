@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from flov7.engine.graph import Graph
-from flov7.nodes.base import NodeType
+from flov7.nodes.base import REQUEST_HANDLE, NodeType
 from flov7.nodes.registry import get_node_type
 from flov7.spec import EdgeSpec, NodeSpec, OnError, WorkflowSpec
 
@@ -66,6 +66,8 @@ class NodeState:
     """For a failed node: how the failure was handled."""
     input: Any = None
     """The node's rendered config as it ran (secrets redacted, size-capped)."""
+    waiting_for: str | None = None
+    """For a running ``wait`` / ``approval`` node: the event it waits for."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -108,6 +110,8 @@ class Interpreter:
         self._resolvable: list[str] = self.graph.roots()
         self.resolving: str | None = None
         """The node :meth:`advance` is resolving (or resolved last)."""
+        self._offered: dict[str, Any] = {}
+        """Outputs sent along ``request`` edges by nodes still waiting (``approval``)."""
         self._running: list[str] = []
         self._error_routed = {
             node_id: any(e.source_handle == ERROR_HANDLE for e in self.graph.outgoing[node_id])
@@ -196,6 +200,18 @@ class Interpreter:
             self.error = {"type": "Cancelled", "message": reason}
         return list(self._running)
 
+    def offer(self, node_id: str, output: Any) -> None:
+        """A running node's early output: its ``request`` edges become active now (their
+        targets may start), the others wait for the node to finish."""
+        if node_id in self._offered:
+            return
+        self._offered[node_id] = output
+        self._release_children(node_id, only_requests=True)
+
+    def mark_waiting(self, node_id: str, event: str | None) -> None:
+        """Show a running node as waiting for ``event`` (None: no longer waiting)."""
+        self.states[node_id].waiting_for = event
+
     def mark_cancelled(self, node_id: str, *, now: str) -> None:
         """Record that a running node was cancelled."""
         self._finish(node_id, NodeStatus.CANCELLED, now, self.states[node_id].attempts)
@@ -238,12 +254,18 @@ class Interpreter:
         incoming = self.graph.incoming[node_id]
         if not incoming:
             return input_data
-        parents = list(dict.fromkeys(e.source for e in incoming if self._edge_active(e)))
-        if len(parents) == 1:
-            return self.states[parents[0]].output
+        outputs: dict[str, Any] = {}
+        for edge in incoming:
+            if edge.source not in outputs and self._edge_active(edge):
+                outputs[edge.source] = (
+                    self._offered[edge.source]
+                    if edge.source_handle == REQUEST_HANDLE
+                    else self.states[edge.source].output
+                )
+        if len(outputs) == 1:
+            return next(iter(outputs.values()))
         merged: dict[str, Any] = {}
-        for parent in parents:
-            output = self.states[parent].output
+        for parent, output in outputs.items():
             if isinstance(output, dict):
                 merged.update(output)
             else:
@@ -282,7 +304,9 @@ class Interpreter:
             "nodes": {
                 node_id: {
                     "type": self.nodes[node_id].type,
-                    "status": state.status.value,
+                    # A waiting node is running for the graph; callers see it waiting.
+                    "status": "waiting" if state.waiting_for else state.status.value,
+                    **({"waiting_for": state.waiting_for} if state.waiting_for else {}),
                     "attempts": state.attempts,
                     "started_at": state.started_at,
                     "finished_at": state.finished_at,
@@ -335,13 +359,20 @@ class Interpreter:
             self.execution_path.append(node_id)
         return state
 
-    def _release_children(self, node_id: str) -> None:
+    def _release_children(self, node_id: str, *, only_requests: bool = False) -> None:
+        offered = node_id in self._offered
         for edge in self.graph.outgoing[node_id]:
+            is_request = edge.source_handle == REQUEST_HANDLE
+            # Request edges are released once: by offer(), or else when the node ends.
+            if (only_requests and not is_request) or (is_request and offered and not only_requests):
+                continue
             self._unfinished_parents[edge.target] -= 1
             if self._unfinished_parents[edge.target] == 0:
                 self._resolvable.append(edge.target)
 
     def _edge_active(self, edge: EdgeSpec) -> bool:
+        if edge.source_handle == REQUEST_HANDLE:
+            return edge.source in self._offered  # whatever became of the node since
         state = self.states[edge.source]
         if state.status == NodeStatus.COMPLETED:
             handles = self.types[edge.source].active_handles(state.output)

@@ -47,6 +47,7 @@ from flov7.errors import (
 )
 from flov7.local import views
 from flov7.local.runtime import ENGINE, LocalRun, LocalRuntime, process_identity
+from flov7.local.schedules import LocalSchedules
 from flov7.local.views import RunHistorySource
 from flov7.nodes.resources import node_resources
 from flov7.runs.contract import ExecutionFilters, ExecutionRef, WorkflowRef, run_fingerprint
@@ -116,14 +117,20 @@ class LocalBackend:
 
     engine = ENGINE
 
-    def __init__(self, settings: Settings, *, database: Database | None = None) -> None:
-        """``database``: an open store to share (the API's); default: open our own."""
+    def __init__(
+        self, settings: Settings, *, database: Database | None = None, scheduler: bool = True
+    ) -> None:
+        """``database``: an open store to share (the API's); default: open our own.
+        ``scheduler``: fire the local schedules from this process (the service does;
+        one-shot commands manage schedules without firing them)."""
         self.settings = settings
+        self._run_scheduler = scheduler
         self._database = database
         self._stack = contextlib.AsyncExitStack()
         self._runtime: LocalRuntime | None = None
         self._repository: Repository | None = None
         self._live: dict[str, _Live] = {}
+        self._schedules: LocalSchedules | None = None
 
     async def __aenter__(self) -> LocalBackend:
         log.warning(NOT_DURABLE_WARNING)
@@ -151,6 +158,11 @@ class LocalBackend:
             )
             # Last in, first out: runs are cancelled and recorded before the store closes.
             stack.push_async_callback(self._stop_runs, self._runtime)
+            # The in-process scheduler of local schedules; it stops before the runs do.
+            self._schedules = LocalSchedules(self)
+            if self._run_scheduler:
+                ticking = asyncio.create_task(self._schedules.run(), name="flov7-local-scheduler")
+                stack.push_async_callback(_stop_task, ticking)
         except BaseException:
             await stack.aclose()
             raise
@@ -281,6 +293,34 @@ class LocalBackend:
             return
         await self.runtime.terminate(execution_id, reason or "terminated through the API")
 
+    async def schedules(self) -> LocalSchedules:
+        """The local engine's schedules: an in-process scheduler (see its limits)."""
+        if self._schedules is None:
+            raise EngineUnavailableError("The local runtime is not running")
+        return self._schedules
+
+    async def send_event(self, execution_id: str, event: str, data: Any) -> None:
+        """Hand the event to a run of this process (its ``wait`` node takes it now or
+        later); 409-style error when the run is closed, 503 when another process runs it."""
+        run = self.runtime.get(execution_id)
+        if run is not None and run.outcome is None:
+            run.deliver_event(event, data)
+            return
+        if run is not None and run.outcome is not None:
+            status = str(run.outcome.get("status"))
+        else:
+            record = await self._known_record(execution_id, with_outcome=False)
+            status = record.status or "running"
+        if status in FINAL_STATUSES:
+            raise ExecutionAlreadyClosedError(
+                f"Execution '{execution_id}' is closed ({status}): the event was not delivered",
+                status=status,
+            )
+        raise EngineUnavailableError(
+            f"Execution '{execution_id}' runs in another Flov7 process: local runs take "
+            "events only from the process running them"
+        )
+
     async def history(
         self, execution_id: str, page: str | None, page_size: int, raw: bool
     ) -> HistoryPage:
@@ -333,9 +373,15 @@ class LocalBackend:
                 started_before=_aware(filters.started_before),
                 before=before,
                 limit=page_size + 1,
+                # A schedule's runs: their ids start with its id (and say so in trigger).
+                id_prefix=f"{filters.schedule_id}-" if filters.schedule_id else None,
             )
         except _STORE_ERRORS as exc:
             raise StoreError(f"The Flov7 store is unavailable: {exc}") from exc
+        if filters.schedule_id is not None:  # the prefix may also match "<id>-other"'s
+            records = [
+                r for r in records if (r.trigger or {}).get("schedule_id") == filters.schedule_id
+            ]
         page, token = keyset_page(
             records,
             page_size,
@@ -386,6 +432,7 @@ class LocalBackend:
             status="running",
             fingerprint=fingerprint,
             owner=process_identity(),
+            trigger=ref.trigger,
         )
         try:
             kept = await self.repository.record_execution(record)
@@ -433,6 +480,7 @@ class LocalBackend:
                         events=list(run.events),
                         fingerprint=live.fingerprint,
                         owner=process_identity(),
+                        trigger=live.ref.trigger,
                     )
                 )
         except Exception as exc:  # a store failure must not fail the run's task
@@ -477,6 +525,12 @@ class LocalBackend:
         if record is None or record.engine != ENGINE:
             raise ExecutionNotFoundError(f"No execution '{execution_id}'")
         return record
+
+
+async def _stop_task(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _check_same_run(execution_id: str, kept: str | None, fingerprint: str) -> None:

@@ -21,6 +21,7 @@ from flov7.engine.driver import (
     NodeFailed,
     timeout_error,
 )
+from flov7.engine.events import EventMailbox, ReceivedEvent
 from flov7.engine.payloads import check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext
@@ -43,6 +44,13 @@ class LocalNodeRunner:
         self.execution_id = execution_id
         self.on_event = on_event
         """Told of every failed attempt (the result only shows the last one)."""
+        self.mailbox = EventMailbox()
+        self._arrived = asyncio.Event()
+
+    def deliver_event(self, name: str, data: Any) -> None:
+        """Keep an event for the ``wait`` node waiting for it, now or later."""
+        self.mailbox.deliver(name, data, self.now())
+        self._arrived.set()
 
     def now(self) -> str:
         return datetime.now(UTC).isoformat()
@@ -60,6 +68,16 @@ class LocalNodeRunner:
         # a large fraction of a second, and the API's requests share this loop. Pure work
         # touches no shared state but its own node's; the loop waits for the result.
         return await asyncio.to_thread(work)
+
+    async def wait_for_event(
+        self, event: str, timeout_seconds: float | None, node_id: str
+    ) -> ReceivedEvent:
+        async with asyncio.timeout(timeout_seconds):
+            while (received := self.mailbox.take(event)) is None:
+                # Several waits may share the flag: each one re-checks its own name.
+                self._arrived.clear()
+                await self._arrived.wait()
+        return received
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy

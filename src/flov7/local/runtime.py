@@ -89,6 +89,16 @@ class LocalRun:
             self.events.append({"time": now, "node_id": node_id, "event": "cancel_requested"})
         self.driver.request_cancel(reason)
 
+    def deliver_event(self, name: str, data: Any) -> None:
+        """Keep an event for the run's ``wait`` node waiting for it, now or later (the
+        local form of the ``deliver_event`` signal); recorded in :attr:`events`."""
+        runner = self.driver.runner
+        assert isinstance(runner, LocalNodeRunner)
+        self.events.append(
+            {"time": _now(), "node_id": None, "event": "event_received", "name": name}
+        )
+        runner.deliver_event(name, data)
+
     async def result(self) -> dict[str, Any]:
         """Wait for the result document."""
         assert self.task is not None

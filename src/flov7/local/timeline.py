@@ -83,6 +83,13 @@ def local_timeline(
                 source=SOURCE,
                 details={"reason": event.get("reason")},
             )
+        elif event.get("event") == "event_received":
+            assembler.add(
+                "event_received",
+                when=parse_time(event.get("time")),
+                source=SOURCE,
+                details={"event": event.get("name")},
+            )
     for node_id, state in nodes.items():
         node_events = by_node.get(node_id, [])
         kind = node_kind(state.get("type"))

@@ -68,6 +68,7 @@ class RunHistorySource:
 def run_status(run: LocalRun, ref: WorkflowRef) -> RunStatus:
     """The status of a run of this process."""
     answer = _base(run.execution_id, run.run_id, ref.workflow_id, ref.version)
+    answer.trigger = ref.trigger
     if run.outcome is not None:
         return _closed(answer, run.outcome)
     report = run.status()
@@ -81,6 +82,7 @@ def run_status(run: LocalRun, ref: WorkflowRef) -> RunStatus:
 def record_status(record: ExecutionRecord) -> RunStatus:
     """The status of a run known from its store record (read ``with_outcome``)."""
     answer = _base(record.execution_id, record.run_id, record.workflow_id, record.version)
+    answer.trigger = record.trigger
     if record.result is not None:
         return _closed(answer, record.result)
     status = record.status or "running"
@@ -129,6 +131,7 @@ def listed(record: ExecutionRecord) -> RunListItem:
         engine=ENGINE,
         workflow_id=record.workflow_id,
         version=record.version,
+        trigger=record.trigger,
         status=status,
         engine_status=_ENGINE_STATUS.get(status, "COMPLETED"),
         started_at=record.created_at.isoformat(),

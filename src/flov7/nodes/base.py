@@ -6,6 +6,8 @@ validator and ``GET /node-types`` use, a description, an example, and how it run
 - ``PURE`` nodes (``condition``, ``transform``) are evaluated inside workflow code by
   :meth:`NodeType.evaluate`: deterministic, no I/O, no activity round trip.
 - ``TIMER`` nodes (``delay``) become a durable timer (``workflow.sleep``).
+- ``EVENT`` nodes (``wait``, ``approval``) wait for a named event sent to the run (a
+  Temporal signal) with an optional timeout, then output what the event carried.
 - ``ACTIVITY`` nodes touch the world and run as one Temporal activity per node type,
   calling :meth:`NodeType.execute`.
 
@@ -27,12 +29,17 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from flov7.errors import NodeExecutionError
 from flov7.messages import error_message, rendered_note
 
+REQUEST_HANDLE = "request"
+"""Source handle of the edges a preparing ``EVENT`` node (``approval``) feeds while it
+still waits (see :attr:`NodeType.prepares`)."""
+
 
 class NodeKind(StrEnum):
     """Where a node type runs."""
 
     PURE = "pure"
     TIMER = "timer"
+    EVENT = "event"
     ACTIVITY = "activity"
 
 
@@ -76,6 +83,10 @@ class NodeType:
     """Source handles this type's outgoing edges must carry (``condition``: true/false)."""
     output_schema: ClassVar[dict[str, Any] | None] = None
     """JSON Schema of the output (see :mod:`flov7.nodes.outputs`); None when unknown."""
+    prepares: ClassVar[bool] = False
+    """``EVENT`` types only: :meth:`execute` runs first, as an activity, and its output
+    goes at once along the node's ``request`` edges while the node waits (``approval``:
+    the links to send to the person who decides)."""
 
     def parse_config(
         self, data: Mapping[str, Any], written: Mapping[str, Any] | None = None
@@ -143,6 +154,14 @@ class NodeType:
     def timer_output(self, config: NodeConfig, inputs: Any) -> Any:
         """What a ``TIMER`` node outputs once its timer fired."""
         raise TypeError(f"{self.name} is not a timer node type")
+
+    def event_wait(self, config: NodeConfig, node_id: str) -> tuple[str, float | None]:
+        """The event an ``EVENT`` node waits for, and its timeout in seconds (None: none)."""
+        raise TypeError(f"{self.name} is not an event node type")
+
+    def event_output(self, config: NodeConfig, data: Any, received_at: str) -> Any:
+        """What an ``EVENT`` node outputs once its event arrived with ``data``."""
+        raise TypeError(f"{self.name} is not an event node type")
 
     def execute(self, config: NodeConfig, context: ActivityContext) -> Awaitable[Any]:
         """Run an ``ACTIVITY`` node (inside a Temporal activity or the local runtime)."""

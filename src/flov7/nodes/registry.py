@@ -14,11 +14,14 @@ from collections.abc import Iterator
 
 from flov7.nodes.ai_agent import ai_agent_node
 from flov7.nodes.api_call import api_call_node
+from flov7.nodes.approval import approval_node
 from flov7.nodes.base import NodeType
 from flov7.nodes.condition import condition_node
 from flov7.nodes.database import database_node
 from flov7.nodes.delay import delay_node
+from flov7.nodes.respond import respond_node
 from flov7.nodes.transform import transform_node
+from flov7.nodes.wait import wait_node
 from flov7.nodes.webhook import webhook_node
 
 __all__ = [
@@ -38,8 +41,11 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
     database_node,
     webhook_node,
     ai_agent_node,
+    wait_node,
+    approval_node,
+    respond_node,
 )
-"""The built-in node types, in the integration guide's order."""
+"""The built-in node types, in the integration guide's order, then Flov7's own."""
 
 _BUILTINS: dict[str, NodeType] = {node_type.name: node_type for node_type in BUILTIN_NODE_TYPES}
 _ADDED: dict[str, NodeType] = {}

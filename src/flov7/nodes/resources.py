@@ -12,6 +12,7 @@ handshake per node), and the database node keeps one engine per database through
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
@@ -24,6 +25,7 @@ from flov7.nodes.base import ActivityContext
 from flov7.nodes.credentials import CredentialStore
 from flov7.nodes.http import build_http_client
 from flov7.nodes.settings import NodeSettings
+from flov7.security.approvals import ApprovalSigner
 
 __all__ = ["NodeResources", "node_resources", "require_resources"]
 
@@ -47,6 +49,9 @@ class NodeResources:
         """The shared, SSRF-guarded, pooled HTTP client."""
         self.credentials = credentials
         """Named credentials: ``credentials.get(name, BearerCredential)``."""
+        self.approvals: Callable[[], ApprovalSigner] | None = None
+        """The signer of ``approval`` links, made on first use (set by
+        :func:`node_resources`; the data dir's key file is only created when needed)."""
         self._shared: dict[str, Any] = {}
 
     @classmethod
@@ -140,6 +145,7 @@ async def node_resources(settings: Settings) -> AsyncIterator[NodeResources]:
     of failing nodes later. Used by Temporal workers and the local runtime alike.
     """
     async with NodeResources.open(settings.nodes) as resources:
+        resources.approvals = functools.cache(settings.flov7.approval_signer)
         yield resources
 
 

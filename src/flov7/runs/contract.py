@@ -19,8 +19,9 @@ Contract every engine keeps (the API's tests run against both):
   ``created=False``; with another document or input it raises
   :class:`~flov7.errors.ExecutionConflictError`.
 - ``status`` and ``wait`` answer the same :class:`~flov7.runs.views.RunStatus`.
-- Unknown ids raise :class:`~flov7.errors.ExecutionNotFoundError`; cancelling or
-  terminating a closed run raises :class:`~flov7.errors.ExecutionAlreadyClosedError`;
+- Unknown ids raise :class:`~flov7.errors.ExecutionNotFoundError`; cancelling,
+  terminating or sending an event to a closed run raises
+  :class:`~flov7.errors.ExecutionAlreadyClosedError`;
   an engine that cannot be reached raises :class:`~flov7.errors.EngineUnavailableError`
   (503, never 500); a bad filter or page token raises
   :class:`~flov7.errors.InvalidQueryError` (400).
@@ -54,6 +55,9 @@ class WorkflowRef:
 
     workflow_id: str
     version: int | None = None
+    trigger: dict[str, Any] | None = None
+    """What started the run when not a caller (``{"type": "webhook", "hook_id"}``):
+    shown as ``trigger`` in its status and listing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,8 @@ class ExecutionFilters:
     """One of :data:`~flov7.runs.views.RUN_STATUSES` (``running`` includes ``pending``)."""
     started_after: datetime | None = None
     started_before: datetime | None = None
+    schedule_id: str | None = None
+    """Runs a schedule started (Temporal only: the local engine has no schedules)."""
 
 
 def run_fingerprint(document: dict[str, Any], run_input: dict[str, Any] | None) -> str:
@@ -138,6 +144,12 @@ class ExecutionBackend(Protocol):
     async def terminate(self, execution_id: str, reason: str | None = None) -> None:
         """End the run now, without waiting for anything it runs (a stuck run can always
         be ended this way). Its status becomes ``terminated``."""
+        ...
+
+    async def send_event(self, execution_id: str, event: str, data: Any) -> None:
+        """Deliver a named event to the run: its ``wait`` node for ``event`` takes it,
+        now or when it starts (on Temporal, the ``deliver_event`` signal). Raises
+        :class:`~flov7.errors.ExecutionAlreadyClosedError` for a closed run."""
         ...
 
     async def list(

@@ -73,6 +73,7 @@ class RunService:
         execution_id: str | None = None,
         workflow_id: str | None = None,
         version: int | None = None,
+        trigger: dict[str, Any] | None = None,
     ) -> StartedRun:
         """Validate and start a run (or join the one ``execution_id`` names).
 
@@ -86,7 +87,9 @@ class RunService:
                 f"The workflow document is invalid ({len(report.issues)} issue(s)); "
                 "nothing was started",
             )
-        workflow = WorkflowRef(workflow_id=workflow_id or report.spec.id, version=version)
+        workflow = WorkflowRef(
+            workflow_id=workflow_id or report.spec.id, version=version, trigger=trigger
+        )
         execution_id = execution_id or new_execution_id(workflow.workflow_id)
         ref = await self.backend.start(document, run_input or None, execution_id, workflow)
         warnings = tuple(issue.as_dict() for issue in report.warnings)

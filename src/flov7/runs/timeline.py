@@ -99,6 +99,13 @@ class TimelineAssembler:
             if status == "skipped":
                 self._from_state(node_id, node_type, "skipped", state.get("finished_at"))
                 continue
+            if status == "waiting":
+                # A wait without a timeout starts no timer: its state tells it waits.
+                if not self._has(node_id, "waiting"):
+                    details = {"event": state.get("waiting_for")}
+                    started_at = state.get("started_at")
+                    self._from_state(node_id, node_type, "waiting", started_at, details)
+                continue
             if node_id in seen or not started(state):
                 continue
             # No event at all: evaluated inside workflow code (or never reached the engine).
@@ -121,6 +128,7 @@ class TimelineAssembler:
                 "finished_at": finished,
                 "duration_ms": duration_ms(started, finished),
                 "error": state.get("error"),
+                "waiting_for": state.get("waiting_for"),
                 "in_history": False,
             }
         for _, _, entry in self.entries:
@@ -166,6 +174,9 @@ class TimelineAssembler:
             details=details,
         )
 
+    def _has(self, node_id: str, event: str) -> bool:
+        return any(e["node_id"] == node_id and e["event"] == event for _, _, e in self.entries)
+
     def _state_type(self, node_id: str | None) -> str | None:
         if node_id is None or node_id not in self.states:
             return None
@@ -178,6 +189,9 @@ _NODE_EVENT_STATUS = {
     "started": "running",
     "attempt_failed": "running",
     "timer_started": "running",
+    "waiting": "waiting",
+    "event_taken": "completed",
+    "wait_timed_out": "failed",
     "completed": "completed",
     "timer_fired": "completed",
     "failed": "failed",

@@ -72,7 +72,11 @@ class NodeView(_View):
     type: str | None = None
     status: str | None = Field(
         default=None,
-        description="pending, running, completed, failed, skipped or cancelled.",
+        description="pending, running, waiting (a wait or approval node waiting for "
+        "its event: see waiting_for), completed, failed, skipped or cancelled.",
+    )
+    waiting_for: str | None = Field(
+        default=None, description="While the node is waiting: the event it waits for."
     )
     attempts: int | None = None
     started_at: str | None = None
@@ -88,6 +92,7 @@ class NodeView(_View):
         """A node state (an entry of the status report or of ``node_results``)."""
         started, finished = node.get("started_at"), node.get("finished_at")
         worker = node.get("worker")
+        waiting_for = node.get("waiting_for")
         return cls(
             type=node.get("type"),
             status=node.get("status"),
@@ -97,6 +102,7 @@ class NodeView(_View):
             duration_ms=duration_ms(started, finished),
             error=node.get("error"),
             worker=worker if isinstance(worker, str) else None,
+            waiting_for=waiting_for if isinstance(waiting_for, str) else None,
         )
 
 
@@ -109,6 +115,11 @@ class RunStatus(_View):
     workflow_id: str | None = None
     workflow_name: str | None = None
     version: int | None = None
+    trigger: dict[str, Any] | None = Field(
+        default=None,
+        description="What started the run when not a caller: "
+        '`{"type": "schedule", "schedule_id": ...}`.',
+    )
     status: str = Field(
         description="pending (no worker picked it up yet), running, completed, failed, "
         "cancelled, timed_out, terminated, or interrupted (a local run whose process "
@@ -172,6 +183,7 @@ class RunListItem(_View):
     engine: str
     workflow_id: str | None = None
     version: int | None = None
+    trigger: dict[str, Any] | None = None
     status: str
     engine_status: str | None = None
     started_at: str | None = None

@@ -13,7 +13,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -118,6 +128,8 @@ class ExecutionRow(Base):
     owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
     """``host:pid`` of the process running a local run: its runs are only interrupted
     by a later start once that process is gone."""
+    trigger: Mapped[dict[str, Any] | None] = mapped_column(OrderedJSON, nullable=True)
+    """What started the run when not a caller (``{"type": "webhook", "hook_id"}``)."""
 
 
 class ApiKeyRow(Base):
@@ -130,3 +142,41 @@ class ApiKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class HookRow(Base):
+    """An inbound webhook of a stored workflow (``POST /hooks/{id}`` starts a run).
+
+    A ``token`` hook keeps the SHA-256 of its token only; an ``hmac`` hook keeps no
+    secret at all (its secret is derived from the service's signing key and the id).
+    """
+
+    __tablename__ = "hooks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """None: the workflow's current version when a request comes."""
+    mode: Mapped[str] = mapped_column(String(16))
+    auth: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    timeout_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ScheduleRow(Base):
+    """A schedule of the local engine (Temporal keeps its own: Temporal Schedules)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(OrderedJSON)
+    """cron, interval_seconds, timezone, input, overlap, catchup and jitter, note."""
+    target: Mapped[dict[str, Any]] = mapped_column(OrderedJSON)
+    """The document it runs, with its workflow id and versions."""
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_fire_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    fired: Mapped[int] = mapped_column(Integer, default=0)

@@ -110,6 +110,8 @@ class ExecutionRecord:
     """Digest of the document and input the run executes (a reused id is checked on it)."""
     owner: str | None = None
     """``host:pid`` of the process running a local run (None for Temporal runs)."""
+    trigger: dict[str, Any] | None = None
+    """What started the run when not a caller (``{"type": "webhook", "hook_id"}``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +332,7 @@ class Repository:
                         events=record.events,
                         fingerprint=record.fingerprint,
                         owner=record.owner,
+                        trigger=record.trigger,
                     )
                 )
                 return record
@@ -433,8 +436,11 @@ class Repository:
         started_before: datetime | None = None,
         before: tuple[datetime, str] | None = None,
         limit: int = 50,
+        id_prefix: str | None = None,
     ) -> list[ExecutionRecord]:
         """Runs of ``engine``, newest first (``created_at``, then id, descending).
+
+        ``id_prefix``: only execution ids starting with it (a local schedule's runs).
 
         ``before``: the ``(created_at, execution_id)`` of the last run of the previous
         page (keyset pagination: stable while new runs start). None filters match all.
@@ -442,6 +448,8 @@ class Repository:
         query = select(ExecutionRow).where(ExecutionRow.engine == engine)
         if workflow_id is not None:
             query = query.where(ExecutionRow.workflow_id == workflow_id)
+        if id_prefix is not None:
+            query = query.where(ExecutionRow.execution_id.startswith(id_prefix, autoescape=True))
         if statuses is not None:
             query = query.where(ExecutionRow.status.in_(list(statuses)))
         if started_after is not None:
@@ -570,6 +578,7 @@ def _execution(row: ExecutionRow, *, with_outcome: bool = False) -> ExecutionRec
         events=row.events if with_outcome else None,
         fingerprint=row.fingerprint,
         owner=row.owner,
+        trigger=row.trigger,
     )
 
 

@@ -44,11 +44,12 @@ class NodeActivities:
         self.resources = resources
 
     def all(self) -> list[ActivityFunction]:
-        """One activity function per ``ACTIVITY`` node type."""
+        """One activity function per ``ACTIVITY`` node type (and per ``EVENT`` type that
+        prepares its wait in one: ``approval``)."""
         return [
             self._activity_for(node_type)
             for node_type in node_types().values()
-            if node_type.kind == NodeKind.ACTIVITY
+            if node_type.kind == NodeKind.ACTIVITY or node_type.prepares
         ]
 
     def _activity_for(self, node_type: NodeType) -> ActivityFunction:

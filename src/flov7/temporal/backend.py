@@ -76,7 +76,13 @@ from flov7.temporal.executions import (
     start_execution_once,
 )
 from flov7.temporal.history import build_timeline, raw_event
-from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
+from flov7.temporal.names import (
+    CANCEL_SIGNAL,
+    EVENT_SIGNAL,
+    EXECUTION_WORKFLOW,
+    STATUS_QUERY,
+)
+from flov7.temporal.schedules import TemporalSchedules
 from flov7.temporal.search_attributes import (
     SEARCH_ATTRIBUTES,
     STATUS,
@@ -166,6 +172,9 @@ def visibility_query(filters: ExecutionFilters, *, search_attributes: bool) -> s
                 raise InvalidQueryError(f"Filtering by status '{status}' {hint}")
             raise InvalidQueryError(f"Unknown status filter '{status}'")
         clauses.append(table[status])
+    if filters.schedule_id is not None:
+        # Temporal tags every run a schedule starts with this built-in attribute.
+        clauses.append(f"TemporalScheduledById = {_quote(filters.schedule_id, 'schedule_id')}")
     if filters.started_after is not None:
         clauses.append(f"StartTime >= '{_rfc3339(filters.started_after)}'")
     if filters.started_before is not None:
@@ -290,6 +299,7 @@ class TemporalBackend:
                 version=workflow_ref.version,
                 search_attributes=use_attributes,
                 fingerprint=fingerprint,
+                trigger=workflow_ref.trigger,
             )
             handle = started.handle
             if not started.created:
@@ -493,6 +503,31 @@ class TemporalBackend:
         report.status = "ok"
         return report
 
+    async def schedules(self) -> TemporalSchedules:
+        """Flov7 schedules on this engine: Temporal Schedules (docs/triggers.md)."""
+        return TemporalSchedules(
+            await self.client(),
+            self.settings,
+            search_attributes=await self.search_attributes_enabled(),
+            status_of=self.status,
+        )
+
+    async def send_event(self, execution_id: str, event: str, data: Any) -> None:
+        """Send the ``deliver_event`` signal; 409-style error when the run is closed."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            await self._ensure_open(handle, "send an event to")
+            try:
+                await handle.signal(EVENT_SIGNAL, {"event": event, "data": data})
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:  # closed since the describe
+                    raise ExecutionAlreadyClosedError(
+                        f"Execution '{execution_id}' closed meanwhile: the event was not delivered",
+                        status="closed",
+                    ) from exc
+                raise
+
     # -- internals ----------------------------------------------------------------------
 
     async def _describe(self, handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription:
@@ -528,6 +563,7 @@ class TemporalBackend:
             engine=ENGINE,
             workflow_id=labels.get("workflow_id"),
             version=labels.get("version"),
+            trigger=labels.get("trigger"),
             status="running",
             engine_status=description.status.name if description.status else None,
             started_at=_iso(description.start_time),
@@ -727,6 +763,8 @@ async def _labels(description: WorkflowExecution) -> dict[str, Any]:
     labels: dict[str, Any] = {}
     if entry:
         labels = {"workflow_id": entry.get("workflow_id"), "version": entry.get("version")}
+        if isinstance(entry.get("trigger"), dict):
+            labels["trigger"] = entry["trigger"]
     attributes = description.typed_search_attributes
     labels.setdefault("workflow_id", attributes.get(WORKFLOW_ID))
     labels.setdefault("version", attributes.get(VERSION))
@@ -748,6 +786,7 @@ async def _listed(execution: WorkflowExecution) -> RunListItem:
         engine=ENGINE,
         workflow_id=labels.get("workflow_id"),
         version=labels.get("version"),
+        trigger=labels.get("trigger"),
         status=status,
         engine_status=execution.status.name if execution.status else None,
         started_at=_iso(execution.start_time),

@@ -91,6 +91,7 @@ async def start_execution_once(
     version: int | None = None,
     search_attributes: bool = False,
     fingerprint: str | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> StartedExecution:
     """Start ``WorkflowExecution`` unless ``execution_id`` already names a run.
 
@@ -125,7 +126,14 @@ async def start_execution_once(
             retry_policy=settings.workflow_retry_policy(),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo={MEMO_KEY: {"workflow_id": label, "version": version, "fingerprint": fingerprint}},
+            memo={
+                MEMO_KEY: {
+                    "workflow_id": label,
+                    "version": version,
+                    "fingerprint": fingerprint,
+                    **({"trigger": trigger} if trigger else {}),
+                }
+            },
             search_attributes=start_attributes(label, version) if search_attributes else None,
         )
     except WorkflowAlreadyStartedError as exc:

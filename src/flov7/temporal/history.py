@@ -48,7 +48,7 @@ from flov7.runs.timeline import (
     started,
     waited_seconds,
 )
-from flov7.temporal.names import CANCEL_SIGNAL
+from flov7.temporal.names import CANCEL_SIGNAL, EVENT_SIGNAL
 
 __all__ = ["build_timeline", "raw_event"]
 
@@ -154,6 +154,11 @@ class _Builder(TimelineAssembler):
             seconds = timer.start_to_fire_timeout.ToTimedelta().total_seconds()
             self.timers[event.event_id] = node_id
             self.timer_durations[event.event_id] = seconds
+            if self._waits(node_id):
+                # The timeout of a wait node: the node waits for its event meanwhile.
+                details = {"event": self._waiting_for(node_id), "timeout_seconds": seconds}
+                self._entry(event, "waiting", node_id=node_id, details=details)
+                return
             self._entry(
                 event,
                 "timer_started",
@@ -163,10 +168,19 @@ class _Builder(TimelineAssembler):
             )
         elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
             started = event.timer_fired_event_attributes.started_event_id
-            self._entry(event, "timer_fired", node_id=self.timers.get(started), timer=started)
+            node_id = self.timers.get(started)
+            fired = "wait_timed_out" if self._waits(node_id) else "timer_fired"
+            self._entry(event, fired, node_id=node_id, timer=started)
         elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
             started = event.timer_canceled_event_attributes.started_event_id
-            self._entry(event, "cancelled", node_id=self.timers.get(started), timer=started)
+            node_id = self.timers.get(started)
+            if self._waits(node_id) and self.states.get(node_id or "", {}).get("status") == (
+                "completed"
+            ):
+                # The event came first: the timeout timer was cancelled.
+                self._entry(event, "event_taken", node_id=node_id)
+                return
+            self._entry(event, "cancelled", node_id=node_id, timer=started)
 
     def _close_details(self, event: HistoryEvent) -> dict[str, Any]:
         kind = event.event_type
@@ -183,7 +197,12 @@ class _Builder(TimelineAssembler):
 
     def _signal(self, event: HistoryEvent) -> None:
         attrs = event.workflow_execution_signaled_event_attributes
-        if attrs.signal_name == CANCEL_SIGNAL:
+        if attrs.signal_name == EVENT_SIGNAL:
+            message = self._decode_first(attrs.input.payloads)
+            name = message.get("event") if isinstance(message, dict) else None
+            # The name only: the data is the run's, shown as the wait node's output.
+            self._entry(event, "event_received", details={"event": name})
+        elif attrs.signal_name == CANCEL_SIGNAL:
             reason = self._decode_first(attrs.input.payloads)
             self._entry(
                 event,
@@ -379,6 +398,13 @@ class _Builder(TimelineAssembler):
         )
         if timer is not None:
             entry["_timer"] = timer
+
+    def _waits(self, node_id: str | None) -> bool:
+        """True for a ``wait`` / ``approval`` node (its timer is its timeout)."""
+        return node_kind(self._state_type(node_id)) == NodeKind.EVENT
+
+    def _waiting_for(self, node_id: str | None) -> Any:
+        return self.states.get(node_id or "", {}).get("waiting_for")
 
     def _summary(self, event: HistoryEvent) -> str | None:
         if not event.HasField("user_metadata") or not event.user_metadata.HasField("summary"):

@@ -7,6 +7,7 @@ from flov7.config import DEFAULT_TASK_QUEUE
 __all__ = [
     "CANCEL_SIGNAL",
     "DEFAULT_TASK_QUEUE",
+    "EVENT_SIGNAL",
     "EXECUTION_WORKFLOW",
     "STATUS_QUERY",
     "VALIDATION_WORKFLOW",
@@ -17,6 +18,8 @@ EXECUTION_WORKFLOW = "WorkflowExecution"
 VALIDATION_WORKFLOW = "WorkflowValidation"
 STATUS_QUERY = "get_status"
 CANCEL_SIGNAL = "cancel_workflow"
+EVENT_SIGNAL = "deliver_event"
+"""Signal carrying ``{"event": name, "data": ...}`` to a run's ``wait`` nodes."""
 
 
 def activity_name(node_type: str) -> str:

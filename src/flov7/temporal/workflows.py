@@ -12,6 +12,7 @@ passed through the sandbox (imported once, not per run): they have no side effec
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         NodeFailed,
         timeout_error,
     )
+    from flov7.engine.events import EVENT_NAME_MAX_LENGTH, EventMailbox, ReceivedEvent
     from flov7.engine.interpreter import Interpreter
     from flov7.engine.validate import validate_workflow
     from flov7.temporal.names import activity_name
@@ -42,7 +44,11 @@ T = TypeVar("T")
 
 
 class TemporalNodeRunner:
-    """Runs I/O nodes as activities and delays as durable timers."""
+    """Runs I/O nodes as activities, delays as durable timers, and waits for events
+    on the ``deliver_event`` signals kept in ``mailbox``."""
+
+    def __init__(self, mailbox: EventMailbox | None = None) -> None:
+        self.mailbox = mailbox or EventMailbox()
 
     def now(self) -> str:
         return workflow.now().isoformat()
@@ -61,6 +67,33 @@ class TemporalNodeRunner:
         # Inline, without awaiting anything: workflow code is single-threaded and replayed,
         # so pure nodes run in place (bounded by steps; see driver.MAX_STEPS_PER_CHECKPOINT).
         return work()
+
+    async def wait_for_event(
+        self, event: str, timeout_seconds: float | None, node_id: str
+    ) -> ReceivedEvent:
+        # The condition takes the event itself: two waits for one name woken by one
+        # event must not both believe they got it (conditions run one after the other,
+        # in a fixed order, on every replay).
+        taken: list[ReceivedEvent] = []
+
+        def arrived() -> bool:
+            if not taken and (received := self.mailbox.take(event)) is not None:
+                taken.append(received)
+            return bool(taken)
+
+        # No timeout, no timer; with one, a durable timer named after the node (so the
+        # timeline attributes it). wait_condition raises asyncio.TimeoutError (an alias
+        # of TimeoutError) when the timer fires first.
+        try:
+            await workflow.wait_condition(
+                arrived,
+                timeout=timedelta(seconds=timeout_seconds) if timeout_seconds else None,
+                timeout_summary=node_id if timeout_seconds else None,
+            )
+        except builtins.TimeoutError:  # asyncio's; TimeoutError here is Temporal's
+            if not taken:  # the event and the timer in one activation: the event wins
+                raise
+        return taken[0]
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
@@ -136,6 +169,8 @@ class WorkflowExecution:
         self._interpreter: Interpreter | None = None
         self._driver: GraphDriver | None = None
         self._cancel_reason: str | None = None
+        # Filled by the deliver_event signal, possibly before run() starts.
+        self._mailbox = EventMailbox()
 
     @workflow.run
     async def run(self, workflow_data: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +198,7 @@ class WorkflowExecution:
         )
         self._driver = GraphDriver(
             self._interpreter,
-            TemporalNodeRunner(),
+            TemporalNodeRunner(self._mailbox),
             input_data=spec.input,
             defaults=spec.defaults,
         )
@@ -206,6 +241,16 @@ class WorkflowExecution:
         self._cancel_reason = reason or "cancel_workflow signal"
         if self._driver is not None:
             self._driver.request_cancel(self._cancel_reason)
+
+    @workflow.signal(name="deliver_event")
+    def deliver_event(self, message: dict[str, Any]) -> None:
+        """Keep ``{"event": name, "data": ...}`` for the ``wait`` node waiting for it
+        (now or later): any Temporal client may send it."""
+        name = message.get("event") if isinstance(message, dict) else None
+        if not isinstance(name, str) or not 0 < len(name) <= EVENT_NAME_MAX_LENGTH:
+            workflow.logger.warning("deliver_event signal without a valid 'event' ignored")
+            return
+        self._mailbox.deliver(name, message.get("data"), workflow.now().isoformat())
 
 
 @workflow.defn(name="WorkflowValidation")

@@ -253,6 +253,10 @@ async def list_executions(
             "only happens on the local engine)."
         ),
     ] = None,
+    schedule_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Runs this schedule started."),
+    ] = None,
     started_after: Annotated[datetime | None, Query(description="ISO 8601.")] = None,
     started_before: Annotated[datetime | None, Query(description="ISO 8601.")] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -265,5 +269,6 @@ async def list_executions(
         status=status,
         started_after=started_after,
         started_before=started_before,
+        schedule_id=schedule_id,
     )
     return await backend.list(filters, page_token, page_size)

@@ -27,6 +27,7 @@ from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
 from flov7.runs.pages import decode_position, keyset_page
 from flov7.store.repository import StoredWorkflow, WorkflowVersion
+from flov7.triggers.schedules import follow_new_version
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 
@@ -164,10 +165,11 @@ async def get_workflow(
     operation_id="update_workflow",
 )
 async def update_workflow(
-    repository: RepositoryDep, workflow_id: WorkflowId, body: WorkflowUpdate
+    context: ContextDep, repository: RepositoryDep, workflow_id: WorkflowId, body: WorkflowUpdate
 ) -> dict[str, Any]:
-    """Append a new immutable version; it becomes current. With `expected_version`,
-    409 if someone else updated the workflow meanwhile."""
+    """Append a new immutable version; it becomes current (schedules that run the
+    `latest` version run it from now on). With `expected_version`, 409 if someone else
+    updated the workflow meanwhile."""
     document = _checked_document(body.document, workflow_id)
     workflow = await repository.update_workflow(
         workflow_id,
@@ -176,6 +178,7 @@ async def update_workflow(
         description=body.description,
         expected_version=body.expected_version,
     )
+    await follow_new_version(context.backend, workflow_id, workflow.current_version, document)
     return _out(workflow)
 
 
