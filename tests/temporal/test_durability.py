@@ -22,6 +22,7 @@ from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import WORKFLOWS, create_worker
 
 from support.cases import Case, load_cases
+from support.results import result_document
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -35,7 +36,7 @@ async def test_fresh_history_replays_deterministically(
     handle = await start_execution(
         temporal_client, case.document, flov7_worker, run_input=case.run_input
     )
-    await handle.result()
+    await result_document(handle)
     history = await handle.fetch_history()
     result = await Replayer(workflows=WORKFLOWS).replay_workflow(history)
     assert result.replay_failure is None

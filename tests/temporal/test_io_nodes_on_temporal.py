@@ -23,6 +23,8 @@ from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import create_worker
 from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
+from support.results import result_document
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 FAST = {"initial_interval_seconds": 0.1, "backoff_coefficient": 1.0, "max_interval_seconds": 0.2}
@@ -135,7 +137,7 @@ async def test_cancel_signal_cancels_an_activity_in_flight(
             break
         await asyncio.sleep(0.05)
     await handle.signal("cancel_workflow", "test")
-    result = await handle.result()
+    result = await result_document(handle)
     assert result["status"] == "cancelled"
     assert result["cancelled_nodes"] == ["slow"]
     # The run reports "cancelled" only once the activity has really stopped.
