@@ -54,6 +54,30 @@ async def test_recorded_history_still_replays(path: Path) -> None:
     assert result.replay_failure is None
 
 
+@pytest.mark.parametrize(
+    ("name", "closed_by"),
+    [
+        # Recorded before the flov7-run-state patch: failed and signal-cancelled runs
+        # completed. They replay on the old path (no patch marker in their history).
+        ("on_error_fail-zero", "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
+        ("cancel-signal", "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
+        ("cancel-request", "EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED"),
+        # Recorded with the patch: Failed and Canceled in Temporal.
+        ("run-state-failed", "EVENT_TYPE_WORKFLOW_EXECUTION_FAILED"),
+        ("run-state-cancel-signal", "EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED"),
+    ],
+)
+async def test_histories_from_before_and_after_the_run_state_patch(
+    name: str, closed_by: str
+) -> None:
+    """Both generations are kept and replay: the old path for runs already in flight."""
+    events = json.loads((HISTORIES / f"{name}.json").read_text())["events"]
+    assert events[-1]["eventType"] == closed_by
+    history = WorkflowHistory.from_json(name, {"events": events})
+    result = await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    assert result.replay_failure is None
+
+
 async def test_recorded_histories_exist() -> None:
     assert len(list(HISTORIES.glob("*.json"))) >= 15
 
