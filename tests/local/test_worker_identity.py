@@ -11,14 +11,12 @@ import pytest
 from flov7.local.runner import local_worker_identity
 from flov7.local.runtime import LocalRuntime
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
 def test_the_local_identity_is_stable_and_says_local() -> None:
     assert local_worker_identity() == f"local:{os.getpid()}@{socket.gethostname()}"
     assert local_worker_identity() == local_worker_identity()
 
 
+@pytest.mark.asyncio(loop_scope="session")
 async def test_every_node_of_a_local_run_names_the_local_worker() -> None:
     document: dict[str, Any] = {
         "id": "who-local",
