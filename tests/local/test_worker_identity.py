@@ -11,6 +11,7 @@ import pytest
 from flov7.local.runner import local_worker_identity
 from flov7.local.runtime import LocalRuntime
 
+
 def test_the_local_identity_is_stable_and_says_local() -> None:
     assert local_worker_identity() == f"local:{os.getpid()}@{socket.gethostname()}"
     assert local_worker_identity() == local_worker_identity()
