@@ -258,9 +258,9 @@ class WorkflowExecution:
         ``get_external_workflow_handle(own id).cancel()`` (the command fails with
         ExternalWorkflowExecutionNotFound), so an activity sends the request as a client
         would. The request comes back as this run's own cancellation, which interrupts
-        the wait below with CancelledError: the run ends Canceled. Every
-        node has already been cancelled and recorded; the result document stays
-        available through the ``get_result`` query.
+        the wait below with CancelledError: the run ends Canceled. Every node has
+        already been cancelled and recorded; the result document stays available
+        through the ``get_result`` query.
         """
         try:
             # A local activity: it runs inside this workflow task, so the cancel request
