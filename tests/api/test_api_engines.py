@@ -31,7 +31,7 @@ from flov7.local.backend import LocalBackend
 from flov7.store.database import Database
 
 _TIMES = {"started_at", "finished_at", "duration_ms", "time"}
-_PER_RUN = {"execution_id", "run_id", "engine", "links", "created", *_TIMES}
+_PER_RUN = {"execution_id", "run_id", "engine", "links", "created", "worker", *_TIMES}
 
 
 def comparable(value: Any) -> Any:
