@@ -59,7 +59,11 @@ with workflow.unsafe.imports_passed_through():
 
 
 RUN_STATE_PATCH = "flov7-run-state"
-"""Patch id of "a failed run fails, a cancelled run is Canceled" (they used to complete)."""
+"""Patch id of "a failed run fails, a cancelled run is Canceled" (they used to complete).
+
+Once no run started before the patch can be open any more (runs last at most
+TEMPORAL_WORKFLOW_TIMEOUT_MINUTES) and the pre-patch histories are retired from
+tests/fixtures/histories/, ``workflow.deprecate_patch`` replaces ``patched``."""
 
 
 class TemporalNodeRunner:
