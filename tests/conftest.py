@@ -23,6 +23,8 @@ from flov7.temporal.devserver import EmbeddedDevServer, free_ports
 from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import create_worker
 
+from support.results import result_document
+
 # Prefixes of the variables Flov7 reads (see flov7.config).
 _FLOV7_VARIABLES = ("TEMPORAL_", "FLOV7_", "START_TEMPORAL_WORKER", "ENABLE_TEMPORAL_FEATURES")
 
@@ -109,8 +111,6 @@ def run_on_temporal(temporal_client: Client, flov7_worker: TemporalSettings) -> 
             run_input=run_input,
             execution_id=execution_id,
         )
-        result = await handle.result()
-        assert isinstance(result, dict)
-        return result
+        return await result_document(handle)
 
     return run

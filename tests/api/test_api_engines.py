@@ -31,7 +31,8 @@ from flov7.local.backend import LocalBackend
 from flov7.store.database import Database
 
 _TIMES = {"started_at", "finished_at", "duration_ms", "time"}
-_PER_RUN = {"execution_id", "run_id", "engine", "links", "created", *_TIMES}
+_RUN_ENDS = {"run_completed", "run_failed", "run_cancelled"}
+_PER_RUN = {"execution_id", "run_id", "engine", "links", "created", "worker", *_TIMES}
 
 
 def comparable(value: Any) -> Any:
@@ -49,7 +50,7 @@ def timeline_view(body: dict[str, Any]) -> dict[str | None, list[tuple[Any, ...]
     Temporal stamps with one workflow task's time are ordered by document, not time.)"""
     view: dict[str | None, list[tuple[Any, ...]]] = {}
     for entry in body["events"]:
-        if entry["source"] == "workflow" or entry["event"] == "run_completed":
+        if entry["source"] == "workflow" or entry["event"] in _RUN_ENDS:
             view.setdefault(entry["node_id"], []).append(
                 (entry["event"], entry["node_type"], entry["details"])
             )
@@ -133,7 +134,7 @@ async def test_same_status_and_timeline_on_both_engines(
     assert local_nodes == temporal_nodes
     for name, timeline in timelines.items():
         assert timeline["events"][0]["event"] == "run_started", name
-        assert timeline["events"][-1]["event"] == "run_completed", name
+        assert timeline["events"][-1]["event"] in _RUN_ENDS, name
         assert set(timeline["events"][0]) == {
             "time",
             "event",

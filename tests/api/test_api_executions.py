@@ -220,8 +220,7 @@ async def test_a_failed_run_reports_failed_with_the_node_error(api: httpx.AsyncC
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "failed"
-    # Engine-wise the run completed: it returned a result that says failed.
-    assert body["engine_status"] == "COMPLETED"
+    assert body["engine_status"] == "FAILED"
     assert body["nodes"]["boom"]["status"] == "failed"
     assert body["nodes"]["after"]["status"] == "pending"
     assert body["error"]["node_id"] == "boom"
@@ -349,7 +348,7 @@ async def test_cancel_stops_a_running_run(api: httpx.AsyncClient, api_engine: En
     assert body["nodes"]["never"]["status"] == "pending"
     if api_engine.client is not None:
         handle = api_engine.client.get_workflow_handle(execution_id)
-        assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+        assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     again = await api.post(f"{API}/workflow/cancel/{execution_id}")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "execution_closed"

@@ -252,7 +252,7 @@ async def test_cancelled_run_shows_the_cancel_and_the_cancelled_node(
 
     async def closed() -> dict[str, Any] | None:
         body = await timeline(history_api, execution_id)
-        return body if body["events"][-1]["event"] == "run_completed" else None
+        return body if body["events"][-1]["event"] == "run_cancelled" else None
 
     body = await eventually(closed)
     assert body["status"] == "cancelled"

@@ -66,7 +66,7 @@ async def test_list_by_workflow_and_status(api: httpx.AsyncClient, api_engine: E
     by_id = {item["execution_id"]: item for item in body["executions"]}
     assert by_id[completed_id]["status"] == "completed"
     assert by_id[failed_id]["status"] == "failed"
-    assert by_id[failed_id]["engine_status"] == "COMPLETED"
+    assert by_id[failed_id]["engine_status"] == "FAILED"
     assert by_id[running_id]["status"] == "running"
     for item in body["executions"]:
         assert item["workflow_id"] == workflow_id

@@ -257,7 +257,7 @@ async def test_cancel_and_the_409_once_closed(backend: LocalBackend) -> None:
     history = await backend.history(execution_id, None, 100, raw=False)
     run_level = [(e["event"], e["details"]) for e in history["events"] if e["node_id"] is None]
     assert run_level[1] == ("cancel_requested", {"reason": "enough"})
-    assert run_level[-1] == ("run_completed", {"status": "cancelled"})
+    assert run_level[-1] == ("run_cancelled", {"status": "cancelled"})
     waits = [e["event"] for e in history["events"] if e["node_id"] == "wait"]
     assert waits == ["timer_started", "cancelled"]
     with pytest.raises(ExecutionNotFoundError):

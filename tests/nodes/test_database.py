@@ -44,6 +44,8 @@ from nodes.db_fixtures import (
     sqlite_db,
 )
 
+from support.results import result_document
+
 # Imported fixtures (pytest finds them by name in this module).
 __all__ = ["db", "db_resources", "mysql_db", "no_env", "pg_db", "sqlite_db"]
 
@@ -981,7 +983,7 @@ async def test_database_nodes_run_as_temporal_activities(
         ok = await (
             await start_execution(temporal_client, works, temporal, run_input={"user": BOB})
         ).result()
-        failed = await (await start_execution(temporal_client, broken, temporal)).result()
+        failed = await result_document(await start_execution(temporal_client, broken, temporal))
 
     assert ok["status"] == "completed", ok
     assert ok["node_results"]["save"]["output"] == {"affected_rows": 1, "inserted_ids": [1]}

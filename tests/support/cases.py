@@ -82,12 +82,13 @@ def check_result(result: dict[str, Any], expect: dict[str, Any]) -> None:
 
 
 def comparable(result: dict[str, Any]) -> dict[str, Any]:
-    """A result without what differs between runs (ids, timestamps) for parity checks."""
+    """A result without what differs between runs (ids, timestamps, workers) for parity."""
+    differs = ("started_at", "finished_at", "worker")
     return {
         "status": result["status"],
         "workflow_id": result["workflow_id"],
         "nodes": {
-            node_id: {k: v for k, v in node.items() if k not in ("started_at", "finished_at")}
+            node_id: {k: v for k, v in node.items() if k not in differs}
             for node_id, node in result["node_results"].items()
         },
         "counts": [

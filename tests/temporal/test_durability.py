@@ -22,6 +22,7 @@ from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import WORKFLOWS, create_worker
 
 from support.cases import Case, load_cases
+from support.results import result_document
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -35,7 +36,7 @@ async def test_fresh_history_replays_deterministically(
     handle = await start_execution(
         temporal_client, case.document, flov7_worker, run_input=case.run_input
     )
-    await handle.result()
+    await result_document(handle)
     history = await handle.fetch_history()
     result = await Replayer(workflows=WORKFLOWS).replay_workflow(history)
     assert result.replay_failure is None
@@ -49,6 +50,30 @@ async def test_recorded_history_still_replays(path: Path) -> None:
     versioned change (``workflow.patched``), never to make this test pass.
     """
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    result = await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    assert result.replay_failure is None
+
+
+@pytest.mark.parametrize(
+    ("name", "closed_by"),
+    [
+        # Recorded before the flov7-run-state patch: failed and signal-cancelled runs
+        # completed. They replay on the old path (no patch marker in their history).
+        ("on_error_fail-zero", "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
+        ("cancel-signal", "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
+        ("cancel-request", "EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED"),
+        # Recorded with the patch: Failed and Canceled in Temporal.
+        ("run-state-failed", "EVENT_TYPE_WORKFLOW_EXECUTION_FAILED"),
+        ("run-state-cancel-signal", "EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED"),
+    ],
+)
+async def test_histories_from_before_and_after_the_run_state_patch(
+    name: str, closed_by: str
+) -> None:
+    """Both generations are kept and replay: the old path for runs already in flight."""
+    events = json.loads((HISTORIES / f"{name}.json").read_text())["events"]
+    assert events[-1]["eventType"] == closed_by
+    history = WorkflowHistory.from_json(name, {"events": events})
     result = await Replayer(workflows=WORKFLOWS).replay_workflow(history)
     assert result.replay_failure is None
 

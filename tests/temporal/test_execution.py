@@ -15,6 +15,7 @@ from flov7.temporal.executions import start_execution
 from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
 
 from support.cases import Case, check_result, invalid_documents, load_cases
+from support.results import result_document
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -139,7 +140,7 @@ async def test_get_status_and_cancel_signal(
     assert status["counts"]["completed"] == 1 and status["counts"]["running"] == 1
 
     await handle.signal("cancel_workflow")
-    result = await handle.result()
+    result = await result_document(handle)
     assert result["status"] == "cancelled"
     assert result["cancelled_nodes"] == ["wait"]
     assert result["node_results"]["wait"]["status"] == "cancelled"

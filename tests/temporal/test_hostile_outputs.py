@@ -19,6 +19,7 @@ from flov7.nodes.transform import TransformNode
 from flov7.temporal.executions import start_execution
 
 from support.hostile import HostileCase, check_hostile, expression_node, hostile_cases
+from support.results import result_document
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -31,7 +32,7 @@ async def run_bounded(
 ) -> dict[str, Any]:
     handle = await start_execution(client, document, settings, run_input=run_input)
     try:
-        result = await asyncio.wait_for(handle.result(), BOUNDED_WAIT_SECONDS)
+        result = await asyncio.wait_for(result_document(handle), BOUNDED_WAIT_SECONDS)
     except TimeoutError:
         await handle.terminate("test: the run got stuck")
         raise
@@ -124,7 +125,7 @@ async def test_a_costly_strip_never_fails_a_workflow_task(
         "edges": [],
     }
     handle = await start_execution(temporal_client, document, flov7_worker, run_input=run_input)
-    result = await asyncio.wait_for(handle.result(), BOUNDED_WAIT_SECONDS)
+    result = await asyncio.wait_for(result_document(handle), BOUNDED_WAIT_SECONDS)
     assert result["status"] == "completed", result["error"]
     assert result["node_results"]["n"]["output"] == {"left": 1, "both": 1}
     events = [event async for event in handle.fetch_history_events()]

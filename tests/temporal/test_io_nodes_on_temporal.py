@@ -24,6 +24,8 @@ from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import create_worker
 from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
+from support.results import result_document
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 LOOPBACK_ALLOWED = settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))
@@ -138,7 +140,7 @@ async def test_cancel_signal_cancels_an_activity_in_flight(
             break
         await asyncio.sleep(0.05)
     await handle.signal("cancel_workflow", "test")
-    result = await handle.result()
+    result = await result_document(handle)
     assert result["status"] == "cancelled"
     assert result["cancelled_nodes"] == ["slow"]
     # The run reports "cancelled" only once the activity has really stopped.
@@ -197,6 +199,71 @@ async def test_node_survives_its_worker_being_killed_mid_activity(
     node = result["node_results"]["fetch"]
     assert node["attempts"] == 2
     assert node["output"]["body"] == {"key": key, "calls": 2}
+    # The attempt that counted ran on the worker of this process, not the killed one.
+    assert node["worker"] == temporal_client.identity
+
+
+async def test_a_node_timed_out_on_a_killed_worker_names_that_worker(
+    temporal_server: EmbeddedDevServer,
+    temporal_client: Client,
+    server: TestHttpServer,
+    tmp_path: Path,
+) -> None:
+    """No retry left: the heartbeat timeout fails the node, which names the worker whose
+    last heartbeat it was (the killed worker process, ``<pid>@<hostname>``)."""
+    import socket
+
+    queue = f"kill-io-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "FLOV7_"))}
+    env |= {
+        "TEMPORAL_HOST": temporal_server.target,
+        "TEMPORAL_TASK_QUEUE": queue,
+        "FLOV7_DATA_DIR": str(tmp_path),
+        "FLOV7_OUTBOUND_ALLOWLIST": "127.0.0.1",
+    }
+    key = uuid.uuid4().hex
+    document = {
+        "id": "dies-io",
+        "defaults": {"heartbeat_timeout_seconds": 2},
+        "nodes": [
+            call(
+                "fetch",
+                server.url_for(f"/hang-once/{key}"),
+                retry={**FAST, "max_attempts": 1},
+                http_timeout_seconds=300,
+            )
+        ],
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flov7.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    settings = TemporalSettings(task_queue=queue)
+    try:
+        handle = await start_execution(temporal_client, document, settings)
+        for _ in range(600):
+            if server.requests_to(f"/hang-once/{key}"):
+                break
+            await asyncio.sleep(0.05)
+        assert server.requests_to(f"/hang-once/{key}"), "the first attempt never started"
+        # Wait until the attempt's first heartbeat (with its worker) reached the server.
+        for _ in range(600):
+            pending = (await handle.describe()).raw_description.pending_activities
+            if pending and pending[0].HasField("heartbeat_details"):
+                break
+            await asyncio.sleep(0.05)
+        assert pending and pending[0].HasField("heartbeat_details")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    async with create_worker(temporal_client, settings):
+        result = await asyncio.wait_for(result_document(handle), timeout=120)
+    node = result["node_results"]["fetch"]
+    assert node["status"] == "failed"
+    assert node["error"]["type"] == "Timeout"
+    assert node["worker"] == f"{worker.pid}@{socket.gethostname()}"
 
 
 async def test_runs_evicted_from_the_worker_cache_still_finish(

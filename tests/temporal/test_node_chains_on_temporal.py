@@ -21,6 +21,8 @@ from flov7.temporal.worker import create_worker
 from nodes.fake_llm_server import FakeLlmServer
 from nodes.http_servers import TestHttpServer
 
+from support.results import result_document
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 API_KEY = "sk-chain-7e1f0c2b9a"
@@ -76,7 +78,7 @@ async def chain_worker(
 
 async def run(client: Client, settings: TemporalSettings, document: dict[str, Any]) -> Any:
     handle = await start_execution(client, document, settings)
-    return await handle.result(), handle
+    return await result_document(handle), handle
 
 
 async def test_database_select_feeds_a_signed_webhook(

@@ -20,6 +20,8 @@ from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import WORKFLOWS, create_worker
 
+from support.results import result_document
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
@@ -64,7 +66,7 @@ async def test_the_event_signal_resumes_the_wait_with_its_data(
     # Any Temporal client can send it: a plain signal by name with a JSON object.
     await handle.signal("deliver_event", {"event": "other", "data": 1})
     await handle.signal("deliver_event", {"event": "paid", "data": {"amount": 12}})
-    result = await handle.result()
+    result = await result_document(handle)
     assert result["status"] == "completed"
     assert result["node_results"]["wait"]["output"] == {"amount": 12}
     assert result["node_results"]["after"]["output"] == {"got": {"amount": 12}}
@@ -82,7 +84,7 @@ async def test_an_event_sent_before_the_wait_starts_is_kept(
     # Two events of one name: the wait takes the first one, the second stays unused.
     await handle.signal("deliver_event", {"event": "paid", "data": "early"})
     await handle.signal("deliver_event", {"event": "paid", "data": "later"})
-    result = await handle.result()
+    result = await result_document(handle)
     assert result["node_results"]["first"]["status"] == "completed"
     assert result["node_results"]["wait"]["output"] == "early"
 
@@ -98,7 +100,7 @@ async def test_without_the_event_the_wait_times_out_into_its_error_edge(
         {"id": "e2", "source": "wait", "target": "late", "sourceHandle": "error"}
     )
     handle = await start_execution(temporal_client, document, flov7_worker)
-    result = await handle.result()
+    result = await result_document(handle)
     assert result["status"] == "completed"
     assert result["node_results"]["wait"]["status"] == "failed"
     assert result["node_results"]["wait"]["error"]["type"] == "WaitTimedOut"
@@ -113,7 +115,7 @@ async def test_a_malformed_event_signal_is_ignored(
     await _status_when(handle, _node_waiting)
     await handle.signal("deliver_event", {"data": "no name"})
     await handle.signal("deliver_event", {"event": "paid"})
-    result = await handle.result()
+    result = await result_document(handle)
     assert result["node_results"]["wait"]["status"] == "completed"
     assert result["node_results"]["wait"]["output"] is None
 
@@ -145,7 +147,7 @@ async def test_a_worker_killed_while_a_node_waits_loses_nothing(
         worker.wait()
     await handle.signal("deliver_event", {"event": "paid", "data": {"while": "down"}})
     async with create_worker(temporal_client, settings):
-        result = await asyncio.wait_for(handle.result(), timeout=120)
+        result = await asyncio.wait_for(result_document(handle), timeout=120)
     assert result["status"] == "completed"
     assert result["node_results"]["after"]["output"] == {"got": {"while": "down"}}
 
@@ -172,6 +174,6 @@ async def test_two_waits_for_one_name_take_one_event_each(
     status = await _status_when(handle, lambda s: s.get("counts", {}).get("completed") == 1)
     assert status["status"] == "running"  # the other wait still waits
     await handle.signal("deliver_event", {"event": "go", "data": 2})
-    result = await handle.result()
+    result = await result_document(handle)
     outputs = sorted(result["node_results"][n]["output"] for n in ("w1", "w2"))
     assert result["status"] == "completed" and outputs == [1, 2]

@@ -100,15 +100,19 @@ class ActivityOutcome:
 
     output: Any
     attempts: int
+    worker: str | None = None
+    """Identity of the worker that ran the last attempt (None when unknown)."""
 
 
 class NodeFailed(Flov7Error):
     """An I/O node failed for good (retries exhausted or non-retryable)."""
 
-    def __init__(self, error: dict[str, Any], attempts: int) -> None:
+    def __init__(self, error: dict[str, Any], attempts: int, *, worker: str | None = None) -> None:
         super().__init__(error.get("message", "node failed"))
         self.error = error
         self.attempts = attempts
+        self.worker = worker
+        """Identity of the worker that ran the last attempt (None when unknown)."""
 
 
 T = TypeVar("T")
@@ -148,6 +152,10 @@ class NodeRunner(Protocol):
     ) -> ReceivedEvent:
         """Take the next event called ``event`` sent to the run (one that came before
         counts), waiting durably for it; raise :class:`TimeoutError` past the timeout."""
+        ...
+
+    def worker_identity(self) -> str | None:
+        """Who evaluates pure nodes and timers right now (None when not known)."""
         ...
 
 
@@ -228,6 +236,8 @@ class GraphDriver:
         """The node being started or recorded, named by an internal error."""
         self._history_bytes = 0
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
+        self._workers: dict[str, str | None] = {}
+        """Worker that ran each I/O node handed to the runner, until recorded."""
 
     def request_cancel(self, reason: str = "cancel requested") -> None:
         """Stop starting nodes and cancel every node in flight."""
@@ -306,13 +316,19 @@ class GraphDriver:
 
     def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
         now = self.runner.now()
+        # An I/O node names the worker its runner reported; anything else (pure nodes,
+        # timers, configs that failed to render) ran where the driver runs.
+        if node_id in self._workers:
+            worker = self._workers.pop(node_id)
+        else:
+            worker = self.runner.worker_identity()
         if kind == "ok":
-            self.interpreter.complete(node_id, payload, attempts=attempts, now=now)
+            self.interpreter.complete(node_id, payload, attempts=attempts, now=now, worker=worker)
         elif kind == "cancelled":
-            self.interpreter.mark_cancelled(node_id, now=now)
+            self.interpreter.mark_cancelled(node_id, now=now, worker=worker)
         else:
             was_running = self.interpreter.status == RunStatus.RUNNING
-            self.interpreter.fail(node_id, payload, attempts=attempts, now=now)
+            self.interpreter.fail(node_id, payload, attempts=attempts, now=now, worker=worker)
             if was_running and self.interpreter.status == RunStatus.FAILED:
                 # The run has failed: what still runs is moot. Stop it rather than keep
                 # a failed run open (a long delay in a parallel branch, say).
@@ -431,9 +447,11 @@ class GraphDriver:
         if refused is not None:
             return "failed", refused, 0
         policy = ActivityPolicy.for_node(node, self.defaults)
+        self._workers[node.id] = None  # Cancelled before an answer: no worker known.
         try:
             outcome = await self.runner.run_activity(request, policy)
         except NodeFailed as failure:
+            self._workers[node.id] = failure.worker
             return "failed", failure.error, failure.attempts
         # Checked again here: a runtime's runner checks too, but this is the last line
         # before the value enters workflow state (and later nodes' inputs).
@@ -442,6 +460,7 @@ class GraphDriver:
         if check.error is not None:
             return "failed", {**check.error, "attempts": outcome.attempts}, outcome.attempts
         self._history_bytes += check.size
+        self._workers[node.id] = outcome.worker
         return "ok", outcome.output, outcome.attempts
 
     async def _prepare_wait(

@@ -68,6 +68,8 @@ class NodeState:
     """The node's rendered config as it ran (secrets redacted, size-capped)."""
     waiting_for: str | None = None
     """For a running ``wait`` / ``approval`` node: the event it waits for."""
+    worker: str | None = None
+    """Identity of the worker that ran the node's last attempt (None when unknown)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -79,6 +81,7 @@ class NodeState:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "input": self.input,
+            "worker": self.worker,
         }
 
 
@@ -154,15 +157,25 @@ class Interpreter:
                     self._release_children(node_id)
         return started
 
-    def complete(self, node_id: str, output: Any, *, attempts: int, now: str) -> None:
-        """Record a node's success."""
-        state = self._finish(node_id, NodeStatus.COMPLETED, now, attempts)
+    def complete(
+        self, node_id: str, output: Any, *, attempts: int, now: str, worker: str | None = None
+    ) -> None:
+        """Record a node's success (``worker``: who ran its last attempt)."""
+        state = self._finish(node_id, NodeStatus.COMPLETED, now, attempts, worker)
         state.output = output
         self._release_children(node_id)
 
-    def fail(self, node_id: str, error: dict[str, Any], *, attempts: int, now: str) -> None:
+    def fail(
+        self,
+        node_id: str,
+        error: dict[str, Any],
+        *,
+        attempts: int,
+        now: str,
+        worker: str | None = None,
+    ) -> None:
         """Record a node's failure and apply its ``on_error``."""
-        state = self._finish(node_id, NodeStatus.FAILED, now, attempts)
+        state = self._finish(node_id, NodeStatus.FAILED, now, attempts, worker)
         state.error = error
         mode = self.nodes[node_id].on_error
         if mode == OnError.FAIL and self._error_routed[node_id]:
@@ -212,9 +225,9 @@ class Interpreter:
         """Show a running node as waiting for ``event`` (None: no longer waiting)."""
         self.states[node_id].waiting_for = event
 
-    def mark_cancelled(self, node_id: str, *, now: str) -> None:
+    def mark_cancelled(self, node_id: str, *, now: str, worker: str | None = None) -> None:
         """Record that a running node was cancelled."""
-        self._finish(node_id, NodeStatus.CANCELLED, now, self.states[node_id].attempts)
+        self._finish(node_id, NodeStatus.CANCELLED, now, self.states[node_id].attempts, worker)
         self.cancelled_nodes.append(node_id)
         if self.status == RunStatus.RUNNING:
             # A node cancelled on its own (not by a run cancel) still stops the run.
@@ -311,6 +324,7 @@ class Interpreter:
                     "started_at": state.started_at,
                     "finished_at": state.finished_at,
                     "error": state.error,
+                    "worker": state.worker,
                 }
                 for node_id, state in self.states.items()
             },
@@ -347,13 +361,21 @@ class Interpreter:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _finish(self, node_id: str, status: NodeStatus, now: str, attempts: int) -> NodeState:
+    def _finish(
+        self,
+        node_id: str,
+        status: NodeStatus,
+        now: str,
+        attempts: int,
+        worker: str | None = None,
+    ) -> NodeState:
         state = self.states[node_id]
         if state.status != NodeStatus.RUNNING:
             raise ValueError(f"Node '{node_id}' is {state.status.value}, not running")
         state.status = status
         state.finished_at = now
         state.attempts = attempts
+        state.worker = worker
         self._running.remove(node_id)
         if status != NodeStatus.CANCELLED:
             self.execution_path.append(node_id)

@@ -9,6 +9,8 @@ give the same results.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +32,15 @@ from flov7.nodes.registry import get_node_type
 T = TypeVar("T")
 
 
+def local_worker_identity() -> str:
+    """This process, as the worker of its in-process runs: ``local:<pid>@<hostname>``.
+
+    Shaped like Temporal's default worker identity (``<pid>@<hostname>``), with a prefix
+    that says no Temporal worker was involved.
+    """
+    return f"local:{os.getpid()}@{socket.gethostname()}"
+
+
 class LocalNodeRunner:
     """A :class:`~flov7.engine.driver.NodeRunner` that calls node types directly."""
 
@@ -46,11 +57,16 @@ class LocalNodeRunner:
         """Told of every failed attempt (the result only shows the last one)."""
         self.mailbox = EventMailbox()
         self._arrived = asyncio.Event()
+        self.identity = local_worker_identity()
+        """Every node of a local run runs in this process: one identity for all."""
 
     def deliver_event(self, name: str, data: Any) -> None:
         """Keep an event for the ``wait`` node waiting for it, now or later."""
         self.mailbox.deliver(name, data, self.now())
         self._arrived.set()
+
+    def worker_identity(self) -> str | None:
+        return self.identity
 
     def now(self) -> str:
         return datetime.now(UTC).isoformat()
@@ -84,7 +100,9 @@ class LocalNodeRunner:
     ) -> ActivityOutcome:
         node_type = get_node_type(request.node_type)
         if node_type is None:
-            raise NodeFailed({"type": "UnknownNodeType", "message": request.node_type}, 0)
+            raise NodeFailed(
+                {"type": "UnknownNodeType", "message": request.node_type}, 0, worker=self.identity
+            )
         deadline = time.monotonic() + policy.schedule_to_close_seconds
         attempt = 0
         while True:
@@ -109,14 +127,16 @@ class LocalNodeRunner:
                     raise NodeExecutionError(
                         check.error["message"], error_type=check.error["type"], retryable=False
                     )
-                return ActivityOutcome(output=output, attempts=attempt)
+                return ActivityOutcome(output=output, attempts=attempt, worker=self.identity)
             except NodeExecutionError as exc:
                 error: dict[str, Any] = {"type": exc.error_type, "message": exc.message}
                 if exc.details:
                     error["details"] = exc.details
                 if not exc.retryable:
                     self._attempt_failed(request, attempt, error, None)
-                    raise NodeFailed({**error, "attempts": attempt}, attempt) from exc
+                    raise NodeFailed(
+                        {**error, "attempts": attempt}, attempt, worker=self.identity
+                    ) from exc
                 retry_after = exc.retry_after_seconds
             except TimeoutError:
                 kind, limit = (
@@ -131,7 +151,7 @@ class LocalNodeRunner:
             final = attempt >= policy.max_attempts or time.monotonic() + delay >= deadline
             self._attempt_failed(request, attempt, error, None if final else delay)
             if final:
-                raise NodeFailed({**error, "attempts": attempt}, attempt)
+                raise NodeFailed({**error, "attempts": attempt}, attempt, worker=self.identity)
             await asyncio.sleep(delay)
 
     def _attempt_failed(
@@ -144,6 +164,7 @@ class LocalNodeRunner:
                     "node_id": request.node_id,
                     "event": "attempt_failed",
                     "attempt": attempt,
+                    "worker": self.identity,
                     "error": error,
                     "retry_in_seconds": retry_in,
                 }

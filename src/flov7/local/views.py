@@ -38,7 +38,17 @@ __all__ = [
 
 INTERRUPTED = "interrupted"
 
-_ENGINE_STATUS = {"running": "RUNNING", "pending": "RUNNING", INTERRUPTED: "INTERRUPTED"}
+# As Temporal reports the same run: a failed Flov7 run ends Failed, a cancelled one
+# Canceled (engine_status tells the engines' words apart, status is the same).
+_ENGINE_STATUS = {
+    "running": "RUNNING",
+    "pending": "RUNNING",
+    INTERRUPTED: "INTERRUPTED",
+    "failed": "FAILED",
+    "cancelled": "CANCELED",
+    "terminated": "TERMINATED",
+}
+_RUN_END = {"failed": "run_failed", "cancelled": "run_cancelled", "terminated": "run_terminated"}
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,9 @@ def listed(record: ExecutionRecord) -> RunListItem:
 def _closed_view(
     status: RunStatus, result: Mapping[str, Any], events: list[dict[str, Any]]
 ) -> RunHistorySource:
-    end = RunEnd("run_completed", status.finished_at, {"status": status.status})
+    end = RunEnd(
+        _RUN_END.get(status.status, "run_completed"), status.finished_at, {"status": status.status}
+    )
     return RunHistorySource(status, result.get("node_results") or {}, events, end, {})
 
 
@@ -162,7 +174,7 @@ def _base(
 
 def _closed(answer: RunStatus, result: Mapping[str, Any]) -> RunStatus:
     answer.show_result(result)
-    answer.engine_status = "COMPLETED"
+    answer.engine_status = _ENGINE_STATUS.get(answer.status, "COMPLETED")
     answer.started_at = result.get("started_at")
     answer.finished_at = result.get("finished_at")
     return answer

@@ -1,7 +1,11 @@
 """Temporal activities: one per I/O node type (``flov7.api_call``, ``flov7.webhook``, ...).
 
 Each activity receives an :class:`~flov7.engine.driver.ActivityRequest` as a plain JSON
-object, runs the node type's ``execute`` and returns ``{"output", "attempt"}``.
+object, runs the node type's ``execute`` and returns ``{"output", "attempt", "worker"}``.
+
+``worker`` is the identity of the worker that ran the attempt: an activity may run on
+another worker than its workflow, so only the activity itself can say. Failures carry it
+in their details and heartbeats in theirs (a timed-out attempt names who was running it).
 
 While a node runs, the activity heartbeats in the background. That is how Temporal
 tells it about cancellation (a cancelled run stops its in-flight calls) and how a
@@ -26,7 +30,7 @@ from flov7.engine.payloads import check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeKind, NodeType
 from flov7.nodes.registry import node_types
-from flov7.temporal.names import activity_name
+from flov7.temporal.names import CANCEL_OWN_RUN_ACTIVITY, activity_name
 
 ActivityFunction = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -40,16 +44,21 @@ log = logging.getLogger(__name__)
 class NodeActivities:
     """Builds the activities of every I/O node type around shared worker resources."""
 
-    def __init__(self, resources: Any = None) -> None:
+    def __init__(self, resources: Any = None, *, identity: str | None = None) -> None:
         self.resources = resources
+        self.identity = identity
+        """The hosting worker's identity; None: the client's (a Worker's default)."""
 
-    def all(self) -> list[ActivityFunction]:
+    def all(self) -> list[Callable[..., Awaitable[Any]]]:
         """One activity function per ``ACTIVITY`` node type (and per ``EVENT`` type that
-        prepares its wait in one: ``approval``)."""
+        prepares its wait in one: ``approval``), and the run's own cancel."""
         return [
-            self._activity_for(node_type)
-            for node_type in node_types().values()
-            if node_type.kind == NodeKind.ACTIVITY or node_type.prepares
+            *(
+                self._activity_for(node_type)
+                for node_type in node_types().values()
+                if node_type.kind == NodeKind.ACTIVITY or node_type.prepares
+            ),
+            cancel_own_run,
         ]
 
     def _activity_for(self, node_type: NodeType) -> ActivityFunction:
@@ -63,6 +72,7 @@ class NodeActivities:
         """Run one attempt of a node; errors become ``ApplicationError`` for Temporal."""
         info = activity.info()
         attempt = info.attempt
+        worker = self._worker_identity()
         context = ActivityContext(
             workflow_id=info.workflow_id or "",
             run_id=info.workflow_run_id or "",
@@ -75,7 +85,9 @@ class NodeActivities:
         node = f"execution {context.workflow_id} node '{context.node_id}' ({node_type.name})"
         log.debug("%s: attempt %d started", node, attempt)
         started = time.monotonic()
-        beating = asyncio.create_task(_heartbeat_until_done(attempt, info.heartbeat_timeout))
+        beating = asyncio.create_task(
+            _heartbeat_until_done(attempt, worker, info.heartbeat_timeout)
+        )
         try:
             config = node_type.parse_config(request.get("config") or {})
             output = await node_type.execute(config, context)
@@ -90,7 +102,7 @@ class NodeActivities:
             )
             raise ApplicationError(
                 exc.message,
-                {"attempt": attempt, "details": exc.details},
+                {"attempt": attempt, "worker": worker, "details": exc.details},
                 type=exc.error_type,
                 non_retryable=not exc.retryable,
                 next_retry_delay=(
@@ -116,7 +128,9 @@ class NodeActivities:
                 message,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            raise ApplicationError(message, {"attempt": attempt}, type=type(exc).__name__) from None
+            raise ApplicationError(
+                message, {"attempt": attempt, "worker": worker}, type=type(exc).__name__
+            ) from None
         finally:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,7 +141,10 @@ class NodeActivities:
             # would fail on it (not plain JSON): fail the node now, with a reason, instead.
             error = check.error
             raise ApplicationError(
-                error["message"], {"attempt": attempt}, type=error["type"], non_retryable=True
+                error["message"],
+                {"attempt": attempt, "worker": worker},
+                type=error["type"],
+                non_retryable=True,
             )
         log.info(
             "%s: attempt %d completed in %.0f ms",
@@ -135,17 +152,41 @@ class NodeActivities:
             attempt,
             (time.monotonic() - started) * 1000,
         )
-        return {"output": output, "attempt": attempt}
+        return {"output": output, "attempt": attempt, "worker": worker}
+
+    def _worker_identity(self) -> str:
+        # activity.info() has no identity (SDK 1.35); a Worker without an explicit
+        # identity polls under its client's, which activity.client() returns.
+        return self.identity or activity.client().identity
 
     def _redact(self, text: str) -> str:
         redact = getattr(self.resources, "redact", None)
         return str(redact(text)) if callable(redact) else text
 
 
-async def _heartbeat_until_done(attempt: int, heartbeat_timeout: timedelta | None) -> None:
+async def _heartbeat_until_done(
+    attempt: int, worker: str, heartbeat_timeout: timedelta | None
+) -> None:
     # The SDK throttles heartbeats itself; beating a few times per timeout keeps the
     # activity alive and lets cancellation reach it promptly.
     interval = max(0.2, heartbeat_timeout.total_seconds() / 4) if heartbeat_timeout else 5.0
     while True:
-        activity.heartbeat({"attempt": attempt})
+        activity.heartbeat({"attempt": attempt, "worker": worker})
         await asyncio.sleep(interval)
+
+
+@activity.defn(name=CANCEL_OWN_RUN_ACTIVITY)
+async def cancel_own_run() -> None:
+    """Ask Temporal to cancel the run that scheduled this activity.
+
+    Workflow code cannot do it itself: the SDK ends a workflow as Canceled only after
+    Temporal delivered a cancel request, and the server refuses a workflow's request to
+    cancel itself through an external handle (``ExternalWorkflowExecutionNotFound``).
+    A client call is an ordinary cancel request, as from the UI or ``handle.cancel()``.
+    Idempotent: a second request for the same run changes nothing.
+    """
+    info = activity.info()
+    if info.workflow_id is None:
+        raise ApplicationError("not scheduled by a workflow", non_retryable=True)
+    handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+    await handle.cancel()

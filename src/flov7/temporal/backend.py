@@ -72,7 +72,8 @@ from flov7.temporal.environment import WorkerMode, temporal_environment
 from flov7.temporal.executions import (
     MEMO_KEY,
     describe_failure,
-    result_of_failure,
+    result_from_failure,
+    result_of_closed_run,
     start_execution_once,
 )
 from flov7.temporal.history import build_timeline, raw_event
@@ -612,7 +613,17 @@ class TemporalBackend:
         try:
             result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
         except WorkflowFailureError as exc:
-            document = result_of_failure(exc)
+            document = result_from_failure(exc)
+            # A Canceled run's document is in its get_result query, which a worker must
+            # answer: only ask while one polls (a query would hang for nobody).
+            if (
+                document is None
+                and description.status == WorkflowExecutionStatus.CANCELED
+                and await live_pollers(
+                    await self.client(), description.task_queue, self.liveness_seconds
+                )
+            ):
+                document = await result_of_closed_run(handle, exc, query_timeout=self.query_timeout)
             if document is not None:
                 return document, document.get("error")
             cause = exc.cause

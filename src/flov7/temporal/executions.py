@@ -7,16 +7,34 @@ import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, TimeoutError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    TimeoutError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.service import RPCError
 
 from flov7.config import TemporalSettings
 from flov7.errors import RunEndedError
-from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
+from flov7.temporal.names import (
+    CANCEL_SIGNAL,
+    EXECUTION_WORKFLOW,
+    FAILED_ERROR_TYPE,
+    RESULT_QUERY,
+    STATUS_QUERY,
+)
 from flov7.temporal.search_attributes import start_attributes
 
 StatusCallback = Callable[[dict[str, Any]], None]
@@ -171,8 +189,9 @@ async def follow_execution(
 ) -> dict[str, Any]:
     """Wait for the result, reporting status snapshots to ``on_status`` meanwhile.
 
-    Returns the result document. A run Temporal itself ended (timeout, terminate,
-    invalid document) raises :class:`RunEndedError` with a message saying why.
+    Returns the result document, also of a run that failed (from the failure's details)
+    or was cancelled (from the ``get_result`` query). A run Temporal itself ended
+    (timeout, terminate, invalid document) raises :class:`RunEndedError` saying why.
     """
     result_task = asyncio.ensure_future(handle.result())
     try:
@@ -184,7 +203,7 @@ async def follow_execution(
             await asyncio.wait([result_task], timeout=poll_seconds)
         result = result_task.result()
     except WorkflowFailureError as exc:
-        document = result_of_failure(exc)
+        document = await result_of_closed_run(handle, exc)
         if document is None:
             raise RunEndedError(describe_failure(exc)) from exc
         result = document
@@ -207,20 +226,46 @@ async def cancel_execution(handle: WorkflowHandle[Any, Any], reason: str | None 
     await handle.signal(CANCEL_SIGNAL, reason)
 
 
-def result_of_failure(exc: WorkflowFailureError) -> dict[str, Any] | None:
-    """The result document a failed or cancelled run carries, or None.
+def result_from_failure(exc: BaseException) -> dict[str, Any] | None:
+    """The result document a failed run carries, or None (a failure of another kind).
 
-    A Flov7 run that fails ends Failed in Temporal with its whole result document as
-    the first detail of its ``WorkflowFailed`` failure (a cancelled one as the detail
-    of its cancellation), so callers of ``handle.result()`` still see every node.
+    A Flov7 run that fails ends Failed in Temporal with ``ApplicationError(type=
+    "WorkflowFailed")`` whose ``details[0]`` is the whole result document. Accepts the
+    :class:`WorkflowFailureError` of ``handle.result()`` or its ``cause``. A Canceled
+    run carries no document here (Temporal keeps no cancellation details): see
+    :func:`result_of_closed_run`.
     """
-    cause: BaseException | None = exc.cause
-    while cause is not None:
-        details = getattr(cause, "details", None)
-        if details and isinstance(details[0], dict) and "node_results" in details[0]:
-            return dict(details[0])
-        cause = cause.__cause__
+    cause = exc.cause if isinstance(exc, WorkflowFailureError) else exc
+    if not isinstance(cause, ApplicationError | CancelledError):
+        return None
+    if isinstance(cause, ApplicationError) and cause.type != FAILED_ERROR_TYPE:
+        return None
+    details = cause.details
+    if details and isinstance(details[0], dict) and "node_results" in details[0]:
+        return dict(details[0])
     return None
+
+
+async def result_of_closed_run(
+    handle: WorkflowHandle[Any, Any],
+    exc: WorkflowFailureError,
+    *,
+    query_timeout: float = 10.0,
+) -> dict[str, Any] | None:
+    """The result document of a run whose ``handle.result()`` raised ``exc``, or None.
+
+    Failed: from the failure (:func:`result_from_failure`). Canceled: from the
+    ``get_result`` query, which needs a worker on the run's task queue to replay it.
+    None for a run without one (timed out, terminated, invalid document).
+    """
+    document = result_from_failure(exc)
+    if document is not None or not isinstance(exc.cause, CancelledError):
+        return document
+    try:
+        answer = await handle.query(RESULT_QUERY, rpc_timeout=timedelta(seconds=query_timeout))
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        return None
+    return dict(answer) if isinstance(answer, dict) else None
 
 
 def describe_failure(exc: WorkflowFailureError) -> str:

@@ -48,7 +48,7 @@ from flov7.runs.timeline import (
     started,
     waited_seconds,
 )
-from flov7.temporal.names import CANCEL_SIGNAL, EVENT_SIGNAL
+from flov7.temporal.names import CANCEL_SIGNAL, EVENT_SIGNAL, FAILED_ERROR_TYPE
 
 __all__ = ["build_timeline", "raw_event"]
 
@@ -190,7 +190,12 @@ class _Builder(TimelineAssembler):
             status = result.get("status") if isinstance(result, dict) else None
             return {"status": status}
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-            return {"cause": _failure(event.workflow_execution_failed_event_attributes.failure)}
+            failure = event.workflow_execution_failed_event_attributes.failure
+            if failure.application_failure_info.type == FAILED_ERROR_TYPE:
+                return {"status": "failed"}  # A Flov7 run that failed at a node.
+            return {"cause": _failure(failure)}
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+            return {"status": "cancelled"}
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             return {"reason": event.workflow_execution_terminated_event_attributes.reason or None}
         return {}

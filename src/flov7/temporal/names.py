@@ -17,9 +17,14 @@ __all__ = [
 EXECUTION_WORKFLOW = "WorkflowExecution"
 VALIDATION_WORKFLOW = "WorkflowValidation"
 STATUS_QUERY = "get_status"
+RESULT_QUERY = "get_result"
+FAILED_ERROR_TYPE = "WorkflowFailed"
+"""``ApplicationError.type`` of a run that failed; its ``details[0]`` is the result document."""
 CANCEL_SIGNAL = "cancel_workflow"
 EVENT_SIGNAL = "deliver_event"
 """Signal carrying ``{"event": name, "data": ...}`` to a run's ``wait`` nodes."""
+CANCEL_OWN_RUN_ACTIVITY = "flov7._cancel_own_run"
+"""Activity a run stopped by ``cancel_workflow`` uses to end as Canceled (workflows.py)."""
 
 
 def activity_name(node_type: str) -> str:

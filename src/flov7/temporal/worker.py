@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 
 from flov7.config import TemporalSettings
 from flov7.temporal.activities import NodeActivities
+from flov7.temporal.identity import register_worker_identity
 from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
 
 WORKFLOWS = [WorkflowExecution, WorkflowValidation]
@@ -28,11 +29,16 @@ def create_worker(
     task_queue: str | None = None,
 ) -> Worker:
     """A worker for the Flov7 workflows and one activity per I/O node type."""
+    queue = task_queue or settings.task_queue
+    # The worker polls under its client's identity; node results name it (identity.py).
+    identity = client.identity
+    register_worker_identity(queue, identity)
     return Worker(
         client,
-        task_queue=task_queue or settings.task_queue,
+        task_queue=queue,
         workflows=WORKFLOWS,
-        activities=NodeActivities(resources).all(),
+        activities=NodeActivities(resources, identity=identity).all(),
+        identity=identity,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflows,
         max_concurrent_activities=settings.max_concurrent_activities,
         # Let in-flight activities finish (or notice cancellation) on a clean stop.

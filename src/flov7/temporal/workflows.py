@@ -3,6 +3,21 @@
 Both take a plain JSON workflow document and return a plain JSON object, so any
 Temporal client in any language (the ``temporal`` CLI included) can start them by name.
 
+How a run ends in Temporal (so that its UI, ``ExecutionStatus`` queries and metrics tell
+the truth), since the ``flov7-run-state`` patch:
+
+- ``completed``: the workflow completes, returning the result document;
+- ``failed``: the workflow fails with ``ApplicationError(type="WorkflowFailed",
+  non_retryable=True)`` whose ``details[0]`` is the whole result document. Non-retryable:
+  the workflow retry policy must not re-run nodes whose side effects already happened;
+- ``cancelled`` (the ``cancel_workflow`` signal, a Temporal cancel request, a node
+  cancelled on its own): the workflow ends Canceled. Temporal keeps no details for a
+  cancelled workflow (the SDK sends none), so the result document is the answer of the
+  ``get_result`` query, which a worker answers from the replayed run even once closed.
+
+Runs whose history predates the patch (recorded in tests/fixtures/histories/) replay on
+the old path: a failed or signal-cancelled run completed with the result document.
+
 This module is workflow code: Temporal replays it, so it must stay deterministic. Time
 comes from ``workflow.now()``, timers from ``workflow.sleep``; the graph logic in
 :mod:`flov7.engine` is pure and iterates lists only. Flov7's modules and pydantic are
@@ -36,11 +51,24 @@ with workflow.unsafe.imports_passed_through():
     from flov7.engine.events import EVENT_NAME_MAX_LENGTH, EventMailbox, ReceivedEvent
     from flov7.engine.interpreter import Interpreter
     from flov7.engine.validate import validate_workflow
-    from flov7.temporal.names import activity_name
+    from flov7.temporal.identity import worker_identity
+    from flov7.temporal.names import (
+        CANCEL_OWN_RUN_ACTIVITY,
+        FAILED_ERROR_TYPE,
+        RESULT_QUERY,
+        activity_name,
+    )
     from flov7.temporal.search_attributes import status_update
 
 
 T = TypeVar("T")
+
+RUN_STATE_PATCH = "flov7-run-state"
+"""Patch id of "a failed run fails, a cancelled run is Canceled" (they used to complete).
+
+Once no run started before the patch can be open any more (runs last at most
+TEMPORAL_WORKFLOW_TIMEOUT_MINUTES) and the pre-patch histories are retired from
+tests/fixtures/histories/, ``workflow.deprecate_patch`` replaces ``patched``."""
 
 
 class TemporalNodeRunner:
@@ -52,6 +80,17 @@ class TemporalNodeRunner:
 
     def now(self) -> str:
         return workflow.now().isoformat()
+
+    def worker_identity(self) -> str | None:
+        # Pure nodes and timers run in the workflow task. Which worker ran that task is
+        # not in what workflow code sees, so read this process's registry. On replay
+        # (another worker taking a run over, a query of a closed run) the task that first
+        # evaluated the node ran elsewhere, unknown here: None rather than a wrong name.
+        # The value only goes into the result and queries, never into commands, so it
+        # cannot make a replay diverge.
+        if workflow.unsafe.is_replaying():
+            return None
+        return worker_identity(workflow.info().task_queue)
 
     async def sleep(self, seconds: float, node_id: str | None = None) -> None:
         if seconds > 0:
@@ -120,20 +159,32 @@ class TemporalNodeRunner:
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
                 raise asyncio.CancelledError() from err
-            error, attempts = _describe_activity_failure(err, policy)
-            raise NodeFailed(error, attempts) from err
-        return ActivityOutcome(output=result["output"], attempts=int(result["attempt"]))
+            error, attempts, worker = _describe_activity_failure(err, policy)
+            raise NodeFailed(error, attempts, worker=worker) from err
+        # Activities recorded before they reported "worker" return none: None.
+        return ActivityOutcome(
+            output=result["output"],
+            attempts=int(result["attempt"]),
+            worker=_identity(result.get("worker")),
+        )
+
+
+def _identity(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _describe_activity_failure(
     err: ActivityError, policy: ActivityPolicy
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], int, str | None]:
+    """The node error, the attempts it took and the worker of the last attempt."""
     cause = err.cause
     attempts = policy.max_attempts
+    worker: str | None = None
     error: dict[str, Any]
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         attempts = int(details.get("attempt", attempts))
+        worker = _identity(details.get("worker"))
         error = {"type": cause.type or "ActivityError", "message": cause.message}
         if details.get("details"):
             error["details"] = details["details"]
@@ -141,6 +192,8 @@ def _describe_activity_failure(
         beat = cause.last_heartbeat_details
         if beat and isinstance(beat[0], dict) and "attempt" in beat[0]:
             attempts = int(beat[0]["attempt"])
+            # The worker that last reported the attempt alive: the one it timed out on.
+            worker = _identity(beat[0].get("worker"))
         kind = cause.type.name.lower().replace("_", "-") if cause.type else "unknown"
         limit = (
             policy.schedule_to_close_seconds
@@ -154,7 +207,7 @@ def _describe_activity_failure(
             "message": str(cause or err),
         }
     error["attempts"] = attempts
-    return error, attempts
+    return error, attempts, worker
 
 
 STRICT_VALIDATION = "flov7-strict-validation"
@@ -171,10 +224,14 @@ class WorkflowExecution:
         self._cancel_reason: str | None = None
         # Filled by the deliver_event signal, possibly before run() starts.
         self._mailbox = EventMailbox()
+        self._result: dict[str, Any] | None = None
 
     @workflow.run
     async def run(self, workflow_data: dict[str, Any]) -> dict[str, Any]:
-        """Validate, then run the graph. Invalid documents fail the workflow (non-retryable)."""
+        """Validate, then run the graph; end as the module docstring says.
+
+        Invalid documents fail the workflow (``InvalidWorkflow``, non-retryable).
+        """
         # Runs started before the strict checks (unknown fields, expression references)
         # existed replay without them: a document they accepted must be accepted again.
         report = validate_workflow(workflow_data, strict=workflow.patched(STRICT_VALIDATION))
@@ -211,6 +268,7 @@ class WorkflowExecution:
         if track_status:
             workflow.upsert_search_attributes(status_update("running"))
         result = await self._driver.run()
+        self._result = result
         if track_status:
             final = "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
             workflow.upsert_search_attributes(status_update(final))
@@ -226,7 +284,57 @@ class WorkflowExecution:
             # A Temporal cancel request (not our signal): end as Canceled in Temporal too,
             # after every node in flight has been cancelled and recorded.
             raise asyncio.CancelledError()
+        status = result["status"]
+        # patched() only where the run did not complete: it records its marker in the
+        # history of failed and cancelled runs only. Histories without the marker (runs
+        # recorded by earlier code) take the old path on replay: they completed.
+        if status == "failed" and workflow.patched(RUN_STATE_PATCH):
+            raise ApplicationError(
+                _failure_message(result),
+                result,
+                type=FAILED_ERROR_TYPE,
+                # A retry would re-run every node, repeating side effects that already
+                # happened (a payment, a webhook): TEMPORAL_WORKFLOW_MAX_RETRIES never
+                # applies to a run that failed at one of its nodes.
+                non_retryable=True,
+            )
+        if status == "cancelled" and workflow.patched(RUN_STATE_PATCH):
+            await self._end_as_canceled()  # Raises CancelledError once Temporal cancels.
         return result
+
+    async def _end_as_canceled(self) -> None:
+        """End a run stopped by the ``cancel_workflow`` signal as Canceled in Temporal.
+
+        The SDK ends a workflow as Canceled only when it raises CancelledError *after*
+        Temporal delivered a cancel request to it (before that, CancelledError just fails
+        the workflow). The server refuses a workflow's request to cancel itself through
+        ``get_external_workflow_handle(own id).cancel()`` (the command fails with
+        ExternalWorkflowExecutionNotFound), so an activity sends the request as a client
+        would. The request comes back as this run's own cancellation, which interrupts
+        the wait below with CancelledError: the run ends Canceled. Every node has
+        already been cancelled and recorded; the result document stays available
+        through the ``get_result`` query.
+        """
+        try:
+            # A local activity: it runs inside this workflow task, so the cancel request
+            # it sends is delivered in the next task. A regular activity's events could
+            # race with the close (an UnhandledCommand workflow-task failure first).
+            await workflow.execute_local_activity(
+                CANCEL_OWN_RUN_ACTIVITY,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+                summary="cancel_workflow: end as Canceled",
+            )
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                # The cancel request arrived before the activity's answer: that is the
+                # way out (the SDK ends a run that raises this, once cancelled, Canceled).
+                raise
+            # The run has stopped either way; only its Temporal status is at stake. Say
+            # so and complete with the (cancelled) result document, as before the patch.
+            workflow.logger.warning("Could not end the run as Canceled: %s", err.cause or err)
+            return
+        await workflow.wait_condition(lambda: False)
 
     @workflow.query(name="get_status")
     def get_status(self) -> dict[str, Any]:
@@ -234,6 +342,15 @@ class WorkflowExecution:
         if self._interpreter is None:
             return {"status": "starting", "nodes": {}, "counts": {}}
         return self._interpreter.status_report()
+
+    @workflow.query(name=RESULT_QUERY)
+    def get_result(self) -> dict[str, Any] | None:
+        """The result document once the run has finished (None before).
+
+        The only place Temporal keeps the document of a Canceled run: a worker replays the
+        closed run to answer. Failed runs also carry it in their failure's details.
+        """
+        return self._result
 
     @workflow.signal(name="cancel_workflow")
     def cancel_workflow(self, reason: str | None = None) -> None:
@@ -251,6 +368,14 @@ class WorkflowExecution:
             workflow.logger.warning("deliver_event signal without a valid 'event' ignored")
             return
         self._mailbox.deliver(name, message.get("data"), workflow.now().isoformat())
+
+
+def _failure_message(result: dict[str, Any]) -> str:
+    """The failure's message: which node failed the run, and why."""
+    error = result.get("error") or {}
+    node = error.get("node_id")
+    what = f"{error.get('type') or 'Error'}: {error.get('message') or 'node failed'}"
+    return f"Run failed at node '{node}': {what}" if node else f"Run failed: {what}"
 
 
 @workflow.defn(name="WorkflowValidation")
