@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flov7.engine.expressions import StepMeter, render_value, step_meter
+from flov7.engine.for_each import run_for_each
 from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.payloads import (
     MAX_ACTIVITY_INPUT_BYTES,
@@ -27,6 +28,7 @@ from flov7.engine.payloads import (
 )
 from flov7.errors import ExpressionError, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
+from flov7.nodes.for_each import ForEachConfig
 from flov7.spec import ExecutionDefaults, NodeSpec
 
 MAX_STEPS_PER_CHECKPOINT = 500_000
@@ -172,6 +174,13 @@ class GraphDriver:
         self._steps_since_checkpoint = 0
         self._history_bytes = 0
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
+        self.max_steps_per_checkpoint = MAX_STEPS_PER_CHECKPOINT
+
+    @property
+    def pending_steps(self) -> int:
+        """Expression steps of pure nodes since the last checkpoint (a ``for_each`` adds
+        up its items' to pace the workflow task the same way)."""
+        return self._steps_since_checkpoint
 
     def request_cancel(self, reason: str = "cancel requested") -> None:
         """Stop starting nodes and cancel every node in flight."""
@@ -302,6 +311,9 @@ class GraphDriver:
             config = node_type.parse_config(rendered)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc), 1
+        if node_type.kind == NodeKind.COMPOSITE:
+            assert isinstance(config, ForEachConfig)
+            return await run_for_each(self, node, config, scope)
         if node_type.kind == NodeKind.TIMER:
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1

@@ -64,6 +64,8 @@ class NodeState:
     finished_at: str | None = None
     handled_as: OnError | None = None
     """For a failed node: how the failure was handled."""
+    progress: dict[str, int] | None = None
+    """For a node that iterates (``for_each``): ``items_done``, ``items_total``..."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -80,8 +82,16 @@ class NodeState:
 class Interpreter:
     """Drives one run of a (validated) workflow, one event at a time."""
 
-    def __init__(self, spec: WorkflowSpec, *, execution: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        spec: WorkflowSpec,
+        *,
+        execution: dict[str, Any] | None = None,
+        extra_scope: dict[str, Any] | None = None,
+    ) -> None:
         self.spec = spec
+        self.extra_scope = dict(extra_scope or {})
+        """Names added to every node's scope (a ``for_each`` body: ``item``, ``index``)."""
         self.graph = Graph.from_spec(spec)
         self.execution = dict(execution or {})
         self.nodes: dict[str, NodeSpec] = {node.id: node for node in spec.nodes}
@@ -209,6 +219,8 @@ class Interpreter:
             "execution": {**self.execution, "node_id": node_id},
             "nodes": self._upstream_view(node_id) if self._reads_nodes_scope[node_id] else {},
         }
+        if self.extra_scope:
+            scope.update(self.extra_scope)
         return scope
 
     def _inputs_of(self, node_id: str, input_data: dict[str, Any]) -> Any:
@@ -264,6 +276,7 @@ class Interpreter:
                     "started_at": state.started_at,
                     "finished_at": state.finished_at,
                     "error": state.error,
+                    **({"progress": dict(state.progress)} if state.progress else {}),
                 }
                 for node_id, state in self.states.items()
             },

@@ -18,6 +18,7 @@ from flov7.nodes.base import NodeType
 from flov7.nodes.condition import condition_node
 from flov7.nodes.database import database_node
 from flov7.nodes.delay import delay_node
+from flov7.nodes.for_each import for_each_node
 from flov7.nodes.transform import transform_node
 from flov7.nodes.webhook import webhook_node
 
@@ -38,6 +39,7 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
     database_node,
     webhook_node,
     ai_agent_node,
+    for_each_node,
 )
 """The built-in node types, in the integration guide's order."""
 

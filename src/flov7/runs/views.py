@@ -78,6 +78,10 @@ class NodeView(_View):
     worker: str | None = Field(
         default=None, description="Identity of the worker that ran the node's last attempt."
     )
+    progress: dict[str, int] | None = Field(
+        default=None,
+        description="A for_each node's progress: items_done, items_total, items_failed.",
+    )
 
     @classmethod
     def from_state(cls, node: Mapping[str, Any]) -> NodeView:
@@ -93,6 +97,7 @@ class NodeView(_View):
             duration_ms=duration_ms(started, finished),
             error=node.get("error"),
             worker=worker if isinstance(worker, str) else None,
+            progress=node.get("progress") if isinstance(node.get("progress"), dict) else None,
         )
 
 
