@@ -15,6 +15,8 @@ from flov7.nodes.base import NodeConfig, NodeKind, NodeType
 from flov7.nodes.registry import BUILTIN_NODE_TYPES, get_node_type, node_types
 
 GUIDE_ORDER = ["api_call", "condition", "transform", "delay", "database", "webhook", "ai_agent"]
+# Flov7's own types follow the guide's.
+BUILTIN_ORDER = [*GUIDE_ORDER, "for_each"]
 NODES_DIR = Path(registry.__file__).parent
 
 
@@ -27,8 +29,8 @@ class _Echo(NodeType):
 
 
 def test_manifest_lists_the_built_ins_in_the_guides_order() -> None:
-    assert [node_type.name for node_type in BUILTIN_NODE_TYPES] == GUIDE_ORDER
-    assert list(node_types()) == GUIDE_ORDER
+    assert [node_type.name for node_type in BUILTIN_NODE_TYPES] == BUILTIN_ORDER
+    assert list(node_types()) == BUILTIN_ORDER
     for node_type in BUILTIN_NODE_TYPES:
         assert get_node_type(node_type.name) is node_type
     assert get_node_type("nope") is None
@@ -52,15 +54,15 @@ def test_importing_a_node_module_registers_nothing() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
-    assert out.strip() == ",".join(GUIDE_ORDER)
+    assert out.strip() == ",".join(BUILTIN_ORDER)
 
 
 def test_register_adds_after_the_built_ins_and_unregister_removes() -> None:
     with registry.registered(_Echo()):
-        assert list(node_types()) == [*GUIDE_ORDER, "test_echo"]
+        assert list(node_types()) == [*BUILTIN_ORDER, "test_echo"]
         assert isinstance(get_node_type("test_echo"), _Echo)
     assert get_node_type("test_echo") is None
-    assert list(node_types()) == GUIDE_ORDER
+    assert list(node_types()) == BUILTIN_ORDER
 
 
 def test_a_built_in_cannot_be_replaced() -> None:

@@ -41,7 +41,7 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
     ai_agent_node,
     for_each_node,
 )
-"""The built-in node types, in the integration guide's order."""
+"""The built-in node types, in the integration guide's order, then Flov7's own."""
 
 _BUILTINS: dict[str, NodeType] = {node_type.name: node_type for node_type in BUILTIN_NODE_TYPES}
 _ADDED: dict[str, NodeType] = {}
