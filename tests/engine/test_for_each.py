@@ -286,3 +286,61 @@ async def test_ten_thousand_items_with_a_pure_body(run: Run) -> None:
         "count": 10000,
     }
     assert result["node_results"]["each"]["output"]["results"][:3] == [0, 2, 4]
+
+
+async def test_status_shows_progress_while_items_run(
+    items_server: ItemServer,
+    local_resources: NodeResources,
+    temporal_client: Client,
+    wide_worker: TemporalSettings,
+) -> None:
+    """Progress (items_done / items_total) in the status of a running for_each, on both
+    engines: the second item waits on a gate the test opens once it has seen progress."""
+    gate = asyncio.Event()
+    key = uuid.uuid4().hex[:6]
+
+    @items_server.http.route(f"/gate/{key}")
+    async def wait_for_gate(_: RecordedRequest, __: TestHttpServer) -> Reply:
+        await gate.wait()
+        return Reply.json({"opened": True})
+
+    document = calls_per_item(
+        items_server.http.url, items="['first', 'gated']", concurrency=1, on_item_error="fail"
+    )
+    call = document["nodes"][0]["data"]["body"]["nodes"][0]["data"]
+    call["url"] = (
+        items_server.http.url + "/{{ 'item/first' if index == 0 else 'gate/" + key + "' }}"
+    )
+
+    async def progress_seen(read_status: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        while True:
+            node = (await read_status())["nodes"].get("each", {})
+            if (node.get("progress") or {}).get("items_done") == 1:
+                return dict(node["progress"])
+            await asyncio.sleep(0.05)
+
+    local = LocalRuntime(local_resources).start(document)
+
+    async def local_status() -> dict[str, Any]:
+        return local.status()
+
+    assert await progress_seen(local_status) == {
+        "items_done": 1,
+        "items_total": 2,
+        "items_completed": 1,
+        "items_failed": 0,
+    }
+    gate.set()
+    assert (await local.result())["status"] == "completed"
+
+    gate.clear()
+    handle = await start_execution(temporal_client, document, wide_worker)
+
+    async def temporal_status() -> dict[str, Any]:
+        answer = await handle.query("get_status")
+        assert isinstance(answer, dict)
+        return answer
+
+    assert (await progress_seen(temporal_status))["items_total"] == 2
+    gate.set()
+    assert (await handle.result())["status"] == "completed"
