@@ -129,6 +129,17 @@ class EdgeSpec(BaseModel):
         return value
 
 
+class ParentRef(BaseModel):
+    """The run that started this one through a ``workflow`` node (set by the engine)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: str = Field(min_length=1)
+    node_id: str = Field(min_length=1)
+    depth: int = Field(ge=1, le=1000)
+    """How deep this run is in the chain of calls (a top-level run's child: 1)."""
+
+
 class WorkflowSpec(BaseModel):
     """A whole workflow document."""
 
@@ -141,6 +152,8 @@ class WorkflowSpec(BaseModel):
     nodes: list[NodeSpec] = Field(default_factory=list)
     edges: list[EdgeSpec] = Field(default_factory=list)
     defaults: ExecutionDefaults = Field(default_factory=ExecutionDefaults)
+    parent: ParentRef | None = None
+    """Set on the document of a sub-workflow run: who called it (``workflow`` node)."""
 
     @property
     def display_name(self) -> str:

@@ -16,7 +16,7 @@ from flov7.nodes.registry import BUILTIN_NODE_TYPES, get_node_type, node_types
 
 GUIDE_ORDER = ["api_call", "condition", "transform", "delay", "database", "webhook", "ai_agent"]
 # Flov7's own types follow the guide's.
-BUILTIN_ORDER = [*GUIDE_ORDER, "for_each"]
+BUILTIN_ORDER = [*GUIDE_ORDER, "for_each", "workflow"]
 NODES_DIR = Path(registry.__file__).parent
 
 

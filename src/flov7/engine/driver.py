@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flov7.engine.expressions import StepMeter, render_value, step_meter
-from flov7.engine.for_each import run_for_each
+from flov7.engine.composite import run_composite
 from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.payloads import (
     MAX_ACTIVITY_INPUT_BYTES,
@@ -28,7 +28,6 @@ from flov7.engine.payloads import (
 )
 from flov7.errors import ExpressionError, NodeExecutionError
 from flov7.nodes.base import NodeKind, NodeType
-from flov7.nodes.for_each import ForEachConfig
 from flov7.spec import ExecutionDefaults, NodeSpec
 
 MAX_STEPS_PER_CHECKPOINT = 500_000
@@ -312,8 +311,7 @@ class GraphDriver:
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc), 1
         if node_type.kind == NodeKind.COMPOSITE:
-            assert isinstance(config, ForEachConfig)
-            return await run_for_each(self, node, config, scope)
+            return await run_composite(self, node, config, scope)
         if node_type.kind == NodeKind.TIMER:
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1

@@ -66,6 +66,8 @@ class NodeState:
     """For a failed node: how the failure was handled."""
     progress: dict[str, int] | None = None
     """For a node that iterates (``for_each``): ``items_done``, ``items_total``..."""
+    child_execution_id: str | None = None
+    """For a ``workflow`` node: the execution id of the run it started."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -76,6 +78,7 @@ class NodeState:
             "attempts": self.attempts,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            **({"child_execution_id": self.child_execution_id} if self.child_execution_id else {}),
         }
 
 
@@ -94,6 +97,10 @@ class Interpreter:
         """Names added to every node's scope (a ``for_each`` body: ``item``, ``index``)."""
         self.graph = Graph.from_spec(spec)
         self.execution = dict(execution or {})
+        if spec.parent is not None:
+            # A sub-workflow run: its nodes can see who called it, and how deep it is.
+            self.execution.setdefault("parent_execution_id", spec.parent.execution_id)
+            self.execution.setdefault("depth", spec.parent.depth)
         self.nodes: dict[str, NodeSpec] = {node.id: node for node in spec.nodes}
         self.types: dict[str, NodeType] = {}
         for node in spec.nodes:
@@ -277,6 +284,11 @@ class Interpreter:
                     "finished_at": state.finished_at,
                     "error": state.error,
                     **({"progress": dict(state.progress)} if state.progress else {}),
+                    **(
+                        {"child_execution_id": state.child_execution_id}
+                        if state.child_execution_id
+                        else {}
+                    ),
                 }
                 for node_id, state in self.states.items()
             },
@@ -285,7 +297,13 @@ class Interpreter:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
+            **self._parent_link(),
         }
+
+    def _parent_link(self) -> dict[str, Any]:
+        """``{"parent": {execution_id, node_id, depth}}`` for a sub-workflow run, else {}."""
+        parent = self.spec.parent
+        return {"parent": parent.model_dump()} if parent is not None else {}
 
     def result(self) -> dict[str, Any]:
         """The run's result document (the workflow's return value)."""
@@ -309,6 +327,7 @@ class Interpreter:
             "error": self.error,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            **self._parent_link(),
         }
 
     # -- internals ----------------------------------------------------------------------

@@ -22,7 +22,9 @@ from flov7.engine.driver import (
     timeout_error,
 )
 from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
+from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome
 from flov7.errors import NodeExecutionError
+from flov7.local.sub_workflows import LocalSubWorkflows
 from flov7.nodes.base import ActivityContext
 from flov7.nodes.registry import get_node_type
 
@@ -36,8 +38,11 @@ class LocalNodeRunner:
         *,
         execution_id: str = "local",
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        sub_workflows: LocalSubWorkflows | None = None,
     ) -> None:
         self.resources = resources
+        self.sub_workflows = sub_workflows
+        """Runs ``workflow`` nodes' children (None: no workflow store, they fail)."""
         self.execution_id = execution_id
         self.on_event = on_event
         """Told of every failed attempt (the result only shows the last one)."""
@@ -52,6 +57,20 @@ class LocalNodeRunner:
     async def checkpoint(self) -> None:
         # Let other tasks (the API's requests) run between long stretches of pure nodes.
         await asyncio.sleep(0)
+
+    async def run_sub_workflow(
+        self, call: SubWorkflowCall, on_started: Callable[[str], None]
+    ) -> SubWorkflowOutcome:
+        """A nested local run (see :mod:`flov7.local.sub_workflows`)."""
+        if self.sub_workflows is None:
+            error = {
+                "type": "SubWorkflowsUnavailable",
+                "message": "This local runtime has no workflow store to read "
+                f"'{call.workflow_id}' from (run it through the service or flov7 run)",
+                "attempts": 1,
+            }
+            raise NodeFailed(error, 1)
+        return await self.sub_workflows.run(call, on_started)
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy

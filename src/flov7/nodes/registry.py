@@ -21,6 +21,7 @@ from flov7.nodes.delay import delay_node
 from flov7.nodes.for_each import for_each_node
 from flov7.nodes.transform import transform_node
 from flov7.nodes.webhook import webhook_node
+from flov7.nodes.workflow_call import workflow_call_node
 
 __all__ = [
     "BUILTIN_NODE_TYPES",
@@ -40,6 +41,7 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
     webhook_node,
     ai_agent_node,
     for_each_node,
+    workflow_call_node,
 )
 """The built-in node types, in the integration guide's order, then Flov7's own."""
 

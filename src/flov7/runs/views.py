@@ -82,6 +82,9 @@ class NodeView(_View):
         default=None,
         description="A for_each node's progress: items_done, items_total, items_failed.",
     )
+    child_execution_id: str | None = Field(
+        default=None, description="A workflow node's sub-workflow run (its execution id)."
+    )
 
     @classmethod
     def from_state(cls, node: Mapping[str, Any]) -> NodeView:
@@ -98,6 +101,7 @@ class NodeView(_View):
             error=node.get("error"),
             worker=worker if isinstance(worker, str) else None,
             progress=node.get("progress") if isinstance(node.get("progress"), dict) else None,
+            child_execution_id=node.get("child_execution_id"),
         )
 
 
@@ -128,6 +132,11 @@ class RunStatus(_View):
     started_at: str | None = None
     finished_at: str | None = None
     nodes: dict[str, NodeView] = Field(default_factory=dict)
+    parent: dict[str, Any] | None = Field(
+        default=None,
+        description="For a sub-workflow run: the run that called it (execution_id, "
+        "node_id, depth); its workflow node shows this run's child_execution_id.",
+    )
     counts: dict[str, int] = Field(default_factory=dict)
     execution_path: list[str] = Field(default_factory=list)
     result: dict[str, Any] | None = Field(
@@ -153,6 +162,7 @@ class RunStatus(_View):
         self.execution_path = list(result.get("execution_path") or [])
         self.result = dict(result)
         self.error = result.get("error")
+        self.parent = result.get("parent")
 
     def show_report(self, report: Mapping[str, Any]) -> None:
         """Fill nodes, counts, path and error from a live status report
@@ -163,6 +173,7 @@ class RunStatus(_View):
         self.counts = dict(report.get("counts") or {})
         self.execution_path = list(report.get("execution_path") or [])
         self.error = report.get("error")
+        self.parent = report.get("parent")
 
 
 class RunListItem(_View):
