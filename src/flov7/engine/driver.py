@@ -15,8 +15,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.composite import run_composite
+from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, RunStatus
 from flov7.engine.payloads import (
     MAX_ACTIVITY_INPUT_BYTES,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from flov7.engine.sub_workflow import SubWorkflowCall
 from flov7.errors import (
     EngineUnavailableError,
     ExecutionAlreadyClosedError,
@@ -45,7 +46,6 @@ from flov7.errors import (
     InvalidQueryError,
     InvalidWorkflowError,
 )
-from flov7.engine.sub_workflow import SubWorkflowCall
 from flov7.local import views
 from flov7.local.runtime import ENGINE, LocalRun, LocalRuntime, process_identity
 from flov7.local.sub_workflows import LocalSubWorkflows

@@ -40,7 +40,8 @@ class LocalSubWorkflows:
         try:
             version, document = await self.source.document(call.workflow_id, call.version)
         except WorkflowNotFound as exc:
-            raise NodeFailed({"type": "WorkflowNotFound", "message": str(exc), "attempts": 1}, 1)
+            error = {"type": "WorkflowNotFound", "message": str(exc), "attempts": 1}
+            raise NodeFailed(error, 1) from exc
         child_document = call.child_document(document)
         execution_id = f"{call.parent.execution_id}-{call.node_id}-{uuid.uuid4().hex[:8]}"
         try:
