@@ -14,7 +14,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from flov7.config import TemporalSettings
+from flov7.engine.sub_workflow import WorkflowSource
 from flov7.temporal.activities import NodeActivities
+from flov7.temporal.sub_workflows import resolve_workflow_activity
 from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
 
 WORKFLOWS = [WorkflowExecution, WorkflowValidation]
@@ -26,13 +28,18 @@ def create_worker(
     *,
     resources: Any = None,
     task_queue: str | None = None,
+    workflow_source: WorkflowSource | None = None,
 ) -> Worker:
-    """A worker for the Flov7 workflows and one activity per I/O node type."""
+    """A worker for the Flov7 workflows and one activity per I/O node type.
+
+    ``workflow_source``: where ``workflow`` nodes read stored workflows from (the store);
+    without one they fail with ``SubWorkflowsUnavailable``.
+    """
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
-        activities=NodeActivities(resources).all(),
+        activities=[*NodeActivities(resources).all(), resolve_workflow_activity(workflow_source)],
         max_concurrent_workflow_tasks=settings.max_concurrent_workflows,
         max_concurrent_activities=settings.max_concurrent_activities,
         # Let in-flight activities finish (or notice cancellation) on a clean stop.

@@ -12,6 +12,7 @@ passed through the sandbox (imported once, not per run): they have no side effec
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -32,9 +33,11 @@ with workflow.unsafe.imports_passed_through():
         timeout_error,
     )
     from flov7.engine.interpreter import Interpreter
+    from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome
     from flov7.engine.validate import validate_workflow
     from flov7.temporal.names import activity_name
     from flov7.temporal.search_attributes import status_update
+    from flov7.temporal.sub_workflows import run_child
 
 
 class TemporalNodeRunner:
@@ -52,6 +55,12 @@ class TemporalNodeRunner:
     async def checkpoint(self) -> None:
         # Awaiting a timer ends the workflow task; the next one resumes right here.
         await workflow.sleep(timedelta(milliseconds=1), summary="flov7 checkpoint")
+
+    async def run_sub_workflow(
+        self, call: SubWorkflowCall, on_started: Callable[[str], None]
+    ) -> SubWorkflowOutcome:
+        # A child WorkflowExecution (flov7.temporal.sub_workflows).
+        return await run_child(call, on_started)
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
