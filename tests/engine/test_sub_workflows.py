@@ -221,3 +221,42 @@ async def test_an_unknown_workflow_fails_the_node(backend: Any) -> None:
     assert status.error is not None
     assert status.error["type"] == "WorkflowNotFound"
     assert "no-such-workflow" in status.error["message"]
+
+
+async def test_for_each_over_a_stored_workflow(backend: Any, store: Repository) -> None:
+    divide_id = await save(
+        store,
+        "divide",
+        {
+            "nodes": [
+                {
+                    "id": "q",
+                    "type": "transform",
+                    "data": {"mapping": {"q": "12 // input.item", "at": "input.index"}},
+                }
+            ]
+        },
+    )
+    document = {
+        "id": "per-item",
+        "nodes": [
+            {
+                "id": "each",
+                "type": "for_each",
+                "data": {
+                    "items": "[1, 0, 3]",
+                    "concurrency": 2,
+                    "on_item_error": "continue",
+                    "workflow_id": divide_id,
+                },
+            }
+        ],
+    }
+    status = await run(backend, document)
+
+    assert status.status == "completed", status.error
+    assert status.result is not None
+    output = status.result["node_results"]["each"]["output"]
+    assert output["results"] == [{"q": 12, "at": 0}, None, {"q": 4, "at": 2}]
+    assert [entry["index"] for entry in output["errors"]] == [1]
+    assert "division by zero" in output["errors"][0]["error"]["message"]

@@ -20,13 +20,15 @@ driver does), so replays take the same path.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flov7.engine.expressions import evaluate, step_meter
-from flov7.engine.graph import Graph
 from flov7.engine.interpreter import Interpreter
+from flov7.engine.outputs import body_outputs
 from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
+from flov7.engine.sub_workflow import call_workflow
 from flov7.engine.validate import validate_workflow
 from flov7.errors import ExpressionError
 from flov7.nodes.for_each import MAX_ITEMS, ForEachConfig
@@ -53,7 +55,8 @@ class _Progress:
     stop: bool = False
     first_error: dict[str, Any] | None = None
     work: int = 0
-    in_flight: dict[int, GraphDriver] = field(default_factory=dict)
+    in_flight: dict[int, Callable[[], object]] = field(default_factory=dict)
+    """How to cancel each item in flight, by index."""
 
     def report(self) -> dict[str, int]:
         return {
@@ -62,27 +65,6 @@ class _Progress:
             "items_completed": self.completed,
             "items_failed": self.failed,
         }
-
-
-def body_outputs(spec: WorkflowSpec, result: dict[str, Any]) -> Any:
-    """What a finished body (or sub-workflow) run gives back: the output of its sink.
-
-    Sinks are the nodes no edge leaves. One completed sink: its output; several: a dict
-    of their outputs by node id; none completed (all skipped): null.
-    """
-    graph = Graph.from_spec(spec)
-    node_results = result.get("node_results") or {}
-    sinks = [
-        node_id
-        for node_id in graph.node_ids
-        if not graph.outgoing[node_id]
-        and (node_results.get(node_id) or {}).get("status") == "completed"
-    ]
-    if not sinks:
-        return None
-    if len(sinks) == 1:
-        return node_results[sinks[0]].get("output")
-    return {node_id: node_results[node_id].get("output") for node_id in sinks}
 
 
 def _body_spec(driver: GraphDriver, node: NodeSpec, body: dict[str, Any]) -> WorkflowSpec | str:
@@ -115,24 +97,29 @@ async def run_for_each(
     if len(items) > MAX_ITEMS:
         message = f"'items' gave {len(items)} items; one for_each takes at most {MAX_ITEMS}"
         return "failed", {"type": "TooManyItems", "message": message}, 1
-    spec = _body_spec(driver, node, config.body)
-    if isinstance(spec, str):
-        return "failed", {"type": "InvalidNodeConfig", "message": f"body: {spec}"}, 1
+    spec: WorkflowSpec | None = None
+    if config.body is not None:
+        built = _body_spec(driver, node, config.body)
+        if isinstance(built, str):
+            return "failed", {"type": "InvalidNodeConfig", "message": f"body: {built}"}, 1
+        spec = built
     progress = _Progress(total=len(items), results=[None] * len(items))
     state = driver.interpreter.states[node.id]
     state.progress = progress.report()
     outer = {"inputs": scope.get("inputs"), "nodes": scope.get("nodes")}
 
-    async def run_item(index: int) -> None:
+    async def run_body(index: int, body: WorkflowSpec) -> tuple[str, Any]:
         interpreter = Interpreter(
-            spec,
+            body,
             execution={**driver.interpreter.execution, "node_id": node.id, "item_index": index},
             extra_scope={"item": items[index], "index": index, "outer": outer},
         )
         nested = type(driver)(
             interpreter, driver.runner, input_data=driver.input_data, defaults=driver.defaults
         )
-        progress.in_flight[index] = nested
+        progress.in_flight[index] = lambda: nested.request_cancel(
+            "another item of the for_each failed"
+        )
         try:
             result = await nested.run()
         finally:
@@ -140,10 +127,46 @@ async def run_for_each(
         progress.work += ITEM_OVERHEAD_STEPS + nested.pending_steps
         status = result.get("status")
         if status == "completed":
-            progress.results[index] = body_outputs(spec, result)
+            return "ok", body_outputs(body, result)
+        if status == "failed":
+            return "failed", dict(result.get("error") or {"type": "ItemFailed"})
+        return "cancelled", None
+
+    async def run_stored(index: int, workflow_id: str) -> tuple[str, Any]:
+        call = asyncio.create_task(
+            call_workflow(
+                driver,
+                node,
+                workflow_id,
+                config.version,
+                {"item": items[index], "index": index},
+                lambda _: None,
+            )
+        )
+        progress.in_flight[index] = call.cancel
+        try:
+            kind, payload, _ = await call
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the node itself is being cancelled
+            return "cancelled", None  # stopped by _stop: another item failed
+        finally:
+            progress.in_flight.pop(index, None)
+        progress.work += ITEM_OVERHEAD_STEPS
+        return kind, payload
+
+    async def run_item(index: int) -> None:
+        if spec is not None:
+            kind, payload = await run_body(index, spec)
+        else:
+            assert config.workflow_id is not None
+            kind, payload = await run_stored(index, config.workflow_id)
+        if kind == "ok":
+            progress.results[index] = payload
             progress.completed += 1
-        elif status == "failed":
-            error = dict(result.get("error") or {"type": "ItemFailed", "message": "failed"})
+        elif kind == "failed":
+            error = dict(payload or {"type": "ItemFailed", "message": "failed"})
             progress.failed += 1
             progress.errors.append({"index": index, "error": error})
             if config.on_item_error == "fail" and progress.first_error is None:
@@ -180,8 +203,8 @@ async def run_for_each(
 
 def _stop(progress: _Progress) -> None:
     progress.stop = True
-    for nested in list(progress.in_flight.values()):
-        nested.request_cancel("another item of the for_each failed")
+    for cancel in list(progress.in_flight.values()):
+        cancel()
 
 
 def _outcome(config: ForEachConfig, progress: _Progress) -> tuple[str, Any, int]:

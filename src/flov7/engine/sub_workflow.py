@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from flov7.engine.for_each import body_outputs
+from flov7.engine.outputs import body_outputs
 from flov7.engine.validate import validate_workflow
 from flov7.nodes.workflow_call import WorkflowCallConfig
 from flov7.spec import ExecutionDefaults, NodeSpec, ParentRef
@@ -104,6 +104,26 @@ async def run_workflow_node(
     driver: GraphDriver, node: NodeSpec, config: WorkflowCallConfig
 ) -> tuple[str, Any, int]:
     """Run the node's sub-workflow; ``(kind, payload, attempts)`` as the driver records."""
+    state = driver.interpreter.states[node.id]
+
+    def started(child_execution_id: str) -> None:
+        state.child_execution_id = child_execution_id
+
+    return await call_workflow(
+        driver, node, config.workflow_id, config.version, dict(config.input), started
+    )
+
+
+async def call_workflow(
+    driver: GraphDriver,
+    node: NodeSpec,
+    workflow_id: str,
+    version: int | Literal["latest"],
+    input_data: dict[str, Any],
+    on_started: Callable[[str], None],
+) -> tuple[str, Any, int]:
+    """Run ``workflow_id`` as a sub-workflow of ``node`` (a ``workflow`` node, or one item
+    of a ``for_each`` over a stored workflow); ``(kind, payload, attempts)``."""
     from flov7.engine.driver import NodeFailed  # the driver imports this module
 
     execution = driver.interpreter.execution
@@ -111,7 +131,7 @@ async def run_workflow_node(
     if depth > MAX_WORKFLOW_DEPTH:
         return _fail(
             "WorkflowDepthExceeded",
-            f"Calling workflow '{config.workflow_id}' would nest sub-workflows "
+            f"Calling workflow '{workflow_id}' would nest sub-workflows "
             f"{depth} deep; the limit is {MAX_WORKFLOW_DEPTH} (does a workflow call itself?)",
             depth=depth,
         )
@@ -122,9 +142,9 @@ async def run_workflow_node(
         )
     call = SubWorkflowCall(
         node_id=node.id,
-        workflow_id=config.workflow_id,
-        version=None if config.version == "latest" else config.version,
-        input=dict(config.input),
+        workflow_id=workflow_id,
+        version=None if version == "latest" else version,
+        input=input_data,
         parent=ParentRef(
             execution_id=str(execution.get("execution_id") or "unknown"),
             node_id=node.id,
@@ -132,16 +152,11 @@ async def run_workflow_node(
         ),
         defaults=driver.defaults,
     )
-    state = driver.interpreter.states[node.id]
-
-    def started(child_execution_id: str) -> None:
-        state.child_execution_id = child_execution_id
-
     try:
-        outcome = await runner.run_sub_workflow(call, started)
+        outcome = await runner.run_sub_workflow(call, on_started)
     except NodeFailed as failure:
         return "failed", failure.error, failure.attempts
-    state.child_execution_id = outcome.execution_id
+    on_started(outcome.execution_id)
     result = outcome.result
     status = result.get("status")
     if status == "completed":
@@ -152,7 +167,7 @@ async def run_workflow_node(
     where = f" at node '{error['node_id']}'" if error.get("node_id") else ""
     return _fail(
         str(error.get("type") or ("Cancelled" if status == "cancelled" else "SubWorkflowFailed")),
-        f"Sub-workflow '{config.workflow_id}' ({outcome.execution_id}) {status or 'failed'}"
+        f"Sub-workflow '{workflow_id}' ({outcome.execution_id}) {status or 'failed'}"
         f"{where}: {error.get('message', 'no error message')}",
         execution_id=outcome.execution_id,
         error=error,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from flov7.nodes.base import NodeConfig, NodeKind, NodeType
 
@@ -40,10 +40,11 @@ class ForEachConfig(NodeConfig):
         description="'fail': the first failed item fails the node and cancels the items "
         "in flight; 'continue': failed items are listed in 'errors' and the others go on.",
     )
-    body: dict[str, Any] = Field(
+    body: dict[str, Any] | None = Field(
+        default=None,
         description="The sub-graph run per item: {'nodes': [...], 'edges': [...]}. Its "
         "nodes see 'item' and 'index' besides the usual names, and 'outer' (the for_each "
-        "node's own 'inputs' and 'nodes').",
+        "node's own 'inputs' and 'nodes'). Give either 'body' or 'workflow_id'.",
         examples=[
             {
                 "nodes": [
@@ -57,6 +58,21 @@ class ForEachConfig(NodeConfig):
             }
         ],
     )
+    workflow_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Instead of 'body': a stored workflow run per item as a sub-workflow, "
+        "with input {'item': ..., 'index': ...} merged over its own.",
+    )
+    version: int | Literal["latest"] = Field(
+        default="latest", description="With 'workflow_id': which version."
+    )
+
+    @model_validator(mode="after")
+    def _body_or_workflow(self) -> ForEachConfig:
+        if (self.body is None) == (self.workflow_id is None):
+            raise ValueError("give either 'body' (an inline sub-graph) or 'workflow_id'")
+        return self
 
 
 class ForEachNode(NodeType):
