@@ -140,6 +140,30 @@ class ParentRef(BaseModel):
     """How deep this run is in the chain of calls (a top-level run's child: 1)."""
 
 
+class RecordedNode(BaseModel):
+    """A node's outcome kept from an earlier run (a rerun does not run it again)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    output: Any = None
+    attempts: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class RerunPlan(BaseModel):
+    """Set on the document of a rerun (see :mod:`flov7.engine.rerun`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    of: str = Field(min_length=1)
+    """The execution id of the run this one reruns."""
+    start_from: str = Field(alias="from", min_length=1)
+    """``failed``, ``start`` or a node id."""
+    recorded: dict[str, RecordedNode] = Field(default_factory=dict)
+    """Nodes that keep their recorded outcome, by id: they complete at once."""
+
+
 class WorkflowSpec(BaseModel):
     """A whole workflow document."""
 
@@ -154,6 +178,8 @@ class WorkflowSpec(BaseModel):
     defaults: ExecutionDefaults = Field(default_factory=ExecutionDefaults)
     parent: ParentRef | None = None
     """Set on the document of a sub-workflow run: who called it (``workflow`` node)."""
+    rerun: RerunPlan | None = None
+    """Set on the document of a rerun: what it reruns and which nodes it keeps."""
 
     @property
     def display_name(self) -> str:

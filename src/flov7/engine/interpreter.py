@@ -68,6 +68,8 @@ class NodeState:
     """For a node that iterates (``for_each``): ``items_done``, ``items_total``..."""
     child_execution_id: str | None = None
     """For a ``workflow`` node: the execution id of the run it started."""
+    reused_from: str | None = None
+    """In a rerun: the execution id whose recorded outcome this node kept (not run)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -79,6 +81,7 @@ class NodeState:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             **({"child_execution_id": self.child_execution_id} if self.child_execution_id else {}),
+            **({"reused_from": self.reused_from} if self.reused_from else {}),
         }
 
 
@@ -125,6 +128,12 @@ class Interpreter:
             node_id: any(e.source_handle == ERROR_HANDLE for e in self.graph.outgoing[node_id])
             for node_id in self.graph.node_ids
         }
+        rerun = spec.rerun
+        self._recorded = {
+            node_id: recorded
+            for node_id, recorded in (rerun.recorded.items() if rerun else ())
+            if node_id in self.nodes
+        }
         # Building ``nodes.<id>`` costs O(ancestors); only nodes that mention it pay.
         self._reads_nodes_scope = {node.id: "nodes" in repr(node.data) for node in spec.nodes}
 
@@ -148,7 +157,11 @@ class Interpreter:
             self._resolvable = []
             for node_id in batch:
                 incoming = self.graph.incoming[node_id]
-                if not incoming or any(self._edge_active(edge) for edge in incoming):
+                if node_id in self._recorded and (
+                    not incoming or any(self._edge_active(edge) for edge in incoming)
+                ):
+                    self._reuse(node_id)
+                elif not incoming or any(self._edge_active(edge) for edge in incoming):
                     state = self.states[node_id]
                     state.status = NodeStatus.RUNNING
                     state.started_at = now
@@ -160,6 +173,19 @@ class Interpreter:
                     state.finished_at = now
                     self._release_children(node_id)
         return started
+
+    def _reuse(self, node_id: str) -> None:
+        """A rerun keeps this node's recorded outcome: completed at once, not run."""
+        recorded = self._recorded[node_id]
+        state = self.states[node_id]
+        state.status = NodeStatus.COMPLETED
+        state.output = recorded.output
+        state.attempts = recorded.attempts
+        state.started_at = recorded.started_at
+        state.finished_at = recorded.finished_at
+        state.reused_from = self.spec.rerun.of if self.spec.rerun else None
+        self.execution_path.append(node_id)
+        self._release_children(node_id)
 
     def complete(self, node_id: str, output: Any, *, attempts: int, now: str) -> None:
         """Record a node's success."""
@@ -301,9 +327,14 @@ class Interpreter:
         }
 
     def _parent_link(self) -> dict[str, Any]:
-        """``{"parent": {execution_id, node_id, depth}}`` for a sub-workflow run, else {}."""
-        parent = self.spec.parent
-        return {"parent": parent.model_dump()} if parent is not None else {}
+        """``parent`` (execution_id, node_id, depth) of a sub-workflow run and
+        ``rerun_of`` of a rerun, when they apply."""
+        links: dict[str, Any] = {}
+        if self.spec.parent is not None:
+            links["parent"] = self.spec.parent.model_dump()
+        if self.spec.rerun is not None:
+            links["rerun_of"] = self.spec.rerun.of
+        return links
 
     def result(self) -> dict[str, Any]:
         """The run's result document (the workflow's return value)."""
@@ -327,6 +358,7 @@ class Interpreter:
             "error": self.error,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "input": self.spec.input,
             **self._parent_link(),
         }
 
