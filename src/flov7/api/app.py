@@ -25,7 +25,7 @@ from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import executions, health, node_types, workflows
+from flov7.api.routes import executions, health, node_types, rerun, workflows
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
@@ -96,6 +96,7 @@ def create_app(
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_api_key)])
     api.include_router(executions.router)
+    api.include_router(rerun.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
     api.include_router(health.api_router)

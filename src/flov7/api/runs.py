@@ -8,6 +8,7 @@ the store, waits when asked, and shapes the answer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +54,7 @@ async def start_run(
     version: int | None = None,
     wait: bool = False,
     wait_seconds: float = 30.0,
+    rerun_of: str | None = None,
 ) -> JSONResponse:
     """Validate and start a run; 202 with links, or 200 with its status when waited for.
 
@@ -60,7 +62,11 @@ async def start_run(
     when the document does not validate: nothing is started then.
     """
     started = await context.runs.start(
-        document, run_input=run_input or None, execution_id=execution_id, version=version
+        document,
+        run_input=run_input or None,
+        execution_id=execution_id,
+        version=version,
+        rerun_of=rerun_of,
     )
     execution_id = started.execution_id
     record = None if started.ref.created else await _stored_record(context, execution_id)
@@ -113,6 +119,9 @@ async def status_body(
         update["workflow_id"] = status.workflow_id or record.workflow_id
         if status.version is None:
             update["version"] = record.version
+        update["rerun_of"] = status.rerun_of or record.rerun_of
+    with contextlib.suppress(StoreError, SQLAlchemyError, OSError):
+        update["reruns"] = await context.repository.find_reruns(execution_id)
     answer = ExecutionStatus.model_validate({**status.model_dump(), **update})
     return answer.model_dump(mode="json")
 
@@ -145,6 +154,7 @@ def recorder(repository: Repository) -> StartedCallback:
             engine=started.ref.engine,
             created_at=datetime.now(UTC),
             run_id=started.ref.run_id,
+            rerun_of=started.rerun_of,
         )
         try:
             await repository.record_execution(entry)

@@ -40,6 +40,8 @@ class StartedRun:
 
     ref: ExecutionRef
     workflow: WorkflowRef
+    rerun_of: str | None = None
+    """For a rerun: the execution id of the run it reruns."""
 
     @property
     def execution_id(self) -> str:
@@ -71,6 +73,7 @@ class RunService:
         execution_id: str | None = None,
         workflow_id: str | None = None,
         version: int | None = None,
+        rerun_of: str | None = None,
     ) -> StartedRun:
         """Validate and start a run (or join the one ``execution_id`` names).
 
@@ -87,7 +90,7 @@ class RunService:
         workflow = WorkflowRef(workflow_id=workflow_id or report.spec.id, version=version)
         execution_id = execution_id or new_execution_id(workflow.workflow_id)
         ref = await self.backend.start(document, run_input or None, execution_id, workflow)
-        started = StartedRun(ref=ref, workflow=workflow)
+        started = StartedRun(ref=ref, workflow=workflow, rerun_of=rerun_of)
         if self.on_started is not None:
             await self.on_started(started)
         return started

@@ -137,6 +137,14 @@ class RunStatus(_View):
         description="For a sub-workflow run: the run that called it (execution_id, "
         "node_id, depth); its workflow node shows this run's child_execution_id.",
     )
+    rerun_of: str | None = Field(
+        default=None, description="For a rerun: the execution id of the run it reruns."
+    )
+    reruns: list[str] | None = Field(
+        default=None,
+        description="The reruns of this run, oldest first (filled in by the API from its "
+        "store).",
+    )
     counts: dict[str, int] = Field(default_factory=dict)
     execution_path: list[str] = Field(default_factory=list)
     result: dict[str, Any] | None = Field(
@@ -163,6 +171,7 @@ class RunStatus(_View):
         self.result = dict(result)
         self.error = result.get("error")
         self.parent = result.get("parent")
+        self.rerun_of = result.get("rerun_of")
 
     def show_report(self, report: Mapping[str, Any]) -> None:
         """Fill nodes, counts, path and error from a live status report
@@ -174,6 +183,7 @@ class RunStatus(_View):
         self.execution_path = list(report.get("execution_path") or [])
         self.error = report.get("error")
         self.parent = report.get("parent")
+        self.rerun_of = report.get("rerun_of")
 
 
 class RunListItem(_View):

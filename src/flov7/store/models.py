@@ -118,6 +118,8 @@ class ExecutionRow(Base):
     owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
     """``host:pid`` of the process running a local run: its runs are only interrupted
     by a later start once that process is gone."""
+    rerun_of: Mapped[str | None] = mapped_column(String(1000), nullable=True, index=True)
+    """For a rerun: the execution id of the run it reruns."""
 
 
 class ApiKeyRow(Base):

@@ -110,6 +110,8 @@ class ExecutionRecord:
     """Digest of the document and input the run executes (a reused id is checked on it)."""
     owner: str | None = None
     """``host:pid`` of the process running a local run (None for Temporal runs)."""
+    rerun_of: str | None = None
+    """For a rerun: the execution id of the run it reruns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +332,7 @@ class Repository:
                         events=record.events,
                         fingerprint=record.fingerprint,
                         owner=record.owner,
+                        rerun_of=record.rerun_of,
                     )
                 )
                 return record
@@ -465,6 +468,17 @@ class Repository:
         async with self.database.session() as session:
             return [_execution(row) for row in (await session.scalars(query)).all()]
 
+    async def find_reruns(self, execution_id: str, *, limit: int = 100) -> list[str]:
+        """Execution ids of the recorded reruns of a run, oldest first."""
+        query = (
+            select(ExecutionRow.execution_id)
+            .where(ExecutionRow.rerun_of == execution_id)
+            .order_by(ExecutionRow.created_at, ExecutionRow.execution_id)
+            .limit(limit)
+        )
+        async with self.database.session() as session:
+            return list((await session.scalars(query)).all())
+
     async def set_execution_status(self, execution_id: str, status: str) -> None:
         """Update the cached status of a recorded run (no-op for unknown ids)."""
         statement = (
@@ -570,6 +584,7 @@ def _execution(row: ExecutionRow, *, with_outcome: bool = False) -> ExecutionRec
         events=row.events if with_outcome else None,
         fingerprint=row.fingerprint,
         owner=row.owner,
+        rerun_of=row.rerun_of,
     )
 
 
