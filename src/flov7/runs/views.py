@@ -142,8 +142,7 @@ class RunStatus(_View):
     )
     reruns: list[str] | None = Field(
         default=None,
-        description="The reruns of this run, oldest first (filled in by the API from its "
-        "store).",
+        description="The reruns of this run, oldest first (filled in by the API from its store).",
     )
     counts: dict[str, int] = Field(default_factory=dict)
     execution_path: list[str] = Field(default_factory=list)
