@@ -157,7 +157,10 @@ def recorder(repository: Repository) -> StartedCallback:
             rerun_of=started.rerun_of,
         )
         try:
-            await repository.record_execution(entry)
+            kept = await repository.record_execution(entry)
+            if started.rerun_of is not None and kept.rerun_of != started.rerun_of:
+                # The engine recorded the run first (the local backend does): add the link.
+                await repository.set_rerun_of(started.execution_id, started.rerun_of)
         except (StoreError, SQLAlchemyError, OSError) as exc:
             log.error("Run %s started but could not be recorded: %s", started.execution_id, exc)
 

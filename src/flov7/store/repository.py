@@ -468,6 +468,16 @@ class Repository:
         async with self.database.session() as session:
             return [_execution(row) for row in (await session.scalars(query)).all()]
 
+    async def set_rerun_of(self, execution_id: str, rerun_of: str) -> None:
+        """Mark a recorded run as a rerun of ``rerun_of`` (no-op for unknown ids)."""
+        statement = (
+            update(ExecutionRow)
+            .where(ExecutionRow.execution_id == execution_id)
+            .values(rerun_of=rerun_of)
+        )
+        async with self.database.session() as session:
+            await session.execute(statement)
+
     async def find_reruns(self, execution_id: str, *, limit: int = 100) -> list[str]:
         """Execution ids of the recorded reruns of a run, oldest first."""
         query = (
