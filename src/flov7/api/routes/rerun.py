@@ -20,7 +20,7 @@ from flov7.api.errors import BadRequestError, ConflictError
 from flov7.api.runs import start_run
 from flov7.api.schemas.common import error_responses
 from flov7.api.schemas.executions import ExecuteAccepted, ExecutionStatus
-from flov7.engine.rerun import RerunError, plan_rerun
+from flov7.runs.rerun import RerunRefused, prepare_rerun
 
 router = APIRouter(prefix="/workflow", tags=["executions"])
 
@@ -77,50 +77,28 @@ async def rerun(
     no side effect repeats. 409 while the original is still open; 400 for a run of an
     inline document (nothing stored to run again) or an unknown node."""
     asked = body or RerunRequest()
-    original = await context.backend.status(execution_id)
-    if not original.closed:
-        raise ConflictError(
-            f"Execution '{execution_id}' is still {original.status}: rerun it once it has "
-            "closed (or cancel it first)",
-            code="execution_open",
-        )
-    if original.result is None:
-        raise ConflictError(
-            f"Execution '{execution_id}' ended {original.status} without a result document "
-            "to rerun from; start it again instead",
-            code="no_result",
-        )
-    record = await context.repository.get_execution(execution_id)
-    workflow_id = record.workflow_id if record is not None else original.workflow_id
-    version = record.version if record is not None else original.version
-    if workflow_id is None or version is None:
-        raise BadRequestError(
-            f"Execution '{execution_id}' ran an inline document: only runs of stored "
-            "workflows can be rerun",
-            code="not_a_stored_workflow",
-        )
-    if asked.version == "latest":
-        stored = await context.repository.get_workflow(workflow_id)
-        document, version = stored.document or {}, stored.current_version
-    else:
-        found = await context.repository.get_version(workflow_id, version)
-        document = found.document or {}
     try:
-        planned = plan_rerun(
-            document, original.result, asked.start_from, original_execution_id=execution_id
+        prepared = await prepare_rerun(
+            context.backend,
+            context.repository,
+            execution_id,
+            start_from=asked.start_from,
+            version=asked.version,
+            run_input=asked.input,
         )
-    except RerunError as exc:
-        raise BadRequestError(str(exc), code="invalid_rerun") from exc
-    recorded_input = original.result.get("input")
-    run_input = asked.input if asked.input is not None else recorded_input
+    except RerunRefused as exc:
+        if exc.reason in ("open", "no_result"):
+            code = "execution_open" if exc.reason == "open" else exc.reason
+            raise ConflictError(str(exc), code=code) from exc
+        raise BadRequestError(str(exc), code=exc.reason) from exc
     return await start_run(
         context,
         request,
-        document=planned,
-        run_input=run_input if isinstance(run_input, dict) else {},
+        document=prepared.document,
+        run_input=prepared.run_input,
         execution_id=None,
-        version=version,
+        version=prepared.version,
         wait=wait,
         wait_seconds=wait_seconds,
-        rerun_of=execution_id,
+        rerun_of=prepared.rerun_of,
     )
