@@ -38,6 +38,12 @@ on Temporal, which ends the task) before going on. Counted in steps, not time, s
 replays take the same path."""
 
 
+MAX_CONTINUATION_BYTES = 1_500_000
+"""Largest state (finished nodes and their outputs, as JSON) a run carries into the next
+run of its chain when it continues as new: the workflow input is one payload, and
+Temporal refuses payloads over 2 MB."""
+
+
 @dataclass(frozen=True)
 class ActivityPolicy:
     """Timeouts and retries of one I/O node, from its overrides and the run's defaults."""
@@ -174,6 +180,12 @@ class GraphDriver:
         self._history_bytes = 0
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
         self.max_steps_per_checkpoint = MAX_STEPS_PER_CHECKPOINT
+        self.continuation: dict[str, Any] | None = None
+        """Set when the run stopped to continue as new: the next run's ``continued``."""
+        self.may_continue_as_new = True
+        """False for nested drivers (a ``for_each`` item): only a whole run continues."""
+        self._draining = False
+        self._continue_refused = False
 
     @property
     def pending_steps(self) -> int:
@@ -191,8 +203,16 @@ class GraphDriver:
         interpreter = self.interpreter
         interpreter.start(self.runner.now())
         while True:
-            # Pure nodes finish inline and may release children: advance until stable.
-            started = interpreter.advance(self.runner.now())
+            if self._should_continue_as_new():
+                # Start nothing more; once the nodes in flight have finished, hand the
+                # run's state to a fresh run of the same execution (continue-as-new).
+                if not self._tasks:
+                    self.continuation = interpreter.continuation()
+                    return interpreter.status_report()
+                started = []
+            else:
+                # Pure nodes finish inline and may release children: advance until stable.
+                started = interpreter.advance(self.runner.now())
             while started:
                 for node_id in started:
                     if interpreter.status != RunStatus.RUNNING:
@@ -218,6 +238,30 @@ class GraphDriver:
             self._record(node_id, kind, payload, attempts)
         interpreter.finish(self.runner.now())
         return fit_result(interpreter.result())
+
+    def _should_continue_as_new(self) -> bool:
+        """Whether the runtime wants this run to continue as new (Temporal: its history
+        grew past the run's budget, or the server suggests it); never once it ended."""
+        suggest = getattr(self.runner, "continue_as_new_suggested", None)
+        if (
+            suggest is None
+            or not self.may_continue_as_new
+            or self._continue_refused
+            or self.interpreter.status != RunStatus.RUNNING
+        ):
+            return False
+        if self._draining:
+            return True
+        if not suggest(self._history_bytes, self.defaults.continue_as_new_after_bytes):
+            return False
+        # The next run starts with the finished nodes' outputs as its input, which must
+        # fit one payload; when it would not, stay in this run (the byte budget of
+        # _refuse_oversized still protects the history).
+        if json_size(self.interpreter.continuation()) > MAX_CONTINUATION_BYTES:
+            self._continue_refused = True
+            return False
+        self._draining = True
+        return True
 
     def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
         now = self.runner.now()

@@ -117,6 +117,7 @@ async def run_for_each(
         nested = type(driver)(
             interpreter, driver.runner, input_data=driver.input_data, defaults=driver.defaults
         )
+        nested.may_continue_as_new = False
         progress.in_flight[index] = lambda: nested.request_cancel(
             "another item of the for_each failed"
         )

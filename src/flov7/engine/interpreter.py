@@ -134,6 +134,13 @@ class Interpreter:
             for node_id, recorded in (rerun.recorded.items() if rerun else ())
             if node_id in self.nodes
         }
+        continued = spec.continued
+        if continued is not None:
+            # An earlier run of this chain finished these nodes: they are replayed from
+            # the record, in the order they finished.
+            self._recorded.update({k: v for k, v in continued.recorded.items() if k in self.nodes})
+            self.started_at = continued.started_at
+            self.execution_path = [n for n in continued.execution_path if n in self.nodes]
         # Building ``nodes.<id>`` costs O(ancestors); only nodes that mention it pay.
         self._reads_nodes_scope = {node.id: "nodes" in repr(node.data) for node in spec.nodes}
 
@@ -178,14 +185,45 @@ class Interpreter:
         """A rerun keeps this node's recorded outcome: completed at once, not run."""
         recorded = self._recorded[node_id]
         state = self.states[node_id]
-        state.status = NodeStatus.COMPLETED
         state.output = recorded.output
         state.attempts = recorded.attempts
         state.started_at = recorded.started_at
         state.finished_at = recorded.finished_at
-        state.reused_from = self.spec.rerun.of if self.spec.rerun else None
-        self.execution_path.append(node_id)
+        continued = self.spec.continued
+        if continued is not None and node_id in continued.recorded:
+            # Carried over from an earlier run of the same chain (continue-as-new).
+            state.status = NodeStatus(recorded.status)
+            state.error = recorded.error
+            state.handled_as = recorded.handled_as
+        else:
+            state.status = NodeStatus.COMPLETED
+            state.reused_from = self.spec.rerun.of if self.spec.rerun else None
+            self.execution_path.append(node_id)
         self._release_children(node_id)
+
+    def continuation(self) -> dict[str, Any]:
+        """The ``continued`` field of the next run of this chain: every finished node."""
+        runs = self.spec.continued.runs if self.spec.continued is not None else 0
+        recorded: dict[str, Any] = {}
+        for node_id in self.graph.node_ids:
+            state = self.states[node_id]
+            if state.status not in (NodeStatus.COMPLETED, NodeStatus.FAILED):
+                continue  # skipped nodes are derived again from their parents
+            recorded[node_id] = {
+                "output": state.output,
+                "attempts": state.attempts,
+                "started_at": state.started_at,
+                "finished_at": state.finished_at,
+                "status": state.status.value,
+                "error": state.error,
+                "handled_as": state.handled_as.value if state.handled_as else None,
+            }
+        return {
+            "runs": runs + 1,
+            "started_at": self.started_at,
+            "execution_path": list(self.execution_path),
+            "recorded": recorded,
+        }
 
     def complete(self, node_id: str, output: Any, *, attempts: int, now: str) -> None:
         """Record a node's success."""

@@ -92,9 +92,8 @@ async def run_child(call: SubWorkflowCall, on_started: Callable[[str], None]) ->
     document = call.child_document(resolved["document"])
     # workflow.uuid4() is replay-safe: the same id on every replay.
     execution_id = f"{call.parent.execution_id}-{call.node_id}-{workflow.uuid4().hex[:8]}"
-    on_started(execution_id)
     try:
-        result = await workflow.execute_child_workflow(
+        child = await workflow.start_child_workflow(
             EXECUTION_WORKFLOW,
             document,
             id=execution_id,
@@ -106,6 +105,9 @@ async def run_child(call: SubWorkflowCall, on_started: Callable[[str], None]) ->
             ),
             static_summary=f"{call.workflow_id} v{version}, called by node {call.node_id}",
         )
+        # Linked once the child exists: its id then always answers a status request.
+        on_started(execution_id)
+        result = await child
     except ChildWorkflowError as err:
         if isinstance(err.cause, CancelledError):
             raise asyncio.CancelledError() from err

@@ -52,6 +52,11 @@ class TemporalNodeRunner:
             # carry theirs, so that the history timeline can attribute the timer.
             await workflow.sleep(timedelta(seconds=seconds), summary=node_id)
 
+    def continue_as_new_suggested(self, history_bytes: int, budget_bytes: int) -> bool:
+        # Both inputs are replay-safe: the bytes are counted from recorded payloads, and
+        # Temporal records its suggestion in the workflow task events.
+        return history_bytes > budget_bytes or workflow.info().is_continue_as_new_suggested()
+
     async def checkpoint(self) -> None:
         # Awaiting a timer ends the workflow task; the next one resumes right here.
         await workflow.sleep(timedelta(milliseconds=1), summary="flov7 checkpoint")
@@ -170,6 +175,16 @@ class WorkflowExecution:
         if track_status:
             workflow.upsert_search_attributes(status_update("running"))
         result = await self._driver.run()
+        if self._driver.continuation is not None:
+            # The history grew long: go on in a fresh run of the same execution id,
+            # carrying every finished node (see GraphDriver.continuation).
+            workflow.logger.info(
+                "Run of workflow '%s' continues as new after %d nodes",
+                spec.id,
+                len(self._driver.continuation["recorded"]),
+            )
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new({**workflow_data, "continued": self._driver.continuation})
         if track_status:
             final = "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
             workflow.upsert_search_attributes(status_update(final))
