@@ -15,7 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from api.api_support import API, WAIT, delay, document
+from api.api_support import API, WAIT, delay, document, eventually
 from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -118,6 +118,14 @@ async def test_rerun_from_the_failed_node_keeps_what_succeeded(
 
     status = await api.get(f"{API}/workflow/status/{original['execution_id']}")
     assert status.json()["reruns"] == [again["execution_id"]]
+
+    async def listed_rerun_of() -> str | None:
+        page = await api.get(f"{API}/workflow/executions", params={"workflow_id": workflow_id})
+        items = {item["execution_id"]: item for item in page.json()["executions"]}
+        item = items.get(again["execution_id"])
+        return item["rerun_of"] if item is not None else None
+
+    assert await eventually(listed_rerun_of) == original["execution_id"]
 
 
 async def test_rerun_from_start_and_from_a_node_on_the_latest_version(

@@ -197,6 +197,9 @@ class RunListItem(_View):
     engine_status: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    rerun_of: str | None = Field(
+        default=None, description="For a rerun: the execution id of the run it reruns."
+    )
 
 
 class RunPage(_View):

@@ -726,7 +726,11 @@ async def _labels(description: WorkflowExecution) -> dict[str, Any]:
     entry = await _memo(description)
     labels: dict[str, Any] = {}
     if entry:
-        labels = {"workflow_id": entry.get("workflow_id"), "version": entry.get("version")}
+        labels = {
+            "workflow_id": entry.get("workflow_id"),
+            "version": entry.get("version"),
+            "rerun_of": entry.get("rerun_of"),
+        }
     attributes = description.typed_search_attributes
     labels.setdefault("workflow_id", attributes.get(WORKFLOW_ID))
     labels.setdefault("version", attributes.get(VERSION))
@@ -752,6 +756,7 @@ async def _listed(execution: WorkflowExecution) -> RunListItem:
         engine_status=execution.status.name if execution.status else None,
         started_at=_iso(execution.start_time),
         finished_at=_iso(execution.close_time),
+        rerun_of=labels.get("rerun_of"),
     )
 
 
