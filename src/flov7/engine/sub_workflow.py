@@ -93,6 +93,15 @@ class SubWorkflowRunner(Protocol):
         ...
 
 
+def unavailable_message(workflow_id: str) -> str:
+    """Why a ``workflow`` node fails where no workflow store is configured (the same
+    words on both engines)."""
+    return (
+        f"No workflow store to read workflow '{workflow_id}' from: sub-workflows run "
+        "through the Flov7 service (or a worker with FLOV7_DATABASE_URL)"
+    )
+
+
 def _fail(error_type: str, message: str, **details: Any) -> tuple[str, Any, int]:
     error: dict[str, Any] = {"type": error_type, "message": message}
     if details:

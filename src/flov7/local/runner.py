@@ -22,7 +22,7 @@ from flov7.engine.driver import (
     timeout_error,
 )
 from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
-from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome
+from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome, unavailable_message
 from flov7.errors import NodeExecutionError
 from flov7.local.sub_workflows import LocalSubWorkflows
 from flov7.nodes.base import ActivityContext
@@ -65,8 +65,7 @@ class LocalNodeRunner:
         if self.sub_workflows is None:
             error = {
                 "type": "SubWorkflowsUnavailable",
-                "message": "This local runtime has no workflow store to read "
-                f"'{call.workflow_id}' from (run it through the service or flov7 run)",
+                "message": unavailable_message(call.workflow_id),
                 "attempts": 1,
             }
             raise NodeFailed(error, 1)

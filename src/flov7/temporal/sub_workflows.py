@@ -32,6 +32,7 @@ from flov7.engine.sub_workflow import (
     SubWorkflowOutcome,
     WorkflowNotFound,
     WorkflowSource,
+    unavailable_message,
 )
 from flov7.temporal.executions import MEMO_KEY
 from flov7.temporal.names import EXECUTION_WORKFLOW
@@ -51,7 +52,7 @@ def resolve_workflow_activity(
     async def resolve_workflow(request: dict[str, Any]) -> dict[str, Any]:
         if source is None:
             raise ApplicationError(
-                "This worker has no workflow store to read sub-workflows from",
+                unavailable_message(str(request.get("workflow_id"))),
                 type="SubWorkflowsUnavailable",
                 non_retryable=True,
             )
