@@ -17,6 +17,7 @@ from temporalio.client import Client
 from flov7.config import NodeSettings, TemporalSettings, settings_with
 from flov7.local.runtime import LocalRuntime
 from flov7.nodes.resources import node_resources
+from flov7.temporal.backend import TemporalBackend
 from flov7.temporal.executions import start_execution
 from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
@@ -117,3 +118,20 @@ async def test_status_and_cancel_follow_the_chain(
     assert result["status"] == "cancelled"
     assert result["node_results"]["wait"]["status"] == "cancelled"
     assert result["completed_nodes"] == STEPS
+
+
+async def test_history_of_a_chain_shows_every_node(
+    temporal_client: Client, flov7_worker: TemporalSettings, counter: TestHttpServer
+) -> None:
+    key = uuid.uuid4().hex[:8]
+    handle = await start_execution(temporal_client, long_chain(counter, key, tail=[]), flov7_worker)
+    await handle.result()
+    backend = TemporalBackend(flov7_worker, client=temporal_client)
+
+    page = await backend.history(handle.id, None, 500, False)
+    status = await backend.status(handle.id)
+
+    assert status.status == "completed"
+    assert set(status.nodes) == {f"n{i}" for i in range(STEPS)}
+    assert set(page.nodes) == {f"n{i}" for i in range(STEPS)}
+    assert all(node.status == "completed" for node in page.nodes.values())
