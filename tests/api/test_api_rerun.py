@@ -15,7 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from api.api_support import API, WAIT, delay, document, eventually
+from api.api_support import API, WAIT, delay, document, eventually, only_on
 from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -176,3 +176,37 @@ async def test_rerun_refusals(api: httpx.AsyncClient, shop: Shop) -> None:
     assert still_open.status_code == 409
     assert still_open.json()["error"]["code"] == "execution_open"
     await api.post(f"{API}/workflow/cancel/{open_id}")
+
+
+@only_on("temporal")
+async def test_rerun_of_a_terminated_run_replays_its_history(
+    api: httpx.AsyncClient, shop: Shop
+) -> None:
+    """A terminated run has no result document: the rerun reads what its history
+    recorded (a worker replays it), keeps the finished call and runs the rest."""
+    key = uuid.uuid4().hex[:8]
+    doc = document(
+        {"id": "orders", "type": "api_call", "data": {"url": shop.http.url + f"/shop/t-{key}"}},
+        {"id": "wait", "type": "delay", "data": {"delay_seconds": "{{ input.wait }}"}},
+        edges=[{"id": "e", "source": "orders", "target": "wait"}],
+        input={"wait": 600},
+    )
+    workflow_id = await store(api, doc)
+    started = await api.post(f"{API}/workflow/execute", json={"workflow_id": workflow_id})
+    execution_id = started.json()["execution_id"]
+
+    async def waiting() -> bool:
+        status = (await api.get(f"{API}/workflow/status/{execution_id}")).json()
+        return bool(status["nodes"].get("wait", {}).get("status") == "running")
+
+    await eventually(waiting)
+    terminated = await api.post(f"{API}/workflow/terminate/{execution_id}")
+    assert terminated.status_code == 202, terminated.text
+
+    response = await rerun(api, execution_id, {"input": {"wait": 0}})
+
+    assert response.status_code == 200, response.text
+    again = response.json()
+    assert again["status"] == "completed", again["error"]
+    assert again["result"]["node_results"]["orders"]["reused_from"] == execution_id
+    assert shop.calls[f"t-{key}"] == 1

@@ -9,8 +9,8 @@ rerun the same way.
 
 Restart points:
 
-- ``failed``: every node that failed or was cancelled in the original run (there must
-  be at least one);
+- ``failed``: every node that failed or was cancelled in the original run, or was still
+  running when it ended (terminated, timed out); there must be at least one;
 - a node id: that node;
 - ``start``: nothing is kept, the whole workflow runs again.
 
@@ -66,7 +66,8 @@ def plan_rerun(
         restart = [
             node_id
             for node_id in graph.node_ids
-            if (results.get(node_id) or {}).get("status") in ("failed", "cancelled")
+            # "running": a run that ended without finishing its nodes (terminated).
+            if (results.get(node_id) or {}).get("status") in ("failed", "cancelled", "running")
         ]
         if not restart:
             raise RerunError("Nothing failed in that run: rerun it from 'start' or from a node id")

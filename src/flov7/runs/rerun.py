@@ -60,7 +60,13 @@ async def prepare_rerun(
             "closed (or cancel it first)",
             reason="open",
         )
-    if original.result is None:
+    result = original.result
+    if result is None:
+        # An engine may rebuild what a run without a result document had recorded
+        # (Temporal: its history, replayed by a worker for a query).
+        recorded_result = getattr(backend, "recorded_result", None)
+        result = await recorded_result(execution_id) if recorded_result is not None else None
+    if result is None:
         raise RerunRefused(
             f"Execution '{execution_id}' ended {original.status} without a result document "
             "to rerun from; start it again instead",
@@ -82,12 +88,10 @@ async def prepare_rerun(
         found = await repository.get_version(workflow_id, ran_version)
         document, chosen = found.document or {}, ran_version
     try:
-        planned = plan_rerun(
-            document, original.result, start_from, original_execution_id=execution_id
-        )
+        planned = plan_rerun(document, result, start_from, original_execution_id=execution_id)
     except RerunError as exc:
         raise RerunRefused(str(exc), reason="invalid_rerun") from exc
-    recorded_input = original.result.get("input")
+    recorded_input = result.get("input")
     chosen_input = run_input if run_input is not None else recorded_input
     return PreparedRerun(
         document=planned,

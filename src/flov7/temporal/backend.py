@@ -92,6 +92,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RESULT_QUERY = "get_result"
+"""The workflow's query for its result document so far (see WorkflowExecution)."""
+
 __all__ = ["TemporalBackend", "open_temporal_backend", "visibility_query"]
 
 ENGINE = "temporal"
@@ -606,6 +609,25 @@ class TemporalBackend:
             )
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
             log.debug("get_status query of %s failed: %s", handle.id, exc)
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    async def recorded_result(self, execution_id: str) -> dict[str, Any] | None:
+        """What a closed run's history replays to (the ``get_result`` query): the result
+        document of a run that ended without one (terminated, timed out), for a rerun.
+        None when no live worker can answer."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            description = await handle.describe()
+        try:
+            if not await live_pollers(client, description.task_queue, self.liveness_seconds):
+                return None
+            answer = await handle.query(
+                RESULT_QUERY, rpc_timeout=timedelta(seconds=self.query_timeout)
+            )
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            log.debug("get_result query of %s failed: %s", execution_id, exc)
             return None
         return answer if isinstance(answer, dict) else None
 

@@ -209,6 +209,12 @@ class WorkflowExecution:
             return {"status": "starting", "nodes": {}, "counts": {}}
         return self._interpreter.status_report()
 
+    @workflow.query(name="get_result")
+    def get_result(self) -> dict[str, Any] | None:
+        """The result document as known right now (node outputs included): what a rerun
+        of a run that ended without one (terminated, timed out) starts from."""
+        return self._interpreter.result() if self._interpreter is not None else None
+
     @workflow.signal(name="cancel_workflow")
     def cancel_workflow(self, reason: str | None = None) -> None:
         """Stop the run: nothing new starts, nodes in flight are cancelled."""
