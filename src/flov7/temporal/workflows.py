@@ -40,6 +40,10 @@ with workflow.unsafe.imports_passed_through():
     from flov7.temporal.sub_workflows import run_child
 
 
+CONTINUE_AS_NEW_PATCH = "flov7-continue-as-new"
+"""``workflow.patched`` id of continue-as-new (see TemporalNodeRunner)."""
+
+
 class TemporalNodeRunner:
     """Runs I/O nodes as activities and delays as durable timers."""
 
@@ -55,7 +59,11 @@ class TemporalNodeRunner:
     def continue_as_new_suggested(self, history_bytes: int, budget_bytes: int) -> bool:
         # Both inputs are replay-safe: the bytes are counted from recorded payloads, and
         # Temporal records its suggestion in the workflow task events.
-        return history_bytes > budget_bytes or workflow.info().is_continue_as_new_suggested()
+        if not (history_bytes > budget_bytes or workflow.info().is_continue_as_new_suggested()):
+            return False
+        # Runs started before continue-as-new existed carried on in one history: their
+        # replays must too (the patch marker is only recorded by runs that continue).
+        return workflow.patched(CONTINUE_AS_NEW_PATCH)
 
     async def checkpoint(self) -> None:
         # Awaiting a timer ends the workflow task; the next one resumes right here.
