@@ -27,6 +27,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 LOOPBACK = settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))
 NO_RETRY = {"max_attempts": 1}
 
+POLLS = 2400
+"""Most status reads a test makes while it waits for a run to reach a state."""
+
 Run = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -313,11 +316,13 @@ async def test_status_shows_progress_while_items_run(
     )
 
     async def progress_seen(read_status: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        while True:
+        node: dict[str, Any] = {}
+        for _ in range(POLLS):  # bounded: a bug fails the test instead of hanging it
             node = (await read_status())["nodes"].get("each", {})
             if (node.get("progress") or {}).get("items_done") == 1:
                 return dict(node["progress"])
             await asyncio.sleep(0.05)
+        raise AssertionError(f"no progress shown: {node}")
 
     local = LocalRuntime(local_resources).start(document)
 

@@ -32,6 +32,8 @@ from flov7.temporal.worker import create_worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+POLLS = 2400
+"""Most status reads a test makes while it waits for a run to reach a state."""
 LOOPBACK = settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))
 
 
@@ -176,20 +178,23 @@ async def test_cancelling_the_top_cancels_the_whole_chain(backend: Any, store: R
     await backend.start(top, None, execution_id, WorkflowRef("top"))
 
     async def child_of(parent_id: str, node_id: str) -> str:
-        while True:
+        for _ in range(POLLS):  # bounded: a bug fails the test instead of hanging it
             status = await backend.status(parent_id)
             child = status.nodes[node_id].child_execution_id if node_id in status.nodes else None
             if child is not None:
                 return child
             await asyncio.sleep(0.05)
+        raise AssertionError(f"{parent_id} never showed the child of node {node_id}")
 
     middle_id = await child_of(execution_id, "call")
     bottom_id = await child_of(middle_id, "deeper")
-    while True:
+    for _ in range(POLLS):
         waiting = (await backend.status(bottom_id)).nodes.get("wait")
         if waiting is not None and waiting.status == "running":
             break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the bottom workflow's delay never started")
 
     await backend.cancel(execution_id, "stop the chain")
     final = await backend.wait(execution_id, 120)

@@ -104,11 +104,13 @@ async def test_status_and_cancel_follow_the_chain(
     first_run = handle.result_run_id
     latest = temporal_client.get_workflow_handle(handle.id)  # no run id: the chain's latest
 
-    while True:
+    for _ in range(1200):  # bounded: a bug fails the test instead of hanging it
         status = await latest.query("get_status")
         if status.get("nodes", {}).get("wait", {}).get("status") == "running":
             break
         await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the chain never reached its delay: {status}")
     assert status["counts"]["completed"] == STEPS
     assert (await latest.describe()).run_id != first_run
 
