@@ -349,3 +349,19 @@ async def test_status_shows_progress_while_items_run(
     assert (await progress_seen(temporal_status))["items_total"] == 2
     gate.set()
     assert (await handle.result())["status"] == "completed"
+
+
+async def test_too_many_items_for_one_history_fail_before_any_call(
+    run: Run, items_server: ItemServer
+) -> None:
+    items_server.reset()
+    document = calls_per_item(
+        items_server.http.url, items="range(5001)", concurrency=20, on_item_error="continue"
+    )
+    result = await run(document)
+
+    assert result["status"] == "failed"
+    each = result["node_results"]["each"]
+    assert each["error"]["type"] == "TooManyItems"
+    assert "at most 5000" in each["error"]["message"]
+    assert items_server.calls == {}

@@ -188,6 +188,16 @@ class GraphDriver:
         self._continue_refused = False
 
     @property
+    def history_bytes(self) -> int:
+        """Activity inputs and outputs this driver has sent through the runtime so far."""
+        return self._history_bytes
+
+    @history_bytes.setter
+    def history_bytes(self, value: int) -> None:
+        # A for_each item starts from the run's total and hands its growth back.
+        self._history_bytes = value
+
+    @property
     def pending_steps(self) -> int:
         """Expression steps of pure nodes since the last checkpoint (a ``for_each`` adds
         up its items' to pace the workflow task the same way)."""

@@ -31,7 +31,9 @@ from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_l
 from flov7.engine.sub_workflow import call_workflow
 from flov7.engine.validate import validate_workflow
 from flov7.errors import ExpressionError
-from flov7.nodes.for_each import MAX_ITEMS, ForEachConfig
+from flov7.nodes.base import NodeKind
+from flov7.nodes.for_each import MAX_IO_ITEMS, MAX_ITEMS, ForEachConfig
+from flov7.nodes.registry import get_node_type
 from flov7.spec import NodeSpec, WorkflowSpec
 
 if TYPE_CHECKING:
@@ -97,6 +99,13 @@ async def run_for_each(
     if len(items) > MAX_ITEMS:
         message = f"'items' gave {len(items)} items; one for_each takes at most {MAX_ITEMS}"
         return "failed", {"type": "TooManyItems", "message": message}, 1
+    if len(items) > MAX_IO_ITEMS and not _pure_body(config):
+        message = (
+            f"'items' gave {len(items)} items; a for_each whose items run activities or "
+            f"sub-workflows takes at most {MAX_IO_ITEMS} (they all go into one run's "
+            "history): split the list with chunk() and call once per chunk"
+        )
+        return "failed", {"type": "TooManyItems", "message": message}, 1
     spec: WorkflowSpec | None = None
     if config.body is not None:
         built = _body_spec(driver, node, config.body)
@@ -118,6 +127,10 @@ async def run_for_each(
             interpreter, driver.runner, input_data=driver.input_data, defaults=driver.defaults
         )
         nested.may_continue_as_new = False
+        # One history for the whole run: items count against the run's byte budget
+        # (RunTooLarge), starting from what the run has sent so far.
+        start_bytes = driver.history_bytes
+        nested.history_bytes = start_bytes
         progress.in_flight[index] = lambda: nested.request_cancel(
             "another item of the for_each failed"
         )
@@ -125,6 +138,7 @@ async def run_for_each(
             result = await nested.run()
         finally:
             del progress.in_flight[index]
+            driver.history_bytes += nested.history_bytes - start_bytes
         progress.work += ITEM_OVERHEAD_STEPS + nested.pending_steps
         status = result.get("status")
         if status == "completed":
@@ -200,6 +214,20 @@ async def run_for_each(
         await asyncio.gather(*workers, return_exceptions=True)
         raise
     return _outcome(config, progress)
+
+
+def _pure_body(config: ForEachConfig) -> bool:
+    """Whether every node of the body is evaluated inline (no activity, timer or child)."""
+    if config.body is None:
+        return False  # a stored workflow per item: one child workflow each
+    nodes = config.body.get("nodes")
+    if not isinstance(nodes, list):
+        return False
+    for node in nodes:
+        node_type = get_node_type(str(node.get("type"))) if isinstance(node, dict) else None
+        if node_type is None or node_type.kind != NodeKind.PURE:
+            return False
+    return True
 
 
 def _stop(progress: _Progress) -> None:

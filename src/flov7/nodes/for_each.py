@@ -19,6 +19,9 @@ MAX_CONCURRENCY = 100
 """Most items a ``for_each`` node runs at once."""
 MAX_ITEMS = 10_000
 """Most items one ``for_each`` node takes (the expression language's collection cap)."""
+MAX_IO_ITEMS = 5_000
+"""Most items when the body runs activities, timers or sub-workflows: every item adds
+events to the run's one history (Temporal ends a run past about 50,000 events)."""
 
 
 class ForEachConfig(NodeConfig):
