@@ -46,7 +46,7 @@ def external(temporal_server: EmbeddedDevServer, tmp_path: Path) -> dict[str, st
 
 def test_help_lists_the_commands() -> None:
     out = flov7("--help").stdout
-    for command in ("run", "validate", "worker", "dev-server"):
+    for command in ("run", "rerun", "validate", "worker", "dev-server"):
         assert command in out
 
 
@@ -417,3 +417,50 @@ def test_run_shows_the_validation_warnings_before_running(tmp_path: Path) -> Non
     )
     quiet = flov7("run", "--quiet", str(path), env=env)
     assert "warning" not in quiet.stderr
+
+
+async def test_rerun_command_keeps_what_succeeded(tmp_path: Path) -> None:
+    """`flov7 rerun` (local engine): the upstream node keeps its recorded output, the
+    failed node runs again with the new input; refusals exit 1."""
+    from flov7.api.runs import recorder
+    from flov7.config import Flov7Settings, Settings, TemporalSettings
+    from flov7.local.backend import LocalBackend
+    from flov7.runs.service import RunService
+    from flov7.store.database import Database
+    from flov7.store.repository import Repository
+
+    data = tmp_path / "data"
+    document = {
+        "id": "divide",
+        "input": {"d": 0},
+        "nodes": [
+            {"id": "a", "type": "transform", "data": {"mapping": {"v": "12"}}},
+            {"id": "b", "type": "transform", "data": {"mapping": {"q": "inputs.v // input.d"}}},
+        ],
+        "edges": [{"id": "e", "source": "a", "target": "b"}],
+    }
+    settings = Settings(
+        temporal=TemporalSettings(_env_file=None),
+        flov7=Flov7Settings(_env_file=None, data_dir=data, enable_temporal_features=False),
+    )
+    async with Database.open(f"sqlite+aiosqlite:///{data / 'flov7.db'}") as database:
+        repository = Repository(database)
+        await repository.create_workflow("divide", document)
+        async with LocalBackend(settings, database=database) as backend:
+            service = RunService(backend, on_started=recorder(repository))
+            started = await service.start(document, workflow_id="divide", version=1)
+            original = await service.follow(started.execution_id)
+    assert original.status == "failed"
+
+    env = {"ENABLE_TEMPORAL_FEATURES": "false", "FLOV7_DATA_DIR": str(data)}
+    result = flov7("rerun", started.execution_id, "--input", '{"d": 4}', "--quiet", env=env)
+
+    assert result.returncode == 0, result.stderr
+    rerun = json.loads(result.stdout)
+    assert rerun["status"] == "completed"
+    assert rerun["rerun_of"] == started.execution_id
+    assert rerun["node_results"]["a"]["reused_from"] == started.execution_id
+    assert rerun["node_results"]["b"]["output"] == {"q": 3}
+    unknown_node = flov7("rerun", started.execution_id, "--from", "nope", env=env)
+    assert unknown_node.returncode == 1
+    assert "'nope' is not a node" in unknown_node.stderr

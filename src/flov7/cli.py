@@ -119,6 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_event_parser(commands)
     add_schedule_parser(commands)
+    rerun = commands.add_parser(
+        "rerun",
+        help="run a closed run again from its failed node",
+        description="Start a new run of a closed run's stored workflow that keeps the "
+        "recorded output of every node upstream of the restart point (they are not "
+        "executed again), follow it and print its result JSON. Exit 0 when it completed, "
+        "1 when it failed, or when the run is open, unknown or ran an inline document, "
+        "3 when the engine cannot be reached.",
+    )
+    rerun.add_argument("execution_id", help="the closed run's execution id")
+    rerun.add_argument(
+        "--from",
+        dest="start_from",
+        default="failed",
+        metavar="failed|start|NODE",
+        help="where to restart: the failed nodes (default), the start, or a node id",
+    )
+    rerun.add_argument(
+        "--latest",
+        action="store_true",
+        help="run the workflow's latest version (default: the version the run ran)",
+    )
+    rerun.add_argument("--input", dest="run_input", help="run input instead of the original's")
+    rerun.add_argument("--quiet", action="store_true", help="no progress lines")
 
     validate = commands.add_parser(
         "validate",
@@ -199,6 +223,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         "cancel": _cancel,
         "event": send_event,
         "schedule": manage_schedules,
+        "rerun": _rerun,
         "validate": _validate,
         "worker": _worker,
         "dev-server": _dev_server,
@@ -397,6 +422,54 @@ async def _cancel(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
     return EXIT_OK
+
+
+async def _rerun(args: argparse.Namespace, settings: Settings) -> int:
+    """Rerun a closed run through the run service (recorded in the store like an API run)."""
+    from flov7.api.runs import recorder
+    from flov7.backends import WorkerChoice, open_backend
+    from flov7.cli_progress import ProgressPrinter
+    from flov7.runs.rerun import RerunRefused, prepare_rerun
+    from flov7.runs.service import RunService
+    from flov7.store.database import Database
+    from flov7.store.repository import Repository
+
+    progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
+    worker = WorkerChoice.IF_NONE if settings.temporal.uses_embedded_server else WorkerChoice.NEVER
+    async with (
+        Database.open(settings.flov7.resolved_database_url) as database,
+        open_backend(settings, database=database, worker=worker) as backend,
+    ):
+        repository = Repository(database)
+        try:
+            prepared = await prepare_rerun(
+                backend,
+                repository,
+                args.execution_id,
+                start_from=args.start_from,
+                version="latest" if args.latest else "same",
+                run_input=_parse_input(args.run_input),
+            )
+        except RerunRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        service = RunService(backend, on_started=recorder(repository))
+        started = await service.start(
+            prepared.document,
+            run_input=prepared.run_input or None,
+            workflow_id=prepared.workflow_id,
+            version=prepared.version,
+            rerun_of=prepared.rerun_of,
+        )
+        print(f"rerun of {args.execution_id}: {started.execution_id}", file=sys.stderr)
+        final = await service.follow(started.execution_id, on_status=progress.update)
+    if final.result is None:
+        reason = (final.error or {}).get("message") or f"the run ended {final.status}"
+        print(f"error: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    progress.finished(final.result)
+    print(json.dumps(final.result, indent=2, default=str))
+    return EXIT_OK if final.result.get("status") == "completed" else EXIT_FAILED
 
 
 def _shape_output(result: dict[str, Any], mode: str, document: Any) -> dict[str, Any]:

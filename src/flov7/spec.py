@@ -68,6 +68,10 @@ class ExecutionDefaults(BaseModel):
             max_interval_seconds=10,
         )
     )
+    continue_as_new_after_bytes: int = Field(default=20_000_000, gt=0)
+    """On Temporal, a run whose activity inputs and outputs pass this many bytes (or that
+    Temporal says has a long history) continues as new once its nodes in flight finish:
+    same execution id, a fresh history, its finished nodes carried over."""
     search_attributes: bool = False
     """Keep the ``Flov7Status`` search attribute up to date (upserted at start and end).
 
@@ -138,6 +142,59 @@ class EdgeSpec(BaseModel):
         return value
 
 
+class ParentRef(BaseModel):
+    """The run that started this one through a ``workflow`` node (set by the engine)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: str = Field(min_length=1)
+    node_id: str = Field(min_length=1)
+    depth: int = Field(ge=1, le=1000)
+    """How deep this run is in the chain of calls (a top-level run's child: 1)."""
+
+
+class RecordedNode(BaseModel):
+    """A node's outcome kept from an earlier run (a rerun does not run it again)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    output: Any = None
+    attempts: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    status: str = "completed"
+    """``completed``, or ``failed`` for a failure that was handled (``continue`` or an
+    ``error`` edge) when a run continues as new."""
+    error: dict[str, Any] | None = None
+    handled_as: OnError | None = None
+
+
+class RerunPlan(BaseModel):
+    """Set on the document of a rerun (see :mod:`flov7.engine.rerun`)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    of: str = Field(min_length=1)
+    """The execution id of the run this one reruns."""
+    start_from: str = Field(alias="from", min_length=1)
+    """``failed``, ``start`` or a node id."""
+    recorded: dict[str, RecordedNode] = Field(default_factory=dict)
+    """Nodes that keep their recorded outcome, by id: they complete at once."""
+
+
+class Continuation(BaseModel):
+    """Set on the document of a run that continued as new: what the chain did so far."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runs: int = Field(ge=1)
+    """How many runs of the chain came before this one."""
+    started_at: str | None = None
+    execution_path: list[str] = Field(default_factory=list)
+    recorded: dict[str, RecordedNode] = Field(default_factory=dict)
+    """Every node that finished in an earlier run of the chain, by id."""
+
+
 class WorkflowSpec(BaseModel):
     """A whole workflow document.
 
@@ -153,6 +210,12 @@ class WorkflowSpec(BaseModel):
     nodes: list[NodeSpec] = Field(default_factory=list)
     edges: list[EdgeSpec] = Field(default_factory=list)
     defaults: ExecutionDefaults = Field(default_factory=ExecutionDefaults)
+    parent: ParentRef | None = None
+    """Set on the document of a sub-workflow run: who called it (``workflow`` node)."""
+    rerun: RerunPlan | None = None
+    """Set on the document of a rerun: what it reruns and which nodes it keeps."""
+    continued: Continuation | None = None
+    """Set by the engine when a run continues as new (see :mod:`flov7.engine.driver`)."""
 
     @property
     def display_name(self) -> str:

@@ -15,7 +15,7 @@ from flov7.nodes.base import NodeConfig, NodeKind, NodeType
 from flov7.nodes.registry import BUILTIN_NODE_TYPES, get_node_type, node_types
 
 GUIDE_ORDER = ["api_call", "condition", "transform", "delay", "database", "webhook", "ai_agent"]
-FLOV7_TYPES = ["wait", "approval", "respond"]
+FLOV7_TYPES = ["wait", "approval", "respond", "for_each", "workflow"]
 """Flov7's own types, after the guide's."""
 NODES_DIR = Path(registry.__file__).parent
 

@@ -34,6 +34,7 @@ from flov7.api.routes import (
     health,
     hooks,
     node_types,
+    rerun,
     schedules,
     stream,
     workflows,
@@ -122,6 +123,7 @@ def create_app(
     api.include_router(events.router)
     api.include_router(schedules.router)
     api.include_router(hooks.router)
+    api.include_router(rerun.router)
     api.include_router(workflows.router)
     api.include_router(node_types.router)
     api.include_router(health.api_router)

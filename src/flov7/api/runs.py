@@ -8,6 +8,7 @@ the store, waits when asked, and shapes the answer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +55,7 @@ async def start_run(
     version: int | None = None,
     wait: bool = False,
     wait_seconds: float = 30.0,
+    rerun_of: str | None = None,
 ) -> JSONResponse:
     """Validate and start a run; 202 with links, or 200 with its status when waited for.
 
@@ -64,7 +66,11 @@ async def start_run(
     deadline = Deadline(max(0.0, min(wait_seconds, context.max_wait_seconds)) if wait else 1e9)
     started = await deadline.run(
         context.runs.start(
-            document, run_input=run_input or None, execution_id=execution_id, version=version
+            document,
+            run_input=run_input or None,
+            execution_id=execution_id,
+            version=version,
+            rerun_of=rerun_of,
         ),
         "starting the run",
     )
@@ -123,6 +129,9 @@ async def status_body(
         update["workflow_id"] = status.workflow_id or record.workflow_id
         if status.version is None:
             update["version"] = record.version
+        update["rerun_of"] = status.rerun_of or record.rerun_of
+    with contextlib.suppress(StoreError, SQLAlchemyError, OSError):
+        update["reruns"] = await context.repository.find_reruns(execution_id)
     answer = ExecutionStatus.model_validate({**status.model_dump(), **update})
     return answer.model_dump(mode="json")
 
@@ -156,9 +165,13 @@ def recorder(repository: Repository) -> StartedCallback:
             created_at=datetime.now(UTC),
             run_id=started.ref.run_id,
             trigger=started.workflow.trigger,
+            rerun_of=started.rerun_of,
         )
         try:
-            await repository.record_execution(entry)
+            kept = await repository.record_execution(entry)
+            if started.rerun_of is not None and kept.rerun_of != started.rerun_of:
+                # The engine recorded the run first (the local backend does): add the link.
+                await repository.set_rerun_of(started.execution_id, started.rerun_of)
         except (StoreError, SQLAlchemyError, OSError) as exc:
             log.error("Run %s started but could not be recorded: %s", started.execution_id, exc)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from flov7.engine.composite import run_composite
 from flov7.engine.events import ReceivedEvent
 from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, RunStatus
@@ -24,6 +25,7 @@ from flov7.engine.payloads import (
     MAX_HISTORY_BYTES,
     check_output,
     fit_result,
+    json_size,
     recorded_input,
 )
 from flov7.errors import ExpressionError, Flov7Error, NodeExecutionError
@@ -36,6 +38,12 @@ workflow task; Temporal fails a task that holds the thread for 2 s (deadlock det
 so after this much work the driver awaits ``runner.checkpoint()`` (a 1 ms durable timer
 on Temporal, which ends the task) before going on. Counted in steps, not time, so that
 replays take the same path."""
+
+
+MAX_CONTINUATION_BYTES = 1_500_000
+"""Largest state (finished nodes and their outputs, as JSON) a run carries into the next
+run of its chain when it continues as new: the workflow input is one payload, and
+Temporal refuses payloads over 2 MB."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +246,29 @@ class GraphDriver:
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
         self._workers: dict[str, str | None] = {}
         """Worker that ran each I/O node handed to the runner, until recorded."""
+        self.max_steps_per_checkpoint = MAX_STEPS_PER_CHECKPOINT
+        self.continuation: dict[str, Any] | None = None
+        """Set when the run stopped to continue as new: the next run's ``continued``."""
+        self.may_continue_as_new = True
+        """False for nested drivers (a ``for_each`` item): only a whole run continues."""
+        self._draining = False
+        self._continue_refused = False
+
+    @property
+    def history_bytes(self) -> int:
+        """Activity inputs and outputs this driver has sent through the runtime so far."""
+        return self._history_bytes
+
+    @history_bytes.setter
+    def history_bytes(self, value: int) -> None:
+        # A for_each item starts from the run's total and hands its growth back.
+        self._history_bytes = value
+
+    @property
+    def pending_steps(self) -> int:
+        """Expression steps of pure nodes since the last checkpoint (a ``for_each`` adds
+        up its items' to pace the workflow task the same way)."""
+        return self._steps_since_checkpoint
 
     def request_cancel(self, reason: str = "cancel requested") -> None:
         """Stop starting nodes and cancel every node in flight."""
@@ -260,6 +291,9 @@ class GraphDriver:
                     break
             except Exception as exc:  # A bug: fail the run, never the workflow task.
                 self._abort(exc)
+        if self.continuation is not None:
+            # Not finished: the run goes on in a fresh run of the same execution.
+            return interpreter.status_report()
         try:
             interpreter.finish(self.runner.now())
             return fit_result(interpreter.result())
@@ -271,8 +305,16 @@ class GraphDriver:
         """Start what is ready, then record one outcome; False once nothing runs."""
         interpreter = self.interpreter
         interpreter.resolving = None
-        # Pure nodes finish inline and may release children: advance until stable.
-        started = interpreter.advance(self.runner.now())
+        if self._should_continue_as_new():
+            # Start nothing more; once the nodes in flight have finished, hand the run's
+            # state to a fresh run of the same execution (continue-as-new).
+            if not self._tasks:
+                self.continuation = interpreter.continuation()
+                return False
+            started: list[str] = []
+        else:
+            # Pure nodes finish inline and may release children: advance until stable.
+            started = interpreter.advance(self.runner.now())
         while started:
             for node_id in started:
                 if interpreter.status != RunStatus.RUNNING:
@@ -313,6 +355,30 @@ class GraphDriver:
         for pending in self.interpreter.running:
             if pending not in self._tasks:  # Nothing will report for it: close it now.
                 self.interpreter.mark_cancelled(pending, now=self.runner.now())
+
+    def _should_continue_as_new(self) -> bool:
+        """Whether the runtime wants this run to continue as new (Temporal: its history
+        grew past the run's budget, or the server suggests it); never once it ended."""
+        suggest = getattr(self.runner, "continue_as_new_suggested", None)
+        if (
+            suggest is None
+            or not self.may_continue_as_new
+            or self._continue_refused
+            or self.interpreter.status != RunStatus.RUNNING
+        ):
+            return False
+        if self._draining:
+            return True
+        if not suggest(self._history_bytes, self.defaults.continue_as_new_after_bytes):
+            return False
+        # The next run starts with the finished nodes' outputs as its input, which must
+        # fit one payload; when it would not, stay in this run (the byte budget of
+        # _refuse_oversized still protects the history).
+        if json_size(self.interpreter.continuation()) > MAX_CONTINUATION_BYTES:
+            self._continue_refused = True
+            return False
+        self._draining = True
+        return True
 
     def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
         now = self.runner.now()
@@ -428,6 +494,8 @@ class GraphDriver:
             config = node_type.parse_config(rendered, node.data)
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc), 1
+        if node_type.kind == NodeKind.COMPOSITE:
+            return await run_composite(self, node, config, scope)
         if node_type.kind == NodeKind.TIMER:
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1

@@ -70,6 +70,12 @@ class NodeState:
     """For a running ``wait`` / ``approval`` node: the event it waits for."""
     worker: str | None = None
     """Identity of the worker that ran the node's last attempt (None when unknown)."""
+    progress: dict[str, int] | None = None
+    """For a node that iterates (``for_each``): ``items_done``, ``items_total``..."""
+    child_execution_id: str | None = None
+    """For a ``workflow`` node: the execution id of the run it started."""
+    reused_from: str | None = None
+    """In a rerun: the execution id whose recorded outcome this node kept (not run)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The node's entry in ``node_results``."""
@@ -82,16 +88,30 @@ class NodeState:
             "finished_at": self.finished_at,
             "input": self.input,
             "worker": self.worker,
+            **({"child_execution_id": self.child_execution_id} if self.child_execution_id else {}),
+            **({"reused_from": self.reused_from} if self.reused_from else {}),
         }
 
 
 class Interpreter:
     """Drives one run of a (validated) workflow, one event at a time."""
 
-    def __init__(self, spec: WorkflowSpec, *, execution: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        spec: WorkflowSpec,
+        *,
+        execution: dict[str, Any] | None = None,
+        extra_scope: dict[str, Any] | None = None,
+    ) -> None:
         self.spec = spec
+        self.extra_scope = dict(extra_scope or {})
+        """Names added to every node's scope (a ``for_each`` body: ``item``, ``index``)."""
         self.graph = Graph.from_spec(spec)
         self.execution = dict(execution or {})
+        if spec.parent is not None:
+            # A sub-workflow run: its nodes can see who called it, and how deep it is.
+            self.execution.setdefault("parent_execution_id", spec.parent.execution_id)
+            self.execution.setdefault("depth", spec.parent.depth)
         self.nodes: dict[str, NodeSpec] = {node.id: node for node in spec.nodes}
         self.types: dict[str, NodeType] = {}
         for node in spec.nodes:
@@ -120,6 +140,19 @@ class Interpreter:
             node_id: any(e.source_handle == ERROR_HANDLE for e in self.graph.outgoing[node_id])
             for node_id in self.graph.node_ids
         }
+        rerun = spec.rerun
+        self._recorded = {
+            node_id: recorded
+            for node_id, recorded in (rerun.recorded.items() if rerun else ())
+            if node_id in self.nodes
+        }
+        continued = spec.continued
+        if continued is not None:
+            # An earlier run of this chain finished these nodes: they are replayed from
+            # the record, in the order they finished.
+            self._recorded.update({k: v for k, v in continued.recorded.items() if k in self.nodes})
+            self.started_at = continued.started_at
+            self.execution_path = [n for n in continued.execution_path if n in self.nodes]
         # Building ``nodes.<id>`` costs O(ancestors); only nodes that mention it pay.
         self._reads_nodes_scope = {node.id: "nodes" in repr(node.data) for node in spec.nodes}
 
@@ -144,7 +177,11 @@ class Interpreter:
             for node_id in batch:
                 self.resolving = node_id  # named by an internal error raised from here
                 incoming = self.graph.incoming[node_id]
-                if not incoming or any(self._edge_active(edge) for edge in incoming):
+                if node_id in self._recorded and (
+                    not incoming or any(self._edge_active(edge) for edge in incoming)
+                ):
+                    self._reuse(node_id)
+                elif not incoming or any(self._edge_active(edge) for edge in incoming):
                     state = self.states[node_id]
                     state.status = NodeStatus.RUNNING
                     state.started_at = now
@@ -156,6 +193,50 @@ class Interpreter:
                     state.finished_at = now
                     self._release_children(node_id)
         return started
+
+    def _reuse(self, node_id: str) -> None:
+        """A rerun keeps this node's recorded outcome: completed at once, not run."""
+        recorded = self._recorded[node_id]
+        state = self.states[node_id]
+        state.output = recorded.output
+        state.attempts = recorded.attempts
+        state.started_at = recorded.started_at
+        state.finished_at = recorded.finished_at
+        continued = self.spec.continued
+        if continued is not None and node_id in continued.recorded:
+            # Carried over from an earlier run of the same chain (continue-as-new).
+            state.status = NodeStatus(recorded.status)
+            state.error = recorded.error
+            state.handled_as = recorded.handled_as
+        else:
+            state.status = NodeStatus.COMPLETED
+            state.reused_from = self.spec.rerun.of if self.spec.rerun else None
+            self.execution_path.append(node_id)
+        self._release_children(node_id)
+
+    def continuation(self) -> dict[str, Any]:
+        """The ``continued`` field of the next run of this chain: every finished node."""
+        runs = self.spec.continued.runs if self.spec.continued is not None else 0
+        recorded: dict[str, Any] = {}
+        for node_id in self.graph.node_ids:
+            state = self.states[node_id]
+            if state.status not in (NodeStatus.COMPLETED, NodeStatus.FAILED):
+                continue  # skipped nodes are derived again from their parents
+            recorded[node_id] = {
+                "output": state.output,
+                "attempts": state.attempts,
+                "started_at": state.started_at,
+                "finished_at": state.finished_at,
+                "status": state.status.value,
+                "error": state.error,
+                "handled_as": state.handled_as.value if state.handled_as else None,
+            }
+        return {
+            "runs": runs + 1,
+            "started_at": self.started_at,
+            "execution_path": list(self.execution_path),
+            "recorded": recorded,
+        }
 
     def complete(
         self, node_id: str, output: Any, *, attempts: int, now: str, worker: str | None = None
@@ -261,6 +342,8 @@ class Interpreter:
             "execution": {**self.execution, "node_id": node_id},
             "nodes": self._upstream_view(node_id) if self._reads_nodes_scope[node_id] else {},
         }
+        if self.extra_scope:
+            scope.update(self.extra_scope)
         return scope
 
     def _inputs_of(self, node_id: str, input_data: dict[str, Any]) -> Any:
@@ -325,6 +408,12 @@ class Interpreter:
                     "finished_at": state.finished_at,
                     "error": state.error,
                     "worker": state.worker,
+                    **({"progress": dict(state.progress)} if state.progress else {}),
+                    **(
+                        {"child_execution_id": state.child_execution_id}
+                        if state.child_execution_id
+                        else {}
+                    ),
                 }
                 for node_id, state in self.states.items()
             },
@@ -333,7 +422,18 @@ class Interpreter:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "error": self.error,
+            **self._parent_link(),
         }
+
+    def _parent_link(self) -> dict[str, Any]:
+        """``parent`` (execution_id, node_id, depth) of a sub-workflow run and
+        ``rerun_of`` of a rerun, when they apply."""
+        links: dict[str, Any] = {}
+        if self.spec.parent is not None:
+            links["parent"] = self.spec.parent.model_dump()
+        if self.spec.rerun is not None:
+            links["rerun_of"] = self.spec.rerun.of
+        return links
 
     def result(self) -> dict[str, Any]:
         """The run's result document (the workflow's return value)."""
@@ -357,6 +457,8 @@ class Interpreter:
             "error": self.error,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "input": self.spec.input,
+            **self._parent_link(),
         }
 
     # -- internals ----------------------------------------------------------------------

@@ -269,6 +269,18 @@ def _check_expressions_and_literals(
     }
     for path, message in template_errors(templated):
         report.issues.append(Issue("invalid_template", message, node.id, field=f"data.{path}"))
+    for path, body in node_type.bodies(node.data):
+        # A nested graph (for_each body) is validated like a workflow of its own; its
+        # issues name the outer node and the inner node's place.
+        for issue in validate_workflow(body).issues:
+            where = [f"data.{path}"]
+            if issue.node_id is not None:
+                where.append(f"nodes.{issue.node_id}")
+            elif issue.edge_id is not None:
+                where.append(f"edges.{issue.edge_id}")
+            if issue.field:
+                where.append(issue.field)
+            report.issues.append(Issue(issue.code, issue.message, node.id, field=".".join(where)))
 
 
 def _check_config(node: NodeSpec, node_type: NodeType, report: ValidationReport) -> None:

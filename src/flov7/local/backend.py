@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from flov7.engine.sub_workflow import SubWorkflowCall
 from flov7.errors import (
     EngineUnavailableError,
     ExecutionAlreadyClosedError,
@@ -48,6 +49,7 @@ from flov7.errors import (
 from flov7.local import views
 from flov7.local.runtime import ENGINE, LocalRun, LocalRuntime, process_identity
 from flov7.local.schedules import LocalSchedules
+from flov7.local.sub_workflows import LocalSubWorkflows
 from flov7.local.views import RunHistorySource
 from flov7.nodes.resources import node_resources
 from flov7.runs.contract import ExecutionFilters, ExecutionRef, WorkflowRef, run_fingerprint
@@ -63,6 +65,7 @@ from flov7.runs.views import (
 )
 from flov7.store.database import Database, StoreError
 from flov7.store.repository import ExecutionRecord, Repository
+from flov7.store.workflow_source import RepositoryWorkflowSource
 
 if TYPE_CHECKING:
     from flov7.config import Settings
@@ -156,6 +159,9 @@ class LocalBackend:
                 defaults=self.settings.temporal.execution_defaults(),
                 on_finished=self._record_end,
             )
+            self._runtime.sub_workflows = LocalSubWorkflows(
+                RepositoryWorkflowSource(self._repository), self._start_child
+            )
             # Last in, first out: runs are cancelled and recorded before the store closes.
             stack.push_async_callback(self._stop_runs, self._runtime)
             # The in-process scheduler of local schedules; it stops before the runs do.
@@ -229,6 +235,15 @@ class LocalBackend:
         self._live[execution_id] = _Live(workflow_ref, fingerprint, recorded)
         await asyncio.shield(recorded)
         return ExecutionRef(execution_id, run.run_id, ENGINE, created=True)
+
+    async def _start_child(
+        self, document: dict[str, Any], execution_id: str, call: SubWorkflowCall, version: int
+    ) -> LocalRun:
+        """Start a ``workflow`` node's child as any run (recorded, listed, cancellable)."""
+        await self.start(document, None, execution_id, WorkflowRef(call.workflow_id, version))
+        run = self.runtime.get(execution_id)
+        assert run is not None, "a run just started is in the runtime"
+        return run
 
     async def status(self, execution_id: str) -> RunStatus:
         """See :meth:`~flov7.runs.contract.ExecutionBackend.status`."""

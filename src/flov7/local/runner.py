@@ -25,7 +25,9 @@ from flov7.engine.driver import (
 )
 from flov7.engine.events import EventMailbox, ReceivedEvent
 from flov7.engine.payloads import check_output
+from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome, unavailable_message
 from flov7.errors import NodeExecutionError
+from flov7.local.sub_workflows import LocalSubWorkflows
 from flov7.nodes.base import ActivityContext
 from flov7.nodes.registry import get_node_type
 
@@ -50,8 +52,11 @@ class LocalNodeRunner:
         *,
         execution_id: str = "local",
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        sub_workflows: LocalSubWorkflows | None = None,
     ) -> None:
         self.resources = resources
+        self.sub_workflows = sub_workflows
+        """Runs ``workflow`` nodes' children (None: no workflow store, they fail)."""
         self.execution_id = execution_id
         self.on_event = on_event
         """Told of every failed attempt (the result only shows the last one)."""
@@ -94,6 +99,19 @@ class LocalNodeRunner:
                 self._arrived.clear()
                 await self._arrived.wait()
         return received
+
+    async def run_sub_workflow(
+        self, call: SubWorkflowCall, on_started: Callable[[str], None]
+    ) -> SubWorkflowOutcome:
+        """A nested local run (see :mod:`flov7.local.sub_workflows`)."""
+        if self.sub_workflows is None:
+            error = {
+                "type": "SubWorkflowsUnavailable",
+                "message": unavailable_message(call.workflow_id),
+                "attempts": 1,
+            }
+            raise NodeFailed(error, 1)
+        return await self.sub_workflows.run(call, on_started)
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy

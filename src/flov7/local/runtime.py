@@ -25,6 +25,7 @@ from flov7.engine.interpreter import Interpreter
 from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
 from flov7.local.runner import LocalNodeRunner
+from flov7.local.sub_workflows import LocalSubWorkflows
 from flov7.spec import ExecutionDefaults
 
 ENGINE = "local"
@@ -120,8 +121,11 @@ class LocalRuntime:
         *,
         defaults: ExecutionDefaults | None = None,
         on_finished: FinishedCallback | None = None,
+        sub_workflows: LocalSubWorkflows | None = None,
     ) -> None:
         self.resources = resources
+        self.sub_workflows = sub_workflows
+        """How ``workflow`` nodes run their children (None: they fail, no store)."""
         self.defaults = defaults
         self.on_finished = on_finished
         self._runs: dict[str, LocalRun] = {}
@@ -160,7 +164,9 @@ class LocalRuntime:
         # time before that, and status and records must agree on it.
         interpreter.start(_now())
         events: list[dict[str, Any]] = []
-        runner = LocalNodeRunner(self.resources, on_event=events.append)
+        runner = LocalNodeRunner(
+            self.resources, on_event=events.append, sub_workflows=self.sub_workflows
+        )
         driver = GraphDriver(interpreter, runner, input_data=spec.input, defaults=spec.defaults)
         run = LocalRun(execution_id, run_id, interpreter, driver, events)
         run.task = asyncio.create_task(self._drive(run), name=f"flov7-local-{execution_id}")

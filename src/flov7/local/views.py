@@ -146,6 +146,7 @@ def listed(record: ExecutionRecord) -> RunListItem:
         engine_status=_ENGINE_STATUS.get(status, "COMPLETED"),
         started_at=record.created_at.isoformat(),
         finished_at=_iso(record.finished_at),
+        rerun_of=record.rerun_of,
     )
 
 

@@ -41,6 +41,9 @@ class NodeKind(StrEnum):
     TIMER = "timer"
     EVENT = "event"
     ACTIVITY = "activity"
+    COMPOSITE = "composite"
+    """Runs a sub-graph per item (``for_each``): the engine drives it with the run's own
+    runner, so its nodes are the run's activities and timers (:mod:`flov7.engine.for_each`)."""
 
 
 class NodeConfig(BaseModel):
@@ -126,6 +129,14 @@ class NodeType:
             if value is not None:
                 leaves.extend(expression_leaves(value, name))
         return leaves
+
+    def bodies(self, config_data: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """Every ``(field path, workflow document)`` nested in raw config ``data``.
+
+        The validator checks each like a workflow of its own (``for_each.body``); none by
+        default.
+        """
+        return []
 
     def wait_seconds(self, config_data: Mapping[str, Any]) -> float | None:
         """How long a node of this type waits, read from raw config ``data``.

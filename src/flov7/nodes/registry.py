@@ -19,10 +19,12 @@ from flov7.nodes.base import NodeType
 from flov7.nodes.condition import condition_node
 from flov7.nodes.database import database_node
 from flov7.nodes.delay import delay_node
+from flov7.nodes.for_each import for_each_node
 from flov7.nodes.respond import respond_node
 from flov7.nodes.transform import transform_node
 from flov7.nodes.wait import wait_node
 from flov7.nodes.webhook import webhook_node
+from flov7.nodes.workflow_call import workflow_call_node
 
 __all__ = [
     "BUILTIN_NODE_TYPES",
@@ -44,6 +46,8 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
     wait_node,
     approval_node,
     respond_node,
+    for_each_node,
+    workflow_call_node,
 )
 """The built-in node types, in the integration guide's order, then Flov7's own."""
 

@@ -42,6 +42,8 @@ class StartedRun:
     workflow: WorkflowRef
     warnings: tuple[dict[str, Any], ...] = ()
     """The validator's warnings about the document (likely mistakes that did not stop it)."""
+    rerun_of: str | None = None
+    """For a rerun: the execution id of the run it reruns."""
 
     @property
     def execution_id(self) -> str:
@@ -74,6 +76,7 @@ class RunService:
         workflow_id: str | None = None,
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
+        rerun_of: str | None = None,
     ) -> StartedRun:
         """Validate and start a run (or join the one ``execution_id`` names).
 
@@ -93,7 +96,7 @@ class RunService:
         execution_id = execution_id or new_execution_id(workflow.workflow_id)
         ref = await self.backend.start(document, run_input or None, execution_id, workflow)
         warnings = tuple(issue.as_dict() for issue in report.warnings)
-        started = StartedRun(ref=ref, workflow=workflow, warnings=warnings)
+        started = StartedRun(ref=ref, workflow=workflow, warnings=warnings, rerun_of=rerun_of)
         if self.on_started is not None:
             await self.on_started(started)
         return started

@@ -86,6 +86,13 @@ class NodeView(_View):
     worker: str | None = Field(
         default=None, description="Identity of the worker that ran the node's last attempt."
     )
+    progress: dict[str, int] | None = Field(
+        default=None,
+        description="A for_each node's progress: items_done, items_total, items_failed.",
+    )
+    child_execution_id: str | None = Field(
+        default=None, description="A workflow node's sub-workflow run (its execution id)."
+    )
 
     @classmethod
     def from_state(cls, node: Mapping[str, Any]) -> NodeView:
@@ -103,6 +110,8 @@ class NodeView(_View):
             error=node.get("error"),
             worker=worker if isinstance(worker, str) else None,
             waiting_for=waiting_for if isinstance(waiting_for, str) else None,
+            progress=node.get("progress") if isinstance(node.get("progress"), dict) else None,
+            child_execution_id=node.get("child_execution_id"),
         )
 
 
@@ -138,6 +147,18 @@ class RunStatus(_View):
     started_at: str | None = None
     finished_at: str | None = None
     nodes: dict[str, NodeView] = Field(default_factory=dict)
+    parent: dict[str, Any] | None = Field(
+        default=None,
+        description="For a sub-workflow run: the run that called it (execution_id, "
+        "node_id, depth); its workflow node shows this run's child_execution_id.",
+    )
+    rerun_of: str | None = Field(
+        default=None, description="For a rerun: the execution id of the run it reruns."
+    )
+    reruns: list[str] | None = Field(
+        default=None,
+        description="The reruns of this run, oldest first (filled in by the API from its store).",
+    )
     counts: dict[str, int] = Field(default_factory=dict)
     execution_path: list[str] = Field(default_factory=list)
     result: dict[str, Any] | None = Field(
@@ -163,6 +184,8 @@ class RunStatus(_View):
         self.execution_path = list(result.get("execution_path") or [])
         self.result = dict(result)
         self.error = result.get("error")
+        self.parent = result.get("parent")
+        self.rerun_of = result.get("rerun_of")
 
     def show_report(self, report: Mapping[str, Any]) -> None:
         """Fill nodes, counts, path and error from a live status report
@@ -173,6 +196,8 @@ class RunStatus(_View):
         self.counts = dict(report.get("counts") or {})
         self.execution_path = list(report.get("execution_path") or [])
         self.error = report.get("error")
+        self.parent = report.get("parent")
+        self.rerun_of = report.get("rerun_of")
 
 
 class RunListItem(_View):
@@ -188,6 +213,9 @@ class RunListItem(_View):
     engine_status: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    rerun_of: str | None = Field(
+        default=None, description="For a rerun: the execution id of the run it reruns."
+    )
 
 
 class RunPage(_View):

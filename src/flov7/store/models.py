@@ -130,6 +130,8 @@ class ExecutionRow(Base):
     by a later start once that process is gone."""
     trigger: Mapped[dict[str, Any] | None] = mapped_column(OrderedJSON, nullable=True)
     """What started the run when not a caller (``{"type": "webhook", "hook_id"}``)."""
+    rerun_of: Mapped[str | None] = mapped_column(String(1000), nullable=True, index=True)
+    """For a rerun: the execution id of the run it reruns."""
 
 
 class ApiKeyRow(Base):

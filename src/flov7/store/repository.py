@@ -112,6 +112,8 @@ class ExecutionRecord:
     """``host:pid`` of the process running a local run (None for Temporal runs)."""
     trigger: dict[str, Any] | None = None
     """What started the run when not a caller (``{"type": "webhook", "hook_id"}``)."""
+    rerun_of: str | None = None
+    """For a rerun: the execution id of the run it reruns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +335,7 @@ class Repository:
                         fingerprint=record.fingerprint,
                         owner=record.owner,
                         trigger=record.trigger,
+                        rerun_of=record.rerun_of,
                     )
                 )
                 return record
@@ -473,6 +476,27 @@ class Repository:
         async with self.database.session() as session:
             return [_execution(row) for row in (await session.scalars(query)).all()]
 
+    async def set_rerun_of(self, execution_id: str, rerun_of: str) -> None:
+        """Mark a recorded run as a rerun of ``rerun_of`` (no-op for unknown ids)."""
+        statement = (
+            update(ExecutionRow)
+            .where(ExecutionRow.execution_id == execution_id)
+            .values(rerun_of=rerun_of)
+        )
+        async with self.database.session() as session:
+            await session.execute(statement)
+
+    async def find_reruns(self, execution_id: str, *, limit: int = 100) -> list[str]:
+        """Execution ids of the recorded reruns of a run, oldest first."""
+        query = (
+            select(ExecutionRow.execution_id)
+            .where(ExecutionRow.rerun_of == execution_id)
+            .order_by(ExecutionRow.created_at, ExecutionRow.execution_id)
+            .limit(limit)
+        )
+        async with self.database.session() as session:
+            return list((await session.scalars(query)).all())
+
     async def set_execution_status(self, execution_id: str, status: str) -> None:
         """Update the cached status of a recorded run (no-op for unknown ids)."""
         statement = (
@@ -579,6 +603,7 @@ def _execution(row: ExecutionRow, *, with_outcome: bool = False) -> ExecutionRec
         fingerprint=row.fingerprint,
         owner=row.owner,
         trigger=row.trigger,
+        rerun_of=row.rerun_of,
     )
 
 

@@ -99,6 +99,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RESULT_QUERY = "get_result"
+"""The workflow's query for its result document so far (see WorkflowExecution)."""
+
 __all__ = ["TemporalBackend", "open_temporal_backend", "visibility_query"]
 
 ENGINE = "temporal"
@@ -656,6 +659,25 @@ class TemporalBackend:
             return None
         return answer if isinstance(answer, dict) else None
 
+    async def recorded_result(self, execution_id: str) -> dict[str, Any] | None:
+        """What a closed run's history replays to (the ``get_result`` query): the result
+        document of a run that ended without one (terminated, timed out), for a rerun.
+        None when no live worker can answer."""
+        client = await self.client()
+        handle = client.get_workflow_handle(execution_id)
+        with _translated(execution_id, self.target):
+            description = await handle.describe()
+        try:
+            if not await live_pollers(client, description.task_queue, self.liveness_seconds):
+                return None
+            answer = await handle.query(
+                RESULT_QUERY, rpc_timeout=timedelta(seconds=self.query_timeout)
+            )
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            log.debug("get_result query of %s failed: %s", execution_id, exc)
+            return None
+        return answer if isinstance(answer, dict) else None
+
     async def _why_not_progressing(
         self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
     ) -> str:
@@ -773,7 +795,11 @@ async def _labels(description: WorkflowExecution) -> dict[str, Any]:
     entry = await _memo(description)
     labels: dict[str, Any] = {}
     if entry:
-        labels = {"workflow_id": entry.get("workflow_id"), "version": entry.get("version")}
+        labels = {
+            "workflow_id": entry.get("workflow_id"),
+            "version": entry.get("version"),
+            "rerun_of": entry.get("rerun_of"),
+        }
         if isinstance(entry.get("trigger"), dict):
             labels["trigger"] = entry["trigger"]
     attributes = description.typed_search_attributes
@@ -802,6 +828,7 @@ async def _listed(execution: WorkflowExecution) -> RunListItem:
         engine_status=execution.status.name if execution.status else None,
         started_at=_iso(execution.start_time),
         finished_at=_iso(execution.close_time),
+        rerun_of=labels.get("rerun_of"),
     )
 
 

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from flov7.config import Settings
 from flov7.errors import TemporalConnectionError
 from flov7.nodes.resources import node_resources
+from flov7.store.workflow_source import StoreWorkflowSource
 from flov7.temporal.client import get_temporal_client, live_pollers
 from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.ownership import check_data_dir, claim_data_dir
@@ -106,7 +107,12 @@ async def temporal_environment(
             )
         ):
             resources = await stack.enter_async_context(node_resources(settings))
-            environment.worker = create_worker(client, settings.temporal, resources=resources)
+            # workflow nodes read stored workflows; the store opens on first use only.
+            source = StoreWorkflowSource(settings.flov7.resolved_database_url)
+            stack.push_async_callback(source.aclose)
+            environment.worker = create_worker(
+                client, settings.temporal, resources=resources, workflow_source=source
+            )
             await stack.enter_async_context(environment.worker)
             log.info("Worker polling task queue '%s'", settings.temporal.task_queue)
         yield environment

@@ -146,8 +146,7 @@ async def start_execution_once(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             memo={
                 MEMO_KEY: {
-                    "workflow_id": label,
-                    "version": version,
+                    **memo_labels(prepared, label, version),
                     "fingerprint": fingerprint,
                     **({"trigger": trigger} if trigger else {}),
                 }
@@ -159,6 +158,16 @@ async def start_execution_once(
         existing = client.get_workflow_handle(execution_id, run_id=exc.run_id)
         return StartedExecution(handle=existing, created=False)
     return StartedExecution(handle=handle, created=_was_started(handle))
+
+
+def memo_labels(document: dict[str, Any], label: str, version: int | None) -> dict[str, Any]:
+    """The memo's labels of a run: workflow id and version, and ``rerun_of`` for a rerun
+    (read from the document's rerun plan, so listings show it without the store)."""
+    labels: dict[str, Any] = {"workflow_id": label, "version": version}
+    plan = document.get("rerun")
+    if isinstance(plan, dict) and isinstance(plan.get("of"), str):
+        labels["rerun_of"] = plan["of"]
+    return labels
 
 
 def _was_started(handle: WorkflowHandle[Any, Any]) -> bool:

@@ -14,8 +14,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from flov7.config import TemporalSettings
+from flov7.engine.sub_workflow import WorkflowSource
 from flov7.temporal.activities import NodeActivities
 from flov7.temporal.identity import register_worker_identity
+from flov7.temporal.sub_workflows import resolve_workflow_activity
 from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
 
 WORKFLOWS = [WorkflowExecution, WorkflowValidation]
@@ -27,8 +29,13 @@ def create_worker(
     *,
     resources: Any = None,
     task_queue: str | None = None,
+    workflow_source: WorkflowSource | None = None,
 ) -> Worker:
-    """A worker for the Flov7 workflows and one activity per I/O node type."""
+    """A worker for the Flov7 workflows and one activity per I/O node type.
+
+    ``workflow_source``: where ``workflow`` nodes read stored workflows from (the store);
+    without one they fail with ``SubWorkflowsUnavailable``.
+    """
     queue = task_queue or settings.task_queue
     # The worker polls under its client's identity; node results name it (identity.py).
     identity = client.identity
@@ -37,7 +44,10 @@ def create_worker(
         client,
         task_queue=queue,
         workflows=WORKFLOWS,
-        activities=NodeActivities(resources, identity=identity).all(),
+        activities=[
+            *NodeActivities(resources, identity=identity).all(),
+            resolve_workflow_activity(workflow_source),
+        ],
         identity=identity,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflows,
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from flov7.engine.events import EVENT_NAME_MAX_LENGTH, EventMailbox, ReceivedEvent
     from flov7.engine.interpreter import Interpreter
+    from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome
     from flov7.engine.validate import validate_workflow
     from flov7.temporal.identity import worker_identity
     from flov7.temporal.names import (
@@ -59,6 +60,11 @@ with workflow.unsafe.imports_passed_through():
         activity_name,
     )
     from flov7.temporal.search_attributes import status_update
+    from flov7.temporal.sub_workflows import run_child
+
+
+CONTINUE_AS_NEW_PATCH = "flov7-continue-as-new"
+"""``workflow.patched`` id of continue-as-new (see TemporalNodeRunner)."""
 
 
 T = TypeVar("T")
@@ -98,6 +104,15 @@ class TemporalNodeRunner:
             # carry theirs, so that the history timeline can attribute the timer.
             await workflow.sleep(timedelta(seconds=seconds), summary=node_id)
 
+    def continue_as_new_suggested(self, history_bytes: int, budget_bytes: int) -> bool:
+        # Both inputs are replay-safe: the bytes are counted from recorded payloads, and
+        # Temporal records its suggestion in the workflow task events.
+        if not (history_bytes > budget_bytes or workflow.info().is_continue_as_new_suggested()):
+            return False
+        # Runs started before continue-as-new existed carried on in one history: their
+        # replays must too (the patch marker is only recorded by runs that continue).
+        return workflow.patched(CONTINUE_AS_NEW_PATCH)
+
     async def checkpoint(self) -> None:
         # Awaiting a timer ends the workflow task; the next one resumes right here.
         await workflow.sleep(timedelta(milliseconds=1), summary="flov7 checkpoint")
@@ -133,6 +148,12 @@ class TemporalNodeRunner:
             if not taken:  # the event and the timer in one activation: the event wins
                 raise
         return taken[0]
+
+    async def run_sub_workflow(
+        self, call: SubWorkflowCall, on_started: Callable[[str], None]
+    ) -> SubWorkflowOutcome:
+        # A child WorkflowExecution (flov7.temporal.sub_workflows).
+        return await run_child(call, on_started)
 
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
@@ -268,6 +289,16 @@ class WorkflowExecution:
         if track_status:
             workflow.upsert_search_attributes(status_update("running"))
         result = await self._driver.run()
+        if self._driver.continuation is not None:
+            # The history grew long: go on in a fresh run of the same execution id,
+            # carrying every finished node (see GraphDriver.continuation).
+            workflow.logger.info(
+                "Run of workflow '%s' continues as new after %d nodes",
+                spec.id,
+                len(self._driver.continuation["recorded"]),
+            )
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new({**workflow_data, "continued": self._driver.continuation})
         self._result = result
         if track_status:
             final = "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
@@ -345,12 +376,13 @@ class WorkflowExecution:
 
     @workflow.query(name=RESULT_QUERY)
     def get_result(self) -> dict[str, Any] | None:
-        """The result document once the run has finished (None before).
-
-        The only place Temporal keeps the document of a Canceled run: a worker replays the
-        closed run to answer. Failed runs also carry it in their failure's details.
-        """
-        return self._result
+        """The result document: the final one once the run has finished (the only place
+        Temporal keeps the document of a Canceled run: a worker replays the closed run to
+        answer), else as known right now (node outputs included: what a rerun of a run
+        that ended without one, terminated or timed out, starts from)."""
+        if self._result is not None:
+            return self._result
+        return self._interpreter.result() if self._interpreter is not None else None
 
     @workflow.signal(name="cancel_workflow")
     def cancel_workflow(self, reason: str | None = None) -> None:

@@ -28,6 +28,7 @@ from flov7.engine.expressions.limits import (
     check_number,
     check_str_len,
 )
+from flov7.engine.expressions.lists import LIST_FUNCTIONS
 from flov7.engine.expressions.names import data_key
 from flov7.engine.expressions.values import (
     contains,
@@ -615,3 +616,6 @@ FUNCTIONS: Table = {
     "get": (fn_get, 2, 3),
 }
 """Every function an expression may call, by name."""
+
+# The list operations live in their own module; they are ordinary whitelisted functions.
+FUNCTIONS.update(LIST_FUNCTIONS)
