@@ -296,7 +296,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             if not info.worker_running:
                 progress.handed_to(workers)
         service = RunService(backend)
-        started = await service.start(document, run_input=run_input, execution_id=args.execution_id)
+        started = await service.start(
+            document, run_input=run_input, execution_id=args.execution_id, trigger="cli"
+        )
         execution_id = started.execution_id
         if not started.ref.created:
             progress.joined(execution_id)

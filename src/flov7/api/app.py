@@ -25,8 +25,9 @@ from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import executions, health, node_types, workflows
+from flov7.api.routes import executions, health, metrics, node_types, workflows
 from flov7.api.runs import API_PREFIX, recorder
+from flov7.api.telemetry import RequestTelemetryMiddleware
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
 from flov7.runs.contract import ExecutionBackend
@@ -102,7 +103,11 @@ def create_app(
     app.include_router(api)
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
+    # Outermost: every answer (413s and auth failures included) gets a request id,
+    # a log line and its count.
+    app.add_middleware(RequestTelemetryMiddleware)
     return app
 
 

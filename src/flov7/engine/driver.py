@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flov7.engine.expressions import StepMeter, render_value, step_meter
-from flov7.engine.interpreter import Interpreter, RunStatus
+from flov7.engine.interpreter import Interpreter, NodeStatus, RunStatus
+from flov7.engine.observer import NodeEvent, NodeReport, RunObserver, seconds_between
 from flov7.engine.payloads import (
     MAX_ACTIVITY_INPUT_BYTES,
     MAX_HISTORY_BYTES,
@@ -160,8 +161,11 @@ class GraphDriver:
         *,
         input_data: dict[str, Any],
         defaults: ExecutionDefaults,
+        observer: RunObserver | None = None,
     ) -> None:
+        """``observer``: told of every node event (logs, metrics; see observer.py)."""
         self.interpreter = interpreter
+        self.observer = observer
         self.runner = runner
         self.input_data = input_data
         self.defaults = defaults
@@ -209,17 +213,43 @@ class GraphDriver:
             del self._tasks[node_id]
             self._record(node_id, kind, payload, attempts)
         interpreter.finish(self.runner.now())
+        for node_id, state in interpreter.states.items():
+            if state.status == NodeStatus.SKIPPED:
+                self._notify(node_id, NodeEvent.SKIPPED)
         return fit_result(interpreter.result())
+
+    def _notify(self, node_id: str, event: NodeEvent, **details: Any) -> None:
+        if self.observer is None:
+            return
+        state = self.interpreter.states[node_id]
+        finished = event in (NodeEvent.COMPLETED, NodeEvent.FAILED, NodeEvent.CANCELLED)
+        self.observer.node_event(
+            NodeReport(
+                node_id=node_id,
+                node_type=self.interpreter.nodes[node_id].type,
+                kind=self.interpreter.types[node_id].kind,
+                event=event,
+                attempts=state.attempts,
+                error=state.error if event == NodeEvent.FAILED else None,
+                duration_seconds=(
+                    seconds_between(state.started_at, state.finished_at) if finished else None
+                ),
+                **details,
+            )
+        )
 
     def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
         now = self.runner.now()
         if kind == "ok":
             self.interpreter.complete(node_id, payload, attempts=attempts, now=now)
+            self._notify(node_id, NodeEvent.COMPLETED)
         elif kind == "cancelled":
             self.interpreter.mark_cancelled(node_id, now=now)
+            self._notify(node_id, NodeEvent.CANCELLED)
         else:
             was_running = self.interpreter.status == RunStatus.RUNNING
             self.interpreter.fail(node_id, payload, attempts=attempts, now=now)
+            self._notify(node_id, NodeEvent.FAILED)
             if was_running and self.interpreter.status == RunStatus.FAILED:
                 # The run has failed: what still runs is moot. Stop it rather than keep
                 # a failed run open (a long delay in a parallel branch, say).
@@ -234,6 +264,7 @@ class GraphDriver:
     def _start(self, node_id: str) -> None:
         node = self.interpreter.nodes[node_id]
         node_type = self.interpreter.types[node_id]
+        self._notify(node_id, NodeEvent.STARTED)
         if node_type.kind == NodeKind.PURE:
             # Evaluated inline: no task, no timer, no activity.
             kind, payload = self._evaluate_pure(node, node_type)
@@ -303,6 +334,7 @@ class GraphDriver:
         except (ExpressionError, NodeExecutionError) as exc:
             return "failed", error_dict(exc), 1
         if node_type.kind == NodeKind.TIMER:
+            self._notify(node.id, NodeEvent.WAITING, wait_seconds=node_type.timer_seconds(config))
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1
         request = ActivityRequest(

@@ -12,6 +12,7 @@ next start). Delays are plain ``asyncio.sleep`` calls, not durable timers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -22,12 +23,17 @@ from typing import Any
 
 from flov7.engine.driver import GraphDriver
 from flov7.engine.interpreter import Interpreter
+from flov7.engine.observer import seconds_between
 from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
+from flov7.local.observe import LocalObserver
 from flov7.local.runner import LocalNodeRunner
+from flov7.observability import correlation, metrics
 from flov7.spec import ExecutionDefaults
 
 ENGINE = "local"
+
+log = logging.getLogger("flov7.local.run")
 
 __all__ = ["ENGINE", "FinishedCallback", "LocalRun", "LocalRuntime", "process_identity"]
 
@@ -151,8 +157,26 @@ class LocalRuntime:
         interpreter.start(_now())
         events: list[dict[str, Any]] = []
         runner = LocalNodeRunner(self.resources, on_event=events.append)
-        driver = GraphDriver(interpreter, runner, input_data=spec.input, defaults=spec.defaults)
+        fields = {
+            "request_id": correlation.request_id(),
+            "execution_id": execution_id,
+            "workflow_id": spec.id,
+        }
+        driver = GraphDriver(
+            interpreter,
+            runner,
+            input_data=spec.input,
+            defaults=spec.defaults,
+            observer=LocalObserver(fields),
+        )
         run = LocalRun(execution_id, run_id, interpreter, driver, events)
+        metrics.record_run_started(spec.id, correlation.trigger())
+        log.info(
+            "Run of workflow '%s' started (%d nodes)",
+            spec.id,
+            len(spec.nodes),
+            extra={**fields, "event": "run_started"},
+        )
         run.task = asyncio.create_task(self._drive(run), name=f"flov7-local-{execution_id}")
         self._runs[execution_id] = run
         return run
@@ -200,6 +224,7 @@ class LocalRuntime:
         )
         run.terminated = True
         run.outcome = result
+        metrics.record_run_finished("terminated", _duration(result))
         if self.on_finished is not None:
             await self.on_finished(run, result)
 
@@ -213,13 +238,32 @@ class LocalRuntime:
             await asyncio.gather(run.task, return_exceptions=True)
 
     async def _drive(self, run: LocalRun) -> dict[str, Any]:
-        result = await run.driver.run()
-        if run.terminated and run.outcome is not None:
-            return run.outcome  # recorded by terminate(); what unwound since is moot
+        # The task copied the starter's context (its request id); add the run's ids.
+        with correlation.bound(execution_id=run.execution_id, workflow_id=run.interpreter.spec.id):
+            result = await run.driver.run()
+            if run.terminated and run.outcome is not None:
+                return run.outcome  # recorded by terminate(); what unwound since is moot
+            metrics.record_run_finished(str(result["status"]), _duration(result))
+            log.info(
+                "Run of workflow '%s' %s: %d completed, %d failed, %d skipped",
+                run.interpreter.spec.id,
+                result["status"],
+                result["completed_nodes"],
+                result["failed_nodes"],
+                result["skipped_nodes"],
+                extra={"event": f"run_{result['status']}"},
+            )
+            return await self._finished(run, result)
+
+    async def _finished(self, run: LocalRun, result: dict[str, Any]) -> dict[str, Any]:
         run.outcome = result
         if self.on_finished is not None:
             await self.on_finished(run, result)
         return result
+
+
+def _duration(result: dict[str, Any]) -> float | None:
+    return seconds_between(result.get("started_at"), result.get("finished_at"))
 
 
 def _now() -> str:

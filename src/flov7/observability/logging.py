@@ -1,12 +1,23 @@
-"""Logging setup: readable text by default, one JSON object per line with ``json``."""
+"""Logging setup: one event per line, JSON for machines, readable text in a terminal.
+
+``FLOV7_LOG_FORMAT=auto`` (the default) writes JSON when stderr is not a terminal (a
+container, a service manager, a pipe) and text when it is; ``json`` / ``text`` force
+one. Every line carries the correlation fields bound where it was logged (request id,
+execution id, workflow id, node id and type, attempt: :mod:`flov7.observability.correlation`),
+and every secret value registered with :func:`register_secrets` is masked out of it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+from flov7.observability.correlation import FIELDS, CorrelationFilter
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})))
 
@@ -26,16 +37,24 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
         return json.dumps(entry, default=str)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Configure the root logger once, on stderr (stdout carries command results)."""
+    """Configure the root logger once, on stderr (stdout carries command results).
+
+    ``fmt``: ``json``, ``text``, or ``auto`` (JSON unless stderr is a terminal).
+    """
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
+    if resolve_format(fmt, sys.stderr) == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
+    # On the handler, not a logger: handler filters see records of every logger.
+    handler.addFilter(CorrelationFilter())
+    handler.addFilter(SecretFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -43,3 +62,75 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     # its INFO lines (worker start/stop) are noise for a CLI user unless debugging.
     sdk_level = logging.DEBUG if level == "DEBUG" else logging.WARNING
     logging.getLogger("temporalio").setLevel(sdk_level)
+    # ...except the loggers that workflow and activity code log through (Flov7's run
+    # and node lifecycle events): those follow FLOV7_LOG_LEVEL.
+    for name in ("temporalio.workflow", "temporalio.activity"):
+        logging.getLogger(name).setLevel(level)
+
+
+def resolve_format(fmt: str, stream: Any) -> str:
+    """``json`` or ``text``: ``auto`` picks text for a terminal, JSON for anything else."""
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return "text" if callable(isatty) and isatty() else "json"
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines; correlation fields follow the message as ``key=value``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = [f"{key}={vars(record)[key]}" for key in FIELDS if key in vars(record)]
+        return f"{line} [{' '.join(fields)}]" if fields else line
+
+
+# Secret values masked out of every log line (API keys, credentials, encryption keys).
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+_MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+MASK = "***"
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Mask these values out of every log line from now on (values too short to be
+    told from ordinary text are ignored; the settings refuse such secrets anyway)."""
+    with _secrets_lock:
+        _secrets.update(value for value in values if len(value) >= _MIN_SECRET_LENGTH)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    # Longest first, so that a secret containing another is masked whole.
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+class SecretFilter(logging.Filter):
+    """Masks registered secrets in the message, its arguments and the traceback.
+
+    The last line of defence: code must not log secrets in the first place, but a
+    driver's exception text or a third-party library's debug line may quote one.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _secrets:
+            return True
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+            record.exc_info = None  # formatters would render it again, unmasked
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, mask_secrets(value))
+        return True

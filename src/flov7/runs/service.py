@@ -17,6 +17,7 @@ from typing import Any
 
 from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
+from flov7.observability import correlation
 from flov7.runs.contract import ExecutionBackend, ExecutionRef, WorkflowRef
 from flov7.runs.views import RunStatus
 
@@ -71,8 +72,14 @@ class RunService:
         execution_id: str | None = None,
         workflow_id: str | None = None,
         version: int | None = None,
+        trigger: str = "api",
     ) -> StartedRun:
         """Validate and start a run (or join the one ``execution_id`` names).
+
+        ``trigger`` says how the run was started (``api``, ``cli``, ``schedule``,
+        ``hook``...): the engine labels the run's metrics with it, and the log lines of
+        the run carry the request id bound by the caller (see
+        :mod:`flov7.observability.correlation`).
 
         Raises :class:`~flov7.errors.InvalidWorkflowError` (with the report) when the
         document does not validate: nothing is started then.
@@ -86,7 +93,8 @@ class RunService:
             )
         workflow = WorkflowRef(workflow_id=workflow_id or report.spec.id, version=version)
         execution_id = execution_id or new_execution_id(workflow.workflow_id)
-        ref = await self.backend.start(document, run_input or None, execution_id, workflow)
+        with correlation.bound(trigger=trigger):
+            ref = await self.backend.start(document, run_input or None, execution_id, workflow)
         started = StartedRun(ref=ref, workflow=workflow)
         if self.on_started is not None:
             await self.on_started(started)

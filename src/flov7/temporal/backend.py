@@ -55,6 +55,7 @@ from flov7.errors import (
     InvalidQueryError,
     TemporalConnectionError,
 )
+from flov7.observability import metrics
 from flov7.runs.contract import ExecutionFilters, ExecutionRef, WorkflowRef, run_fingerprint
 from flov7.runs.pages import decode_bytes, decode_position, encode_bytes, encode_position
 from flov7.runs.views import (
@@ -363,6 +364,8 @@ class TemporalBackend:
                         status="closed",
                     ) from exc
                 raise
+        # The workflow never sees its termination: count the run's end here, once.
+        metrics.record_run_finished("terminated", None)
 
     async def history(
         self, execution_id: str, page: str | None, page_size: int, raw: bool

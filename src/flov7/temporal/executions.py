@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 
 from flov7.config import TemporalSettings
 from flov7.errors import RunEndedError
+from flov7.observability import correlation
 from flov7.temporal.names import CANCEL_SIGNAL, EXECUTION_WORKFLOW, STATUS_QUERY
 from flov7.temporal.search_attributes import start_attributes
 
@@ -125,7 +126,7 @@ async def start_execution_once(
             retry_policy=settings.workflow_retry_policy(),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo={MEMO_KEY: {"workflow_id": label, "version": version, "fingerprint": fingerprint}},
+            memo={MEMO_KEY: _memo_entry(label, version, fingerprint)},
             search_attributes=start_attributes(label, version) if search_attributes else None,
         )
     except WorkflowAlreadyStartedError as exc:
@@ -133,6 +134,19 @@ async def start_execution_once(
         existing = client.get_workflow_handle(execution_id, run_id=exc.run_id)
         return StartedExecution(handle=existing, created=False)
     return StartedExecution(handle=handle, created=_was_started(handle))
+
+
+def _memo_entry(label: str, version: int | None, fingerprint: str | None) -> dict[str, Any]:
+    """The run's memo: its labels, plus the request id and start path of the caller
+    (:mod:`flov7.observability.correlation`), which the workflow logs with every line."""
+    entry: dict[str, Any] = {"workflow_id": label, "version": version, "fingerprint": fingerprint}
+    request_id = correlation.request_id()
+    if request_id is not None:
+        entry["request_id"] = request_id
+    trigger = correlation.trigger()
+    if trigger is not None:
+        entry["trigger"] = trigger
+    return entry
 
 
 def _was_started(handle: WorkflowHandle[Any, Any]) -> bool:

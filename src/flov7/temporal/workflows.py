@@ -34,6 +34,12 @@ with workflow.unsafe.imports_passed_through():
     from flov7.engine.interpreter import Interpreter
     from flov7.engine.validate import validate_workflow
     from flov7.temporal.names import activity_name
+    from flov7.temporal.observe import (
+        WorkflowObserver,
+        record_run_finished,
+        record_run_started,
+        run_labels,
+    )
     from flov7.temporal.search_attributes import status_update
 
 
@@ -137,30 +143,51 @@ class WorkflowExecution:
             )
         spec = report.spec
         info = workflow.info()
-        self._interpreter = Interpreter(
-            spec,
-            execution={
-                "execution_id": info.workflow_id,
-                "run_id": info.run_id,
-                "workflow_id": spec.id,
-                "attempt": info.attempt,
-            },
-        )
+        # The starter's request id and start path (memo): every log line of the run,
+        # and every activity through its input, carries the request id.
+        labels = run_labels()
+        request_id = labels.get("request_id")
+        workflow_label = str(labels.get("workflow_id") or spec.id)
+        log_fields = {
+            "request_id": request_id,
+            "execution_id": info.workflow_id,
+            "workflow_id": workflow_label,
+        }
+        execution: dict[str, Any] = {
+            "execution_id": info.workflow_id,
+            "run_id": info.run_id,
+            "workflow_id": spec.id,
+            "attempt": info.attempt,
+        }
+        if isinstance(request_id, str):
+            execution["request_id"] = request_id
+        self._interpreter = Interpreter(spec, execution=execution)
         self._driver = GraphDriver(
             self._interpreter,
             TemporalNodeRunner(),
             input_data=spec.input,
             defaults=spec.defaults,
+            observer=WorkflowObserver(log_fields),
         )
         if self._cancel_reason is not None:
             self._driver.request_cancel(self._cancel_reason)
-        workflow.logger.info("Run of workflow '%s' started (%d nodes)", spec.id, len(spec.nodes))
+        # No trigger in the memo: started by another Temporal client (CLI, schedule).
+        record_run_started(workflow_label, labels.get("trigger") or "temporal")
+        workflow.logger.info(
+            "Run of workflow '%s' started (%d nodes)",
+            spec.id,
+            len(spec.nodes),
+            extra={**log_fields, "event": "run_started"},
+        )
         # Only when the starter says the Flov7 search attributes are registered: an
         # upsert of an unknown attribute fails the workflow task (the run would hang).
         track_status = spec.defaults.search_attributes
         if track_status:
             workflow.upsert_search_attributes(status_update("running"))
         result = await self._driver.run()
+        record_run_finished(
+            "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
+        )
         if track_status:
             final = "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
             workflow.upsert_search_attributes(status_update(final))
@@ -171,6 +198,7 @@ class WorkflowExecution:
             result["completed_nodes"],
             result["failed_nodes"],
             result["skipped_nodes"],
+            extra={**log_fields, "event": f"run_{result['status']}"},
         )
         if self._driver.cancelled_from_outside:
             # A Temporal cancel request (not our signal): end as Canceled in Temporal too,
