@@ -172,9 +172,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         settings = get_settings()
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
-    from flov7.observability.logging import configure_logging
+    from flov7.observability.logging import configure_logging, register_secrets
 
     configure_logging(settings.flov7.log_level, settings.flov7.log_format)
+    register_secrets(settings.secret_values())
     handlers = {
         "run": _run,
         "cancel": _cancel,

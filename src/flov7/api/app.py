@@ -30,6 +30,7 @@ from flov7.api.runs import API_PREFIX, recorder
 from flov7.api.telemetry import RequestTelemetryMiddleware
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
+from flov7.observability.logging import register_secrets
 from flov7.runs.contract import ExecutionBackend
 from flov7.runs.service import RunService
 from flov7.store.database import Database, redacted_url
@@ -86,6 +87,8 @@ def create_app(
         max_wait_seconds: Cap of ``?wait=true`` (the timeout a client may ask for).
     """
     settings = settings or get_settings()
+    # Masked out of every log line (a key sent where it should not be included).
+    register_secrets(settings.secret_values())
     app = FastAPI(
         title="Flov7 API",
         version=__version__,

@@ -47,14 +47,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
 
     ``fmt``: ``json``, ``text``, or ``auto`` (JSON unless stderr is a terminal).
     """
-    handler = logging.StreamHandler(sys.stderr)
-    if resolve_format(fmt, sys.stderr) == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(TextFormatter())
-    # On the handler, not a logger: handler filters see records of every logger.
-    handler.addFilter(CorrelationFilter())
-    handler.addFilter(SecretFilter())
+    handler = log_handler(sys.stderr, fmt)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -66,6 +59,20 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     # and node lifecycle events): those follow FLOV7_LOG_LEVEL.
     for name in ("temporalio.workflow", "temporalio.activity"):
         logging.getLogger(name).setLevel(level)
+
+
+def log_handler(stream: Any, fmt: str = "auto") -> logging.Handler:
+    """A handler writing Flov7's log lines to ``stream``: the format ``fmt`` resolves
+    to, the correlation fields, secrets masked."""
+    handler = logging.StreamHandler(stream)
+    if resolve_format(fmt, stream) == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(TextFormatter())
+    # On the handler, not a logger: handler filters see records of every logger.
+    handler.addFilter(CorrelationFilter())
+    handler.addFilter(SecretFilter())
+    return handler
 
 
 def resolve_format(fmt: str, stream: Any) -> str:
