@@ -23,8 +23,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from api_support import API, WAIT, Engine, api_settings, client_for, document, running_app
-from nodes.conftest import CREDENTIALS, SECRETS
-from nodes.http_servers import TestHttpServer
 
 from flov7.config import NodeSettings, TemporalSettings
 from flov7.local.backend import LocalBackend
@@ -33,6 +31,8 @@ from flov7.observability.logging import log_handler
 from flov7.store.database import Database
 from flov7.temporal.backend import TemporalBackend
 from flov7.temporal.worker import create_worker
+from nodes.conftest import CREDENTIALS, SECRETS
+from nodes.http_servers import TestHttpServer
 
 API_KEY = "flov7-apikey-6d1e0c93b2"
 TEMPORAL_API_KEY = "temporal-cloud-key-a81f27"
@@ -45,7 +45,8 @@ def captured_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = log_handler(stream, "json")
     root = logging.getLogger()
-    levels = {name: logging.getLogger(name).level for name in ("", "temporalio.workflow", "temporalio.activity")}
+    names = ("", "temporalio.workflow", "temporalio.activity")
+    levels = {name: logging.getLogger(name).level for name in names}
     root.addHandler(handler)
     for name in levels:
         logging.getLogger(name).setLevel(logging.DEBUG)
@@ -89,9 +90,7 @@ async def logs_api(
                 api_keys=API_KEY,
                 enable_temporal_features=False,
             )
-            backend = await stack.enter_async_context(
-                LocalBackend(settings, database=api_database)
-            )
+            backend = await stack.enter_async_context(LocalBackend(settings, database=api_database))
         app = await stack.enter_async_context(
             running_app(settings, backend=backend, database=api_database)
         )
