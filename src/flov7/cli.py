@@ -35,6 +35,7 @@ from flov7.errors import (
 )
 
 if TYPE_CHECKING:
+    from flov7.observability.metrics import MetricsServer
     from flov7.runs.contract import ExecutionBackend
 
 EXIT_OK = 0
@@ -430,8 +431,28 @@ async def _wait_for_stop() -> None:
 
 
 async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.observability.metrics import serve_metrics
+    from flov7.temporal.telemetry import install_sdk_metrics
+
+    sdk_metrics = install_sdk_metrics(settings.flov7)  # before the first client
+    port = settings.flov7.metrics_port
+    metrics = serve_metrics(settings.flov7.metrics_host, port) if port else None
+    try:
+        return await _run_worker(settings, metrics, sdk_metrics)
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+async def _run_worker(
+    settings: Settings, metrics: MetricsServer | None, sdk_metrics: str | None
+) -> int:
     from flov7.temporal.environment import WorkerMode, temporal_environment
 
+    if metrics is not None:
+        where = f"http://{settings.flov7.metrics_host}:{metrics.port}/metrics"
+        sdk = f", Temporal SDK metrics on http://{sdk_metrics}/metrics" if sdk_metrics else ""
+        print(f"flov7 worker: metrics on {where}{sdk}", file=sys.stderr)
     async with temporal_environment(settings, worker=WorkerMode.ALWAYS) as env:
         where = f"embedded server {env.target}" if env.server else env.target
         ui = f", Web UI {env.server.ui_url}" if env.server and env.server.ui_url else ""
