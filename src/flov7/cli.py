@@ -163,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     key_actions.add_parser("list", help="list keys (id, name, created, last used)")
     revoke = key_actions.add_parser("revoke", help="delete a key")
     revoke.add_argument("key_id", help="the key's id (see `flov7 api-key list`)")
+    encryption_key = commands.add_parser(
+        "encryption-key",
+        help="print a new payload encryption key (an entry for FLOV7_ENCRYPTION_KEYS)",
+        description="Print a fresh AES-256 key as 'id:base64key'. To rotate, put it first "
+        "in FLOV7_ENCRYPTION_KEYS and keep the old keys after it (they still decrypt).",
+    )
+    encryption_key.add_argument("--id", dest="key_id", help="the key's id (default: random)")
     return parser
 
 
@@ -174,9 +181,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
     from flov7.observability.logging import configure_logging, register_secrets
+    from flov7.observability.tracing import configure_tracing
 
     configure_logging(settings.flov7.log_level, settings.flov7.log_format)
     register_secrets(settings.secret_values())
+    configure_tracing(settings.flov7.otlp_endpoint)  # before any client or app is made
     handlers = {
         "run": _run,
         "cancel": _cancel,
@@ -186,6 +195,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         "serve": _serve,
         "setup-search-attributes": _setup_search_attributes,
         "api-key": _api_key,
+        "encryption-key": _encryption_key,
     }
     code = asyncio.run(_guarded(handlers[args.command](args, settings)))
     sys.exit(code)
@@ -501,6 +511,13 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+
+
+async def _encryption_key(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.security.encryption import new_key_spec
+
+    print(new_key_spec(args.key_id))
+    return EXIT_OK
 
 
 async def _setup_search_attributes(args: argparse.Namespace, settings: Settings) -> int:

@@ -159,6 +159,13 @@ class TemporalSettings(EnvSettings):
     connect_timeout_seconds: float = Field(
         default=10, validation_alias="TEMPORAL_CONNECT_TIMEOUT_SECONDS"
     )
+    encryption_keys: SecretStr | None = Field(
+        default=None, validation_alias="FLOV7_ENCRYPTION_KEYS"
+    )
+    """Payload encryption (a Flov7 variable, not the guide's): ``id:base64key[,...]``,
+    32-byte AES-256 keys (``flov7 encryption-key`` makes one). The first key encrypts
+    every payload this process sends to Temporal, embedded server included; all of
+    them decrypt. Unset = payloads in clear."""
 
     # --- Worker -----------------------------------------------------------------------
     start_worker: bool = Field(default=True, validation_alias="START_TEMPORAL_WORKER")
@@ -269,6 +276,15 @@ class TemporalSettings(EnvSettings):
             raise ValueError(f"{_env_name(cls, info.field_name)}: no such file: '{value}'")
         return value
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from flov7.security.encryption import KeyRing
+
+            KeyRing.parse(value.get_secret_value())  # ValueError names the bad entry
+        return value
+
     @model_validator(mode="after")
     def _cert_and_key_together(self) -> Self:
         if (self.tls_cert_path is None) != (self.tls_key_path is None):
@@ -278,6 +294,15 @@ class TemporalSettings(EnvSettings):
         return self
 
     # --- Derived values -----------------------------------------------------------------
+
+    @property
+    def key_ring(self) -> KeyRing | None:
+        """The payload encryption keys, or None when payloads go in clear."""
+        if self.encryption_keys is None:
+            return None
+        from flov7.security.encryption import KeyRing
+
+        return KeyRing.parse(self.encryption_keys.get_secret_value())
 
     @property
     def uses_embedded_server(self) -> bool:
@@ -427,12 +452,6 @@ class Flov7Settings(EnvSettings):
     poll latency, sticky cache...), on ``FLOV7_METRICS_HOST``; 0 (default) = off."""
     otlp_endpoint: str | None = Field(default=None, validation_alias="FLOV7_OTLP_ENDPOINT")
     """OTLP/HTTP collector URL (``http://collector:4318``): turns tracing on. Unset = off."""
-    encryption_keys: SecretStr | None = Field(
-        default=None, validation_alias="FLOV7_ENCRYPTION_KEYS"
-    )
-    """Payload encryption: ``id:base64key[,id:base64key...]`` (32-byte AES-256 keys,
-    ``flov7 encryption-key`` makes one). The first key encrypts, all of them decrypt.
-    Unset = payloads in clear."""
     codec_cors_origins: str = Field(
         default="http://localhost:8233,http://127.0.0.1:8233",
         validation_alias="FLOV7_CODEC_CORS_ORIGINS",
@@ -464,28 +483,10 @@ class Flov7Settings(EnvSettings):
             )
         return value
 
-    @field_validator("encryption_keys")
-    @classmethod
-    def _encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            from flov7.security.encryption import KeyRing
-
-            KeyRing.parse(value.get_secret_value())  # ValueError names the bad entry
-        return value
-
     @field_validator("otlp_endpoint", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return (value.strip() or None) if isinstance(value, str) else value
-
-    @property
-    def key_ring(self) -> KeyRing | None:
-        """The payload encryption keys, or None when payloads go in clear."""
-        if self.encryption_keys is None:
-            return None
-        from flov7.security.encryption import KeyRing
-
-        return KeyRing.parse(self.encryption_keys.get_secret_value())
 
     @field_validator("max_request_bytes")
     @classmethod
@@ -575,7 +576,7 @@ class Settings:
             values.append(self.temporal.api_key.get_secret_value())
         if self.flov7.database_url is not None:
             values.append(self.flov7.database_url.get_secret_value())
-        ring = self.flov7.key_ring
+        ring = self.temporal.key_ring
         if ring is not None:
             values.extend(ring.secret_values())
         values.extend(self.nodes.secret_values())

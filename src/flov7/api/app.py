@@ -25,12 +25,13 @@ from flov7.api.auth import ApiKeyRing, require_api_key
 from flov7.api.deps import MAX_WAIT_SECONDS, ApiContext
 from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
-from flov7.api.routes import executions, health, metrics, node_types, workflows
+from flov7.api.routes import codec, executions, health, metrics, node_types, workflows
 from flov7.api.runs import API_PREFIX, recorder
 from flov7.api.telemetry import RequestTelemetryMiddleware
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
 from flov7.observability.logging import register_secrets
+from flov7.observability.tracing import instrument_app
 from flov7.runs.contract import ExecutionBackend
 from flov7.runs.service import RunService
 from flov7.store.database import Database, redacted_url
@@ -107,10 +108,12 @@ def create_app(
     # The guide's unauthenticated paths (probes carry no key).
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(codec.router)  # its own auth: CORS preflights carry no key
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     # Outermost: every answer (413s and auth failures included) gets a request id,
     # a log line and its count.
     app.add_middleware(RequestTelemetryMiddleware)
+    instrument_app(app)  # FLOV7_OTLP_ENDPOINT: a span per request
     return app
 
 

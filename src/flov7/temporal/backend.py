@@ -69,6 +69,7 @@ from flov7.runs.views import (
     RunStatus,
 )
 from flov7.temporal.client import get_temporal_client, is_live, live_pollers, task_queue_pollers
+from flov7.temporal.codec import decode_payloads_in
 from flov7.temporal.environment import WorkerMode, temporal_environment
 from flov7.temporal.executions import (
     MEMO_KEY,
@@ -383,6 +384,8 @@ class TemporalBackend:
             events: builtins.list[HistoryEvent] = [
                 event async for event in handle.fetch_history_events()
             ]
+            for event in events:  # encrypted payloads (FLOV7_ENCRYPTION_KEYS) in clear
+                await decode_payloads_in(event, client.data_converter.payload_codec)
             status, states = await self._status_and_states(handle, description)
             timeline = build_timeline(
                 events,
@@ -687,6 +690,8 @@ class TemporalBackend:
             retry=True,
             timeout=_RPC_TIMEOUT,
         )
+        for event in response.history.events:
+            await decode_payloads_in(event, client.data_converter.payload_codec)
         return HistoryPage(
             execution_id=execution_id,
             engine=ENGINE,

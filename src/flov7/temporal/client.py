@@ -14,6 +14,7 @@ speaks plain gRPC on the loopback.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,8 @@ from temporalio.service import TLSConfig
 
 from flov7.config import TemporalSettings, get_settings
 from flov7.errors import ConfigError, NoWorkerError, TemporalConnectionError
+from flov7.temporal.codec import data_converter
+from flov7.temporal.tracing import tracing_interceptors
 
 __all__ = [
     "clear_client_cache",
@@ -38,12 +41,12 @@ __all__ = [
     "task_queue_pollers",
 ]
 
-# One client per (target, namespace) per event loop. A Temporal client multiplexes any
-# number of concurrent calls over one gRPC connection, so sharing it is the intended use;
-# per loop because tests (and the odd ``asyncio.run`` in a CLI) use several loops, and a
-# client's pending calls belong to the loop that made them. Values are connect tasks,
-# so that concurrent first callers share one connection attempt.
-_ClientKey = tuple[str, str]
+# One client per (target, namespace, encryption keys) per event loop. A Temporal client
+# multiplexes any number of concurrent calls over one gRPC connection, so sharing it is
+# the intended use; per loop because tests (and the odd ``asyncio.run`` in a CLI) use
+# several loops, and a client's pending calls belong to the loop that made them. Values
+# are connect tasks, so that concurrent first callers share one connection attempt.
+_ClientKey = tuple[str, str, str]
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[_ClientKey, asyncio.Task[Client]]
 ] = weakref.WeakKeyDictionary()
@@ -77,7 +80,7 @@ async def get_temporal_client(
     """
     settings = settings or get_settings().temporal
     address = target or resolve_target(settings)
-    key = (address, settings.namespace)
+    key = (address, settings.namespace, _codec_identity(settings))
     loop = asyncio.get_running_loop()
     per_loop = _clients.setdefault(loop, {})
     task = per_loop.get(key)
@@ -92,6 +95,14 @@ async def get_temporal_client(
         if per_loop.get(key) is task:
             del per_loop[key]
         raise
+
+
+def _codec_identity(settings: TemporalSettings) -> str:
+    """Tells clients of different encryption keys apart (a digest, not the keys)."""
+    if settings.encryption_keys is None:
+        return ""
+    secret = settings.encryption_keys.get_secret_value().encode()
+    return hashlib.sha256(secret).hexdigest()[:16]
 
 
 def clear_client_cache() -> None:
@@ -113,6 +124,9 @@ async def _connect(settings: TemporalSettings, address: str) -> Client:
             api_key=api_key,
             tls=tls,
             connect_timeout=settings.connect_timeout,
+            # FLOV7_ENCRYPTION_KEYS: payloads leave this process encrypted (codec.py).
+            data_converter=data_converter(settings),
+            interceptors=tracing_interceptors(),
         )
     except Exception as exc:  # the bridge raises a bare RuntimeError
         raise TemporalConnectionError(
