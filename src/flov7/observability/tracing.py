@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace.export import SpanExporter
 
-__all__ = ["configure_tracing", "enabled", "instrument_app", "traced_transport"]
+__all__ = [
+    "configure_tracing",
+    "disable_tracing",
+    "enabled",
+    "instrument_app",
+    "traced_transport",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ def configure_tracing(
     """
     if endpoint is None and exporter is None:
         return enabled()
-    if enabled():
+    if enabled() and exporter is None:
         return True
     try:
         from opentelemetry import trace
@@ -65,7 +71,13 @@ def configure_tracing(
             "(pip install 'flov7[tracing]'): tracing is off"
         )
         return False
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    current = trace.get_tracer_provider()
+    # The global provider can be set once per process: add to ours if it is there.
+    provider = (
+        current
+        if isinstance(current, TracerProvider)
+        else TracerProvider(resource=Resource.create({"service.name": service_name}))
+    )
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     else:
@@ -74,9 +86,19 @@ def configure_tracing(
         assert endpoint is not None
         otlp = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(otlp))
-    trace.set_tracer_provider(provider)
+    if provider is not current:
+        trace.set_tracer_provider(provider)
     _state["enabled"] = True
     return True
+
+
+def disable_tracing() -> None:
+    """Stop instrumenting what is made from now on (apps, clients, HTTP transports).
+
+    What was instrumented stays so. For tests, which turn tracing on for a while in a
+    process that goes on without it.
+    """
+    _state["enabled"] = False
 
 
 def instrument_app(app: FastAPI) -> None:
