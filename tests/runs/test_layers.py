@@ -28,6 +28,19 @@ FORBIDDEN = {
     "local": {"temporal", "api", "cli", "backends", "ui"},
     "temporal": {"local", "api", "cli", "backends", "ui"},
     "backends": {"api", "cli", "ui"},
+    # Logging, metrics, tracing: below everything that logs, counts or traces.
+    "observability": {
+        "engine",
+        "nodes",
+        "temporal",
+        "local",
+        "runs",
+        "api",
+        "cli",
+        "backends",
+        "ui",
+        "store",
+    },
 }
 # The engines' backends are reached through the composition root only.
 ENGINE_BACKENDS = {"flov7.temporal.backend", "flov7.local.backend"}
