@@ -118,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="run a worker (and the embedded server when TEMPORAL_HOST is unset)",
         description="Poll the task queue (TEMPORAL_TASK_QUEUE) and run workflows until "
-        "interrupted. Start several on the same queue to scale out.",
+        "interrupted. Start several on the same queue to scale out. Serves its Prometheus "
+        "metrics on FLOV7_METRICS_HOST:FLOV7_METRICS_PORT/metrics (default "
+        "127.0.0.1:9464; 0 turns it off), and the Temporal SDK's on "
+        "FLOV7_TEMPORAL_METRICS_PORT when set.",
     )
     commands.add_parser(
         "dev-server",
@@ -132,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the REST API on FLOV7_API_HOST:FLOV7_API_PORT (default "
         "127.0.0.1:8002), with a worker when START_TEMPORAL_WORKER=true and the embedded "
         "Temporal dev server when TEMPORAL_HOST is unset, until SIGTERM / Ctrl-C. Without "
-        "API keys (FLOV7_API_KEYS, `flov7 api-key create`) it only listens on the loopback.",
+        "API keys (FLOV7_API_KEYS, `flov7 api-key create`) it only listens on the loopback. "
+        "Prometheus metrics on GET /metrics.",
     )
     serve.add_argument("--host", help="address to listen on (default: FLOV7_API_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: FLOV7_API_PORT)")

@@ -100,9 +100,7 @@ def render_reference() -> str:
         lines += [f"### {title}", "", "| Variable | Default | What it does |", "|---|---|---|"]
         for variable, (owner, _, field) in settings_variables().items():
             if owner is group:
-                lines.append(
-                    f"| `{variable}` | {_default(field)} | {_describe(variable, field)} |"
-                )
+                lines.append(f"| `{variable}` | {_default(field)} | {_describe(variable, field)} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
