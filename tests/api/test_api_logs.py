@@ -170,8 +170,7 @@ async def test_one_request_id_finds_request_run_and_every_attempt_and_no_secret(
         assert all("attempt" in line for line in of_node if line.get("event") != "node_started")
     # The retried node: its second attempt is logged as a retry, with its number.
     retried = [line for line in ours if line.get("event") == "node_retried"]
-    if engine == "temporal":
-        assert [(line["node_id"], line["attempt"]) for line in retried] == [("plain", 2)]
+    assert [(line["node_id"], line["attempt"]) for line in retried] == [("plain", 2)]
     attempts = {line.get("attempt") for line in ours if line.get("node_id") == "plain"}
     assert {1, 2} <= attempts
     # Every line of the run carries the run's ids.

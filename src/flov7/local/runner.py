@@ -9,6 +9,7 @@ give the same results.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeType
 from flov7.nodes.registry import get_node_type
 from flov7.observability import correlation, metrics
+
+log = logging.getLogger("flov7.local.run")
 
 
 class LocalNodeRunner:
@@ -84,6 +87,14 @@ class LocalNodeRunner:
 
         Counted in the node metrics, per attempt, as the Temporal activity counts its own.
         """
+        if attempt > 1:  # as the Temporal activity logs its retries
+            log.info(
+                "node '%s' (%s): retried, attempt %d started",
+                request.node_id,
+                request.node_type,
+                attempt,
+                extra={"event": "node_retried"},
+            )
         started = time.monotonic()
         outcome = "failed"
         try:
