@@ -126,6 +126,10 @@ async def test_a_run_over_mtls_with_server_name_override_and_api_key(
         handle = await start_execution(client, document, settings)
         result = await handle.result()
     assert result["status"] == "completed"
+    # The key went to the server, inside TLS, on every call.
+    sent = endpoints.mtls.request_headers
+    assert sent and all(h.get("authorization") == f"Bearer {API_KEY}" for h in sent)
+    assert any(h.get(":path", "").endswith("/StartWorkflowExecution") for h in sent)
 
 
 async def test_server_name_override_is_needed_for_a_certificate_without_the_ip(
