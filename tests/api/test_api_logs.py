@@ -32,11 +32,26 @@ from flov7.store.database import Database
 from flov7.temporal.backend import TemporalBackend
 from flov7.temporal.worker import create_worker
 from nodes.conftest import CREDENTIALS, SECRETS
+from nodes.db_fixtures import closed_port
 from nodes.http_servers import TestHttpServer
 
 API_KEY = "flov7-apikey-6d1e0c93b2"
 TEMPORAL_API_KEY = "temporal-cloud-key-a81f27"
-ALL_SECRETS = {**SECRETS, "api_key": API_KEY}
+UNKNOWN_KEY = "not-a-flov7-key-3c9b0d"
+DB_PASSWORD = "pw-db-5f1c0e9a77"
+LLM_KEY = "sk-ops-7d2e61c0ab44"
+# Nothing listens there: the database and LLM nodes fail (on_error: continue), and
+# their errors, which name the endpoint, must still not carry the secrets.
+NOWHERE = closed_port()
+OPS_CREDENTIALS = {
+    **CREDENTIALS,
+    "warehouse": {
+        "type": "database",
+        "url": f"postgresql://flov7_ops:{DB_PASSWORD}@127.0.0.1:{NOWHERE}/ops",
+    },
+    "llm": {"type": "llm", "base_url": f"http://127.0.0.1:{NOWHERE}/v1", "api_key": LLM_KEY},
+}
+ALL_SECRETS = {**SECRETS, "api_key": API_KEY, "database": DB_PASSWORD, "llm": LLM_KEY}
 
 
 @contextlib.contextmanager
@@ -45,11 +60,14 @@ def captured_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = log_handler(stream, "json")
     root = logging.getLogger()
-    names = ("", "temporalio.workflow", "temporalio.activity")
+    names = ("", "temporalio.workflow", "temporalio.activity", "httpx")
     levels = {name: logging.getLogger(name).level for name in names}
     root.addHandler(handler)
     for name in levels:
         logging.getLogger(name).setLevel(logging.DEBUG)
+    # This test's own API client logs every URL it requests (the query strings that
+    # wrongly carry keys included): that is the caller's log, not Flov7's.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         yield stream
     finally:
@@ -70,7 +88,7 @@ async def logs_api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with an API key, and an engine whose nodes hold the test credentials."""
     data_dir = Path(tmp_path_factory.mktemp("logs"))
-    nodes = NodeSettings.from_values(outbound_allowlist="127.0.0.1", credentials=CREDENTIALS)
+    nodes = NodeSettings.from_values(outbound_allowlist="127.0.0.1", credentials=OPS_CREDENTIALS)
     async with contextlib.AsyncExitStack() as stack:
         if api_engine.client is not None:
             temporal = TemporalSettings.from_values(
@@ -127,6 +145,20 @@ def every_credential(server: TestHttpServer, key: str) -> dict[str, Any]:
             "type": "webhook",
             "data": {"url": server.url_for("/webhook"), "payload": {"ok": True}, "secret": "hook"},
         },
+        {
+            "id": "db",
+            "type": "database",
+            "data": {"connection": "warehouse", "operation": "query", "query": "SELECT 1"},
+            "retry": {"max_attempts": 1},
+            "on_error": "continue",
+        },
+        {
+            "id": "agent",
+            "type": "ai_agent",
+            "data": {"prompt": "hello", "credential": "llm", "model": "m"},
+            "retry": {"max_attempts": 1},
+            "on_error": "continue",
+        },
     )
 
 
@@ -136,11 +168,13 @@ async def test_one_request_id_finds_request_run_and_every_attempt_and_no_secret(
     request_id = f"req-{uuid.uuid4().hex}"
     doc = every_credential(http_server, uuid.uuid4().hex)
     with captured_logs() as stream:
-        # A key wrongly sent in the query string is refused, and never logged.
-        wrong = await logs_api.post(
-            f"{API}/workflow/execute", params={"api_key": API_KEY}, json={"workflow_data": doc}
-        )
-        assert wrong.status_code == 401
+        # A key wrongly sent in the query string is refused, and never logged: the
+        # real one (which the logs also mask) and one Flov7 does not know (no mask).
+        for key in (API_KEY, UNKNOWN_KEY):
+            wrong = await logs_api.post(
+                f"{API}/workflow/execute", params={"api_key": key}, json={"workflow_data": doc}
+            )
+            assert wrong.status_code == 401
         response = await logs_api.post(
             f"{API}/workflow/execute",
             json={"workflow_data": doc},
@@ -154,19 +188,31 @@ async def test_one_request_id_finds_request_run_and_every_attempt_and_no_secret(
     text = stream.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
 
-    for name, secret in {**ALL_SECRETS, "temporal": TEMPORAL_API_KEY}.items():
+    for name, secret in {
+        **ALL_SECRETS,
+        "temporal": TEMPORAL_API_KEY,
+        "unknown": UNKNOWN_KEY,
+    }.items():
         assert secret not in text, f"the {name} secret is in the logs"
 
     ours = [line for line in lines if line.get("request_id") == request_id]
     events = [line.get("event") for line in ours]
+    # The failing database and LLM nodes were logged, so their errors were checked.
+    failed = {line["node_id"] for line in ours if line.get("event") == "node_failed"}
+    assert failed == {"db", "agent"}
     assert "http_request" in events
     assert events.count("run_started") == 1
     assert events.count("run_completed") == 1
-    for node_id in ("bearer", "basic", "header", "plain", "hook"):
+    for node_id in ("bearer", "basic", "header", "plain", "hook", "db", "agent"):
         of_node = [line for line in ours if line.get("node_id") == node_id]
         assert [line["event"] for line in of_node if "event" in line].count("node_started") == 1
         assert {line["execution_id"] for line in of_node} == {execution_id}
-        assert all(line.get("node_type") in ("api_call", "webhook") for line in of_node)
+        assert {line.get("node_type") for line in of_node} <= {
+            "api_call",
+            "webhook",
+            "database",
+            "ai_agent",
+        }
         assert all("attempt" in line for line in of_node if line.get("event") != "node_started")
     # The retried node: its second attempt is logged as a retry, with its number.
     retried = [line for line in ours if line.get("event") == "node_retried"]

@@ -143,6 +143,9 @@ async def serve(
                 config = uvicorn.Config(
                     app,
                     log_config=None,  # keep flov7's logging setup
+                    # Flov7 logs each request itself (api/telemetry.py), without the
+                    # query string; uvicorn's access line would print it, keys and all.
+                    access_log=False,
                     timeout_graceful_shutdown=_DRAIN_SECONDS,
                     lifespan="on",
                     server_header=False,
