@@ -27,6 +27,7 @@ from api_support import (
     api_settings,
     client_for,
     document,
+    eventually,
     only_on,
     registered_node_type,
     running_app,
@@ -205,3 +206,47 @@ async def test_metrics_can_require_a_key(
         ok = await client.get("/metrics", headers={"Authorization": "Bearer ops-key-3f9a2c71"})
         assert ok.status_code == 200
         assert "flov7_runs_started_total" in ok.text
+
+
+async def test_failed_and_terminated_runs_are_counted_once(
+    metrics_api: httpx.AsyncClient,
+) -> None:
+    failing = document(
+        {
+            "id": "fetch",
+            "type": "test_ops_flaky",
+            "data": {"fail_times": 5},
+            "retry": {"max_attempts": 2, "initial_interval_seconds": 0.1},
+        }
+    )
+    waiting = document({"id": "pause", "type": "delay", "data": {"delay_seconds": 600}})
+    before = await scrape(metrics_api)
+    response = await metrics_api.post(
+        f"{API}/workflow/execute", json={"workflow_data": failing}, params=WAIT
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "failed"
+    started = await metrics_api.post(f"{API}/workflow/execute", json={"workflow_data": waiting})
+    assert started.status_code == 202, started.text
+    execution_id = started.json()["execution_id"]
+
+    async def waiting_on_its_timer() -> bool:
+        status = await metrics_api.get(f"{API}/workflow/status/{execution_id}")
+        nodes = status.json().get("nodes") or {}
+        return bool(nodes.get("pause", {}).get("status") == "running")
+
+    # Started for real (on Temporal: its first workflow task ran) before it ends.
+    await eventually(waiting_on_its_timer)
+    ended = await metrics_api.post(f"{API}/workflow/terminate/{execution_id}")
+    assert ended.status_code < 300, ended.text
+    after = await scrape(metrics_api)
+
+    def delta(name: str, **labels: str) -> float:
+        return moved(before, after, name, **labels)
+
+    assert delta("flov7_runs_finished_total", status="failed") == 1
+    assert delta("flov7_runs_finished_total", status="terminated") == 1
+    assert delta("flov7_node_executions_total", type="test_ops_flaky", outcome="failed") == 2
+    assert delta("flov7_node_retries_total", type="test_ops_flaky") == 1
+    for doc in (failing, waiting):
+        assert delta("flov7_runs_started_total", workflow_id=doc["id"], trigger="api") == 1
