@@ -12,6 +12,8 @@ The I/O node is a test-only type, on a worker and task queue of this module only
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -40,6 +42,7 @@ from temporalio.worker import Replayer
 from flov7.config import TemporalSettings
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
+from flov7.observability.logging import log_handler
 from flov7.store.database import Database
 from flov7.temporal.backend import TemporalBackend
 from flov7.temporal.worker import WORKFLOWS, create_worker
@@ -177,7 +180,7 @@ async def test_route_templates_not_raw_paths(metrics_api: httpx.AsyncClient) -> 
 
 
 @only_on("temporal")
-async def test_replaying_a_run_records_nothing(
+async def test_replaying_a_run_records_and_logs_nothing(
     metrics_api: httpx.AsyncClient, temporal_client: Client
 ) -> None:
     response = await metrics_api.post(
@@ -187,8 +190,20 @@ async def test_replaying_a_run_records_nothing(
     handle = temporal_client.get_workflow_handle(response.json()["execution_id"])
     history = await handle.fetch_history()
     before = await scrape(metrics_api)
-    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    stream = io.StringIO()
+    handler = log_handler(stream, "json")
+    workflow_logger = logging.getLogger("temporalio.workflow")
+    workflow_logger.addHandler(handler)
+    level = workflow_logger.level
+    workflow_logger.setLevel(logging.DEBUG)
+    try:
+        await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    finally:
+        workflow_logger.removeHandler(handler)
+        workflow_logger.setLevel(level)
     after = await scrape(metrics_api)
+    # The replay-safe logger dropped every lifecycle line of the replayed run.
+    assert stream.getvalue() == ""
     flov7 = {key: value for key, value in after.items() if key[0].startswith("flov7_run")}
     flov7.update({k: v for k, v in after.items() if k[0].startswith("flov7_node")})
     assert {key: before.get(key, 0.0) for key in flov7} == flov7

@@ -95,8 +95,9 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{' '.join(fields)}]" if fields else line
 
 
-# Secret values masked out of every log line (API keys, credentials, encryption keys).
-_secrets: set[str] = set()
+# Secret values masked out of every log line (API keys, credentials, encryption keys),
+# longest first, so that a secret containing another is masked whole.
+_secrets: tuple[str, ...] = ()
 _secrets_lock = threading.Lock()
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 MASK = "***"
@@ -105,14 +106,15 @@ MASK = "***"
 def register_secrets(values: Iterable[str]) -> None:
     """Mask these values out of every log line from now on (values too short to be
     told from ordinary text are ignored; the settings refuse such secrets anyway)."""
+    global _secrets
     with _secrets_lock:
-        _secrets.update(value for value in values if len(value) >= _MIN_SECRET_LENGTH)
+        known = set(_secrets) | {value for value in values if len(value) >= _MIN_SECRET_LENGTH}
+        _secrets = tuple(sorted(known, key=len, reverse=True))
 
 
 def mask_secrets(text: str) -> str:
     """``text`` with every registered secret replaced by ``***``."""
-    # Longest first, so that a secret containing another is masked whole.
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
