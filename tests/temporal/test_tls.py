@@ -94,11 +94,14 @@ async def endpoints(
 
 
 def settings_for(target: str, **values: Any) -> TemporalSettings:
+    """The settings a deployment would set, by their variable names (``tls_ca_path`` ->
+    ``TEMPORAL_TLS_CA_PATH``, ``api_key`` -> ``TEMPORAL_API_KEY``...)."""
+    variables = {f"TEMPORAL_{name.upper()}": value for name, value in values.items()}
     return TemporalSettings.from_values(
-        host=target,
-        task_queue=f"tls-{uuid.uuid4().hex[:8]}",
-        connect_timeout_seconds=5,
-        **values,
+        TEMPORAL_HOST=target,
+        TEMPORAL_TASK_QUEUE=f"tls-{uuid.uuid4().hex[:8]}",
+        TEMPORAL_CONNECT_TIMEOUT_SECONDS=5,
+        **variables,
     )
 
 
