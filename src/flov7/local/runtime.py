@@ -63,6 +63,8 @@ class LocalRun:
     """The result document, as soon as the run has one (before ``on_finished``)."""
     terminated: bool = False
     """Ended by :meth:`LocalRuntime.terminate`: its task may still be unwinding."""
+    workflow_label: str | None = None
+    """The workflow id its logs and metrics name (the stored workflow's id)."""
 
     @property
     def done(self) -> bool:
@@ -128,8 +130,13 @@ class LocalRuntime:
         *,
         run_input: dict[str, Any] | None = None,
         execution_id: str | None = None,
+        workflow_label: str | None = None,
     ) -> LocalRun:
-        """Validate and start a run; an execution id already running returns that run."""
+        """Validate and start a run; an execution id already running returns that run.
+
+        ``workflow_label``: the workflow id the run's logs and metrics name (the stored
+        workflow's, as on Temporal); default: the document's ``id``.
+        """
         if execution_id is not None and execution_id in self._runs:
             return self._runs[execution_id]
         prepared = dict(document)
@@ -157,10 +164,11 @@ class LocalRuntime:
         interpreter.start(_now())
         events: list[dict[str, Any]] = []
         runner = LocalNodeRunner(self.resources, on_event=events.append)
+        label = workflow_label or spec.id
         fields = {
             "request_id": correlation.request_id(),
             "execution_id": execution_id,
-            "workflow_id": spec.id,
+            "workflow_id": label,
         }
         driver = GraphDriver(
             interpreter,
@@ -169,8 +177,8 @@ class LocalRuntime:
             defaults=spec.defaults,
             observer=LocalObserver(fields),
         )
-        run = LocalRun(execution_id, run_id, interpreter, driver, events)
-        metrics.record_run_started(spec.id, correlation.trigger())
+        run = LocalRun(execution_id, run_id, interpreter, driver, events, workflow_label=label)
+        metrics.record_run_started(label, correlation.trigger())
         log.info(
             "Run of workflow '%s' started (%d nodes)",
             spec.id,
@@ -239,7 +247,7 @@ class LocalRuntime:
 
     async def _drive(self, run: LocalRun) -> dict[str, Any]:
         # The task copied the starter's context (its request id); add the run's ids.
-        with correlation.bound(execution_id=run.execution_id, workflow_id=run.interpreter.spec.id):
+        with correlation.bound(execution_id=run.execution_id, workflow_id=run.workflow_label):
             result = await run.driver.run()
             if run.terminated and run.outcome is not None:
                 return run.outcome  # recorded by terminate(); what unwound since is moot
