@@ -81,7 +81,14 @@ def marked(server: TestHttpServer, marker: str) -> dict[str, Any]:
                     "method": "POST",
                     "body": {"m": "{{ input.marker }}"},
                 },
-            }
+            },
+            # Fails once: the failure's message quotes the URL, marker included.
+            {
+                "id": "flaky",
+                "type": "api_call",
+                "data": {"url": server.url_for(f"/flaky/{marker}?failures=1"), "method": "GET"},
+                "retry": {"max_attempts": 2, "initial_interval_seconds": 0.1},
+            },
         ],
         "edges": [],
     }
@@ -160,6 +167,9 @@ async def test_payloads_are_ciphertext_in_history_and_database_and_clear_in_flov
     entries = timeline.model_dump(mode="json")["events"]
     of_call = [entry["event"] for entry in entries if entry["node_id"] == "call"]
     assert of_call == ["scheduled", "started", "completed"]
+    # The failed attempt's message was encrypted in Temporal, and is readable here.
+    failed = next(entry for entry in entries if entry["event"] == "attempt_failed")
+    assert marker in failed["details"]["cause"]["message"]
     raw = await backend.history(execution_id, None, 100, raw=True)
     assert marker in payload_texts(raw.model_dump(mode="json")["events"])
     assert base64.b64encode(ENCODING).decode() not in raw.model_dump_json()

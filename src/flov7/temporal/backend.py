@@ -385,7 +385,7 @@ class TemporalBackend:
                 event async for event in handle.fetch_history_events()
             ]
             for event in events:  # encrypted payloads (FLOV7_ENCRYPTION_KEYS) in clear
-                await decode_payloads_in(event, client.data_converter.payload_codec)
+                await decode_payloads_in(event, client.data_converter)
             status, states = await self._status_and_states(handle, description)
             timeline = build_timeline(
                 events,
@@ -664,6 +664,7 @@ class TemporalBackend:
             return None
         for event in response.history.events:
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                await decode_payloads_in(event, client.data_converter)  # encrypted failures
                 attributes = event.workflow_task_failed_event_attributes
                 failure = attributes.failure
                 kind = (
@@ -691,7 +692,7 @@ class TemporalBackend:
             timeout=_RPC_TIMEOUT,
         )
         for event in response.history.events:
-            await decode_payloads_in(event, client.data_converter.payload_codec)
+            await decode_payloads_in(event, client.data_converter)
         return HistoryPage(
             execution_id=execution_id,
             engine=ENGINE,

@@ -5,8 +5,10 @@ Temporal (workflow inputs: the document and the run input; activity inputs: rend
 node configs; activity results: node outputs; the run's result; memos; query answers;
 signal arguments) is encrypted before it leaves the process. Temporal's history and
 database hold ciphertext; only processes with the keys read it (as in the SDK's
-``encryption`` sample). Search attributes are never encoded (the server indexes them),
-nor are failure messages (node error messages, already redacted of secrets).
+``encryption`` sample). Failure messages and stack traces (node errors quote response
+bodies) are moved into an encrypted payload too, by the SDK's
+``DefaultFailureConverterWithEncodedAttributes``: the server sees "Encoded failure".
+Search attributes are never encoded (the server indexes them).
 
 An encrypted payload is a new payload whose metadata says ``encoding:
 binary/encrypted`` and ``encryption-key-id: <id>``, and whose data is the original
@@ -25,7 +27,12 @@ from collections.abc import Sequence
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 
 from flov7.config import TemporalSettings
 from flov7.security.encryption import DecryptionError, KeyRing
@@ -79,31 +86,56 @@ def data_converter(settings: TemporalSettings, base: DataConverter | None = None
     ring = settings.key_ring
     if ring is None:
         return base
-    return dataclasses.replace(base, payload_codec=EncryptionCodec(ring))
+    return dataclasses.replace(
+        base,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
-async def decode_payloads_in(message: Message, codec: PayloadCodec | None) -> None:
-    """Decode, in place, every payload anywhere in ``message`` (a history event, say).
+async def decode_payloads_in(message: Message, converter: DataConverter) -> None:
+    """Decode, in place, every payload anywhere in ``message`` (a history event, say),
+    and put encoded failure messages back where they were.
 
     Raw history, as the server sends it, holds encoded payloads; the SDK decodes only
     what it reads itself (results, memos, queries). Flov7's timeline and raw-history
     answers read events directly, so they decode them here first.
     """
+    codec = converter.payload_codec
     if codec is None:
         return
     found: list[Payload] = []
-    _collect(message, found)
+    failures: list[Failure] = []
+    _walk(message, found, failures)
     if found:
         decoded = await codec.decode(found)
         for original, plain in zip(found, decoded, strict=True):
             if plain is not original:
                 original.CopyFrom(plain)
+    for failure in failures:
+        _restore_attributes(failure, converter)
 
 
-def _collect(message: Message, found: list[Payload]) -> None:
+def _restore_attributes(failure: Failure, converter: DataConverter) -> None:
+    """Message and stack trace from a (decoded) ``encoded_attributes`` payload."""
+    if not failure.HasField("encoded_attributes"):
+        return
+    try:
+        attributes = converter.payload_converter.from_payloads([failure.encoded_attributes])[0]
+    except Exception:  # not ours to read: leave the failure as the server has it
+        return
+    if isinstance(attributes, dict):
+        failure.message = str(attributes.get("message", failure.message))
+        failure.stack_trace = str(attributes.get("stack_trace", ""))
+        failure.ClearField("encoded_attributes")
+
+
+def _walk(message: Message, found: list[Payload], failures: list[Failure]) -> None:
     if isinstance(message, Payload):
         found.append(message)
         return
+    if isinstance(message, Failure):
+        failures.append(message)
     for field, value in message.ListFields():
         entry = field.message_type
         if field.type != FieldDescriptor.TYPE_MESSAGE or entry is None:
@@ -111,9 +143,9 @@ def _collect(message: Message, found: list[Payload]) -> None:
         if entry.GetOptions().map_entry:
             if entry.fields_by_name["value"].type == FieldDescriptor.TYPE_MESSAGE:
                 for key in value:
-                    _collect(value[key], found)
+                    _walk(value[key], found, failures)
         elif field.is_repeated:
             for item in value:
-                _collect(item, found)
+                _walk(item, found, failures)
         else:
-            _collect(value, found)
+            _walk(value, found, failures)
