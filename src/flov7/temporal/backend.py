@@ -375,8 +375,8 @@ class TemporalBackend:
         client = await self.client()
         handle = client.get_workflow_handle(execution_id)
         with _translated(execution_id, self.target):
-            description = await self._describe(handle)
             if raw:
+                await self._describe(handle)  # 404 for an unknown id
                 return await self._raw_history(client, execution_id, page, page_size)
             offset = decode_position(page, "timeline") or 0
             if not isinstance(offset, int) or offset < 0:
@@ -386,6 +386,10 @@ class TemporalBackend:
             ]
             for event in events:  # encrypted payloads (FLOV7_ENCRYPTION_KEYS) in clear
                 await decode_payloads_in(event, client.data_converter)
+            # Described after the events were read: a run that closed meanwhile is
+            # then closed in both (read the other way round, the events could show the
+            # end while the status still said running).
+            description = await self._describe(handle)
             status, states = await self._status_and_states(handle, description)
             timeline = build_timeline(
                 events,
