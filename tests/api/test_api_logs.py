@@ -145,6 +145,8 @@ def every_credential(server: TestHttpServer, key: str) -> dict[str, Any]:
             "type": "webhook",
             "data": {"url": server.url_for("/webhook"), "payload": {"ok": True}, "secret": "hook"},
         },
+        # The run itself sees the request id that started it.
+        {"id": "rid", "type": "transform", "data": {"mapping": {"rid": "execution.request_id"}}},
         {
             "id": "db",
             "type": "database",
@@ -185,6 +187,8 @@ async def test_one_request_id_finds_request_run_and_every_attempt_and_no_secret(
         assert response.headers["X-Request-ID"] == request_id
         assert response.json()["status"] == "completed", response.text
         execution_id = response.json()["execution_id"]
+        node_results = response.json()["result"]["node_results"]
+        assert node_results["rid"]["output"] == {"rid": request_id}
     text = stream.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
 

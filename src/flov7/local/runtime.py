@@ -150,15 +150,16 @@ class LocalRuntime:
         spec = report.spec
         execution_id = execution_id or f"{spec.id}-{uuid.uuid4().hex[:12]}"
         run_id = str(uuid.uuid4())
-        interpreter = Interpreter(
-            spec,
-            execution={
-                "execution_id": execution_id,
-                "run_id": run_id,
-                "workflow_id": spec.id,
-                "attempt": 1,
-            },
-        )
+        execution: dict[str, Any] = {
+            "execution_id": execution_id,
+            "run_id": run_id,
+            "workflow_id": spec.id,
+            "attempt": 1,
+        }
+        request_id = correlation.request_id()
+        if request_id is not None:  # as on Temporal, where it comes from the memo
+            execution["request_id"] = request_id
+        interpreter = Interpreter(spec, execution=execution)
         # Started now, not when the task first runs: the caller may record the start
         # time before that, and status and records must agree on it.
         interpreter.start(_now())
@@ -166,7 +167,7 @@ class LocalRuntime:
         runner = LocalNodeRunner(self.resources, on_event=events.append)
         label = workflow_label or spec.id
         fields = {
-            "request_id": correlation.request_id(),
+            "request_id": request_id,
             "execution_id": execution_id,
             "workflow_id": label,
         }
