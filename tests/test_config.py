@@ -55,7 +55,7 @@ def test_defaults_follow_the_guide() -> None:
     assert f.data_dir == Path(".flov7").resolve()  # absolute from the start
     assert f.enable_temporal_features is True
     assert (f.devserver_port, f.devserver_ui_port, f.devserver_ui) == (7233, 8233, True)
-    assert (f.log_level, f.log_format) == ("INFO", "text")
+    assert (f.log_level, f.log_format) == ("INFO", "auto")
 
 
 def test_environment_overrides_every_guide_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,7 +245,7 @@ def test_settings_can_be_built_with_python_names() -> None:
         (
             "FLOV7_LOG_FORMAT",
             "xml",
-            "FLOV7_LOG_FORMAT must be 'text' or 'json', got 'xml'",
+            "FLOV7_LOG_FORMAT must be 'auto', 'text' or 'json', got 'xml'",
         ),
         (
             "FLOV7_LOG_LEVEL",

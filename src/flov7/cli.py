@@ -42,6 +42,7 @@ from flov7.errors import (
 )
 
 if TYPE_CHECKING:
+    from flov7.observability.metrics import MetricsServer
     from flov7.runs.contract import ExecutionBackend
 
 EXIT_OK = 0
@@ -156,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="run a worker (and the embedded server when TEMPORAL_HOST is unset)",
         description="Poll the task queue (TEMPORAL_TASK_QUEUE) and run workflows until "
-        "interrupted. Start several on the same queue to scale out.",
+        "interrupted. Start several on the same queue to scale out. Serves its Prometheus "
+        "metrics on FLOV7_METRICS_HOST:FLOV7_METRICS_PORT/metrics (default "
+        "127.0.0.1:9464; 0 turns it off), and the Temporal SDK's on "
+        "FLOV7_TEMPORAL_METRICS_PORT when set.",
     )
     commands.add_parser(
         "dev-server",
@@ -170,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the REST API on FLOV7_API_HOST:FLOV7_API_PORT (default "
         "127.0.0.1:8002), with a worker when START_TEMPORAL_WORKER=true and the embedded "
         "Temporal dev server when TEMPORAL_HOST is unset, until SIGTERM / Ctrl-C. Without "
-        "API keys (FLOV7_API_KEYS, `flov7 api-key create`) it only listens on the loopback.",
+        "API keys (FLOV7_API_KEYS, `flov7 api-key create`) it only listens on the loopback. "
+        "Prometheus metrics on GET /metrics.",
     )
     serve.add_argument("--host", help="address to listen on (default: FLOV7_API_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default: FLOV7_API_PORT)")
@@ -201,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     key_actions.add_parser("list", help="list keys (id, name, created, last used)")
     revoke = key_actions.add_parser("revoke", help="delete a key")
     revoke.add_argument("key_id", help="the key's id (see `flov7 api-key list`)")
+    encryption_key = commands.add_parser(
+        "encryption-key",
+        help="print a new payload encryption key (an entry for FLOV7_ENCRYPTION_KEYS)",
+        description="Print a fresh AES-256 key as 'id:base64key'. To rotate, put it first "
+        "in FLOV7_ENCRYPTION_KEYS and keep the old keys after it (they still decrypt).",
+    )
+    encryption_key.add_argument("--id", dest="key_id", help="the key's id (default: random)")
     return parser
 
 
@@ -215,9 +227,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         # Validation reads no setting: a malformed TEMPORAL_* value is not its business.
         print(f"warning: {exc} (validate reads no setting, so it goes on)", file=sys.stderr)
         sys.exit(asyncio.run(_validate(args, None)))
-    from flov7.observability.logging import configure_logging
+    from flov7.observability.logging import configure_logging, register_secrets
+    from flov7.observability.tracing import configure_tracing
 
     configure_logging(_log_level(args, settings), settings.flov7.log_format)
+    register_secrets(settings.secret_values())
+    configure_tracing(settings.flov7.otlp_endpoint)  # before any client or app is made
     handlers = {
         "run": _run,
         "cancel": _cancel,
@@ -230,6 +245,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         "serve": _serve,
         "setup-search-attributes": _setup_search_attributes,
         "api-key": _api_key,
+        "encryption-key": _encryption_key,
     }
     code = asyncio.run(_guarded(handlers[args.command](args, settings)))
     sys.exit(code)
@@ -356,7 +372,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             if not info.worker_running:
                 progress.handed_to(workers)
         service = RunService(backend)
-        started = await service.start(document, run_input=run_input, execution_id=args.execution_id)
+        started = await service.start(
+            document, run_input=run_input, execution_id=args.execution_id, via="cli"
+        )
         execution_id = started.execution_id
         if not started.ref.created:
             progress.joined(execution_id)
@@ -544,8 +562,28 @@ async def _wait_for_stop() -> None:
 
 
 async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.observability.metrics import serve_metrics
+    from flov7.temporal.telemetry import install_sdk_metrics
+
+    sdk_metrics = install_sdk_metrics(settings.flov7)  # before the first client
+    port = settings.flov7.metrics_port
+    metrics = serve_metrics(settings.flov7.metrics_host, port) if port else None
+    try:
+        return await _run_worker(settings, metrics, sdk_metrics)
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+async def _run_worker(
+    settings: Settings, metrics: MetricsServer | None, sdk_metrics: str | None
+) -> int:
     from flov7.temporal.environment import WorkerMode, temporal_environment
 
+    if metrics is not None:
+        where = f"http://{settings.flov7.metrics_host}:{metrics.port}/metrics"
+        sdk = f", Temporal SDK metrics on http://{sdk_metrics}/metrics" if sdk_metrics else ""
+        print(f"flov7 worker: metrics on {where}{sdk}", file=sys.stderr)
     async with temporal_environment(settings, worker=WorkerMode.ALWAYS) as env:
         where = f"embedded server {env.target}" if env.server else env.target
         ui = f", Web UI {env.server.ui_url}" if env.server and env.server.ui_url else ""
@@ -594,6 +632,13 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+
+
+async def _encryption_key(args: argparse.Namespace, settings: Settings) -> int:
+    from flov7.security.encryption import new_key_spec
+
+    print(new_key_spec(args.key_id))
+    return EXIT_OK
 
 
 async def _setup_search_attributes(args: argparse.Namespace, settings: Settings) -> int:

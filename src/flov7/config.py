@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     # are read by every process, the local engine's included, which never loads it.
     from temporalio.common import RetryPolicy
 
+    from flov7.security.encryption import KeyRing
+
 DEFAULT_TASK_QUEUE = "flov7-workflow-task-queue"
 """The guide's task queue (``TEMPORAL_TASK_QUEUE``)."""
 
@@ -86,7 +88,9 @@ _MAX_BACKOFF_COEFFICIENT = 100.0
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Never echoed back in configuration errors.
-_SECRET_VARIABLES = frozenset({"TEMPORAL_API_KEY", "FLOV7_API_KEYS", "FLOV7_DATABASE_URL"})
+_SECRET_VARIABLES = frozenset(
+    {"TEMPORAL_API_KEY", "FLOV7_API_KEYS", "FLOV7_DATABASE_URL", "FLOV7_ENCRYPTION_KEYS"}
+)
 
 
 def _env_name(cls: type[BaseSettings], field_name: str | None) -> str:
@@ -150,9 +154,19 @@ class TemporalSettings(EnvSettings):
     """Client private key (mTLS), PEM."""
     tls_ca_path: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CA_PATH")
     """Server CA certificate, PEM, when the server's certificate is not publicly trusted."""
+    tls_server_name: str | None = Field(default=None, validation_alias="TEMPORAL_TLS_SERVER_NAME")
+    """Name to check the server's certificate against (SNI), when it differs from the
+    host of ``TEMPORAL_HOST`` (an IP address, a load balancer, a tunnel)."""
     connect_timeout_seconds: float = Field(
         default=10, validation_alias="TEMPORAL_CONNECT_TIMEOUT_SECONDS"
     )
+    encryption_keys: SecretStr | None = Field(
+        default=None, validation_alias="FLOV7_ENCRYPTION_KEYS"
+    )
+    """Payload encryption (a Flov7 variable, not the guide's): ``id:base64key[,...]``,
+    32-byte AES-256 keys (``flov7 encryption-key`` makes one). The first key encrypts
+    every payload this process sends to Temporal, embedded server included; all of
+    them decrypt. Unset = payloads in clear."""
 
     # --- Worker -----------------------------------------------------------------------
     start_worker: bool = Field(default=True, validation_alias="START_TEMPORAL_WORKER")
@@ -263,6 +277,15 @@ class TemporalSettings(EnvSettings):
             raise ValueError(f"{_env_name(cls, info.field_name)}: no such file: '{value}'")
         return value
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from flov7.security.encryption import KeyRing
+
+            KeyRing.parse(value.get_secret_value())  # ValueError names the bad entry
+        return value
+
     @model_validator(mode="after")
     def _cert_and_key_together(self) -> Self:
         if (self.tls_cert_path is None) != (self.tls_key_path is None):
@@ -272,6 +295,15 @@ class TemporalSettings(EnvSettings):
         return self
 
     # --- Derived values -----------------------------------------------------------------
+
+    @property
+    def key_ring(self) -> KeyRing | None:
+        """The payload encryption keys, or None when payloads go in clear."""
+        if self.encryption_keys is None:
+            return None
+        from flov7.security.encryption import KeyRing
+
+        return KeyRing.parse(self.encryption_keys.get_secret_value())
 
     @property
     def uses_embedded_server(self) -> bool:
@@ -286,6 +318,7 @@ class TemporalSettings(EnvSettings):
             or self.api_key is not None
             or self.tls_cert_path is not None
             or self.tls_ca_path is not None
+            or self.tls_server_name is not None
         )
 
     @property
@@ -374,7 +407,10 @@ class Flov7Settings(EnvSettings):
     devserver_ui: bool = Field(default=True, validation_alias="FLOV7_DEVSERVER_UI")
     """Serve the Temporal Web UI from the embedded server."""
     log_level: str = Field(default="INFO", validation_alias="FLOV7_LOG_LEVEL")
-    log_format: Literal["text", "json"] = Field(default="text", validation_alias="FLOV7_LOG_FORMAT")
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto", validation_alias="FLOV7_LOG_FORMAT"
+    )
+    """``auto``: JSON lines when stderr is not a terminal, readable text when it is."""
 
     # --- REST API (``flov7 serve``) ------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="FLOV7_API_HOST")
@@ -411,6 +447,29 @@ class Flov7Settings(EnvSettings):
     once and kept in ``<data dir>/approval-signing.key``. Workers and the API must share
     it."""
 
+    # --- Operations (docs/operations.md) ------------------------------------------------
+    metrics_host: str = Field(
+        default="127.0.0.1", min_length=1, validation_alias="FLOV7_METRICS_HOST"
+    )
+    """Address ``flov7 worker`` serves ``/metrics`` on (``0.0.0.0`` in a container)."""
+    metrics_port: int = Field(default=9464, ge=0, le=65535, validation_alias="FLOV7_METRICS_PORT")
+    """Port of ``flov7 worker``'s ``/metrics`` (``flov7_*``); 0 turns it off. ``flov7
+    serve`` serves ``/metrics`` on the API port instead."""
+    metrics_require_key: bool = Field(default=False, validation_alias="FLOV7_METRICS_REQUIRE_KEY")
+    """Ask for an API key on the API's ``/metrics`` (open by default, like ``/health``)."""
+    temporal_metrics_port: int = Field(
+        default=0, ge=0, le=65535, validation_alias="FLOV7_TEMPORAL_METRICS_PORT"
+    )
+    """Port of the Temporal SDK's own Prometheus exporter (``temporal_*``: task slots,
+    poll latency, sticky cache...), on ``FLOV7_METRICS_HOST``; 0 (default) = off."""
+    otlp_endpoint: str | None = Field(default=None, validation_alias="FLOV7_OTLP_ENDPOINT")
+    """OTLP/HTTP collector URL (``http://collector:4318``): turns tracing on. Unset = off."""
+    codec_cors_origins: str = Field(
+        default="http://localhost:8233,http://127.0.0.1:8233",
+        validation_alias="FLOV7_CODEC_CORS_ORIGINS",
+    )
+    """Comma-separated origins (the Temporal Web UI) allowed to call ``/codec/decode``."""
+
     @field_validator("data_dir")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
@@ -435,6 +494,11 @@ class Flov7Settings(EnvSettings):
                 f"got one starting with {scheme + ':'!r}"
             )
         return value
+
+    @field_validator("otlp_endpoint", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("max_request_bytes")
     @classmethod
@@ -468,8 +532,10 @@ class Flov7Settings(EnvSettings):
     def _format(cls, value: Any) -> Any:
         if isinstance(value, str):
             fmt = value.strip().lower()
-            if fmt not in ("text", "json"):
-                raise ValueError(f"FLOV7_LOG_FORMAT must be 'text' or 'json', got {value!r}")
+            if fmt not in ("auto", "text", "json"):
+                raise ValueError(
+                    f"FLOV7_LOG_FORMAT must be 'auto', 'text' or 'json', got {value!r}"
+                )
             return fmt
         return value
 
@@ -527,6 +593,20 @@ class Settings:
     temporal: TemporalSettings
     flov7: Flov7Settings
     nodes: NodeSettings = field(default_factory=NodeSettings.from_values)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret value (masked out of logs, see
+        :func:`flov7.observability.logging.register_secrets`)."""
+        values = list(self.flov7.api_key_list)
+        if self.temporal.api_key is not None:
+            values.append(self.temporal.api_key.get_secret_value())
+        if self.flov7.database_url is not None:
+            values.append(self.flov7.database_url.get_secret_value())
+        ring = self.temporal.key_ring
+        if ring is not None:
+            values.extend(ring.secret_values())
+        values.extend(self.nodes.secret_values())
+        return values
 
 
 def settings_with(

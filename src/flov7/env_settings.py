@@ -35,6 +35,9 @@ class EnvSettings(BaseSettings):
         validate_by_alias=True,
         allow_inf_nan=False,
         hide_input_in_errors=True,
+        # Field docstrings become descriptions: docs/operations.md's configuration
+        # reference is generated from them (flov7.settings_reference).
+        use_attribute_docstrings=True,
     )
 
     @classmethod

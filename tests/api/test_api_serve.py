@@ -8,6 +8,7 @@ it exits 0 leaving no Temporal process behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -293,3 +294,40 @@ def test_setup_search_attributes_without_a_server(tmp_path: Path) -> None:
     result = flov7("setup-search-attributes", env=env, cwd=tmp_path)
     assert result.returncode == 3
     assert f"127.0.0.1:{port}" in result.stderr
+
+
+def test_serve_logs_json_lines_with_request_ids_and_serves_metrics(
+    served: tuple[subprocess.Popen[bytes], str, Path, Path],
+) -> None:
+    """Off a terminal, `flov7 serve` logs JSON; each request once, without its query
+    string (a key sent there must not be logged); /metrics answers."""
+    process, base, _, log = served
+
+    def healthy() -> bool:
+        assert process.poll() is None, f"flov7 serve exited:\n{log.read_text()}"
+        try:
+            return httpx.get(f"{base}/health", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(healthy, 90, "flov7 serve answering /health")
+    wrong_key = "query-string-key-9d0c4e"
+    with httpx.Client(base_url=base, timeout=30) as client:
+        probe = client.get(
+            "/health", params={"api_key": wrong_key}, headers={"X-Request-ID": "probe-1"}
+        )
+        assert probe.headers["X-Request-ID"] == "probe-1"
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200
+        assert 'flov7_http_requests_total{method="GET",route="/health",status="200"}' in (
+            metrics.text
+        )
+    process.terminate()
+    process.wait(timeout=60)
+    text = log.read_text()
+    assert wrong_key not in text
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    probes = [e for e in entries if e.get("request_id") == "probe-1"]
+    assert [(e["event"], e["route"], e["status"]) for e in probes] == [
+        ("http_request", "/health", 200)
+    ]

@@ -30,6 +30,19 @@ FORBIDDEN = {
     "backends": {"api", "cli", "ui"},
     # The web UI is on top: it reads the API and the run views, never an engine.
     "ui": {"engine", "temporal", "local", "backends", "nodes", "store", "cli"},
+    # Logging, metrics, tracing: below everything that logs, counts or traces.
+    "observability": {
+        "engine",
+        "nodes",
+        "temporal",
+        "local",
+        "runs",
+        "api",
+        "cli",
+        "backends",
+        "ui",
+        "store",
+    },
 }
 # The engines' backends are reached through the composition root only.
 ENGINE_BACKENDS = {"flov7.temporal.backend", "flov7.local.backend"}

@@ -29,10 +29,12 @@ from flov7.api.errors import install_error_handlers
 from flov7.api.limits import BodySizeLimitMiddleware
 from flov7.api.routes import (
     approvals,
+    codec,
     events,
     executions,
     health,
     hooks,
+    metrics,
     node_types,
     rerun,
     schedules,
@@ -41,9 +43,12 @@ from flov7.api.routes import (
 )
 from flov7.api.routes.home import install_docs
 from flov7.api.runs import API_PREFIX, recorder
+from flov7.api.telemetry import RequestTelemetryMiddleware
 from flov7.api.text_safety import SafeJSONResponse, SurrogateScrubMiddleware
 from flov7.backends import open_backend
 from flov7.config import Settings, get_settings
+from flov7.observability.logging import register_secrets
+from flov7.observability.tracing import instrument_app
 from flov7.runs.contract import ExecutionBackend
 from flov7.runs.service import RunService
 from flov7.store.database import Database, redacted_url
@@ -101,6 +106,8 @@ def create_app(
         max_wait_seconds: Cap of ``?wait=true`` (the timeout a client may ask for).
     """
     settings = settings or get_settings()
+    # Masked out of every log line (a key sent where it should not be included).
+    register_secrets(settings.secret_values())
     app = FastAPI(
         title="Flov7 API",
         version=__version__,
@@ -136,6 +143,8 @@ def create_app(
     redact_capability_paths()
     # Hook URLs prove their right to start a run themselves (token or signature).
     app.include_router(hooks.public_router)
+    app.include_router(metrics.router)
+    app.include_router(codec.router)  # its own auth: CORS preflights carry no key
     install_docs(app)
     mount_ui(app)  # GET / and its packaged assets (flov7.ui)
     # Last: unknown /api/v1 paths, behind the API key like the rest (edge.py).
@@ -144,7 +153,11 @@ def create_app(
     app.add_middleware(SurrogateScrubMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.flov7.max_request_bytes)
     app.add_middleware(TrailingSlashMiddleware)
+    # Every answer (413s and auth failures included) gets a request id, a log line and
+    # its count; only the request-head limit sits outside it.
+    app.add_middleware(RequestTelemetryMiddleware)
     app.add_middleware(RequestHeadLimitMiddleware)  # outermost: before anything else
+    instrument_app(app)  # FLOV7_OTLP_ENDPOINT: a span per request
     return app
 
 

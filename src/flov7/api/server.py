@@ -117,6 +117,11 @@ async def serve(
     from flov7.api.app import create_app
     from flov7.backends import open_backend
 
+    if settings.flov7.enable_temporal_features:
+        from flov7.temporal.telemetry import install_sdk_metrics
+
+        install_sdk_metrics(settings.flov7)  # before the first Temporal client
+
     host = host or settings.flov7.api_host
     port = port or settings.flov7.api_port
     if insecure_no_auth and not settings.flov7.allow_unauthenticated:
@@ -139,6 +144,9 @@ async def serve(
                 config = uvicorn.Config(
                     app,
                     log_config=None,  # keep flov7's logging setup
+                    # Flov7 logs each request itself (api/telemetry.py), without the
+                    # query string; uvicorn's access line would print it, keys and all.
+                    access_log=False,
                     timeout_graceful_shutdown=_DRAIN_SECONDS,
                     lifespan="on",
                     server_header=False,

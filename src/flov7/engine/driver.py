@@ -19,7 +19,8 @@ from typing import Any, Protocol, TypeVar
 from flov7.engine.composite import run_composite
 from flov7.engine.events import ReceivedEvent
 from flov7.engine.expressions import StepMeter, render_value, step_meter
-from flov7.engine.interpreter import Interpreter, RunStatus
+from flov7.engine.interpreter import Interpreter, NodeStatus, RunStatus
+from flov7.engine.observer import NodeEvent, NodeReport, RunObserver, seconds_between
 from flov7.engine.payloads import (
     MAX_ACTIVITY_INPUT_BYTES,
     MAX_HISTORY_BYTES,
@@ -230,8 +231,11 @@ class GraphDriver:
         *,
         input_data: dict[str, Any],
         defaults: ExecutionDefaults,
+        observer: RunObserver | None = None,
     ) -> None:
+        """``observer``: told of every node event (logs, metrics; see observer.py)."""
         self.interpreter = interpreter
+        self.observer = observer
         self.runner = runner
         self.input_data = input_data
         self.defaults = defaults
@@ -296,6 +300,9 @@ class GraphDriver:
             return interpreter.status_report()
         try:
             interpreter.finish(self.runner.now())
+            for node_id, state in interpreter.states.items():
+                if state.status == NodeStatus.SKIPPED:
+                    self._notify(node_id, NodeEvent.SKIPPED)
             return fit_result(interpreter.result())
         except Exception as exc:
             self._abort(exc)
@@ -380,6 +387,26 @@ class GraphDriver:
         self._draining = True
         return True
 
+    def _notify(self, node_id: str, event: NodeEvent, **details: Any) -> None:
+        if self.observer is None:
+            return
+        state = self.interpreter.states[node_id]
+        finished = event in (NodeEvent.COMPLETED, NodeEvent.FAILED, NodeEvent.CANCELLED)
+        self.observer.node_event(
+            NodeReport(
+                node_id=node_id,
+                node_type=self.interpreter.nodes[node_id].type,
+                kind=self.interpreter.types[node_id].kind,
+                event=event,
+                attempts=state.attempts,
+                error=state.error if event == NodeEvent.FAILED else None,
+                duration_seconds=(
+                    seconds_between(state.started_at, state.finished_at) if finished else None
+                ),
+                **details,
+            )
+        )
+
     def _record(self, node_id: str, kind: str, payload: Any, attempts: int) -> None:
         now = self.runner.now()
         # An I/O node names the worker its runner reported; anything else (pure nodes,
@@ -390,11 +417,14 @@ class GraphDriver:
             worker = self.runner.worker_identity()
         if kind == "ok":
             self.interpreter.complete(node_id, payload, attempts=attempts, now=now, worker=worker)
+            self._notify(node_id, NodeEvent.COMPLETED)
         elif kind == "cancelled":
             self.interpreter.mark_cancelled(node_id, now=now, worker=worker)
+            self._notify(node_id, NodeEvent.CANCELLED)
         else:
             was_running = self.interpreter.status == RunStatus.RUNNING
             self.interpreter.fail(node_id, payload, attempts=attempts, now=now, worker=worker)
+            self._notify(node_id, NodeEvent.FAILED)
             if was_running and self.interpreter.status == RunStatus.FAILED:
                 # The run has failed: what still runs is moot. Stop it rather than keep
                 # a failed run open (a long delay in a parallel branch, say).
@@ -409,6 +439,7 @@ class GraphDriver:
     async def _start(self, node_id: str) -> None:
         node = self.interpreter.nodes[node_id]
         node_type = self.interpreter.types[node_id]
+        self._notify(node_id, NodeEvent.STARTED)
         if node_type.kind == NodeKind.PURE:
             # No task, no timer, no activity: inline on Temporal (run_pure does not yield
             # there, so replays take the same path), off the event loop on the local runtime.
@@ -497,6 +528,7 @@ class GraphDriver:
         if node_type.kind == NodeKind.COMPOSITE:
             return await run_composite(self, node, config, scope)
         if node_type.kind == NodeKind.TIMER:
+            self._notify(node.id, NodeEvent.WAITING, wait_seconds=node_type.timer_seconds(config))
             await self.runner.sleep(node_type.timer_seconds(config), node_id=node.id)
             return "ok", node_type.timer_output(config, scope["inputs"]), 1
         if node_type.kind == NodeKind.EVENT:

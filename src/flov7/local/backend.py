@@ -226,7 +226,12 @@ class LocalBackend:
             _check_same_run(execution_id, live.fingerprint if live else None, fingerprint)
             return ExecutionRef(execution_id, existing.run_id, ENGINE, created=False)
         try:
-            run = runtime.start(document, run_input=run_input, execution_id=execution_id)
+            run = runtime.start(
+                document,
+                run_input=run_input,
+                execution_id=execution_id,
+                workflow_label=workflow_ref.workflow_id,
+            )
         except InvalidWorkflowError as exc:
             raise InvalidQueryError(str(exc)) from exc
         # Registered before the first await: the run's end (which may come during the

@@ -9,6 +9,7 @@ give the same results.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -28,8 +29,11 @@ from flov7.engine.payloads import check_output
 from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome, unavailable_message
 from flov7.errors import NodeExecutionError
 from flov7.local.sub_workflows import LocalSubWorkflows
-from flov7.nodes.base import ActivityContext
+from flov7.nodes.base import ActivityContext, NodeType
 from flov7.nodes.registry import get_node_type
+from flov7.observability import correlation, metrics
+
+log = logging.getLogger("flov7.local.run")
 
 T = TypeVar("T")
 
@@ -125,52 +129,103 @@ class LocalNodeRunner:
         attempt = 0
         while True:
             attempt += 1
-            context = ActivityContext(
-                workflow_id=str(request.execution.get("execution_id", self.execution_id)),
-                run_id=str(request.execution.get("run_id", "")),
-                node_id=request.node_id,
-                attempt=attempt,
-                heartbeat=_no_heartbeat,
-                resources=self.resources,
-                extras={"execution": request.execution},
-            )
-            retry_after: float | None = None
-            try:
-                config = node_type.parse_config(request.config)
-                budget = min(policy.start_to_close_seconds, deadline - time.monotonic())
-                async with asyncio.timeout(max(budget, 0.001)):
-                    output = await node_type.execute(config, context)
-                check = check_output(output, request.node_id)
-                if check.error is not None:  # As the Temporal activity refuses it.
-                    raise NodeExecutionError(
-                        check.error["message"], error_type=check.error["type"], retryable=False
-                    )
-                return ActivityOutcome(output=output, attempts=attempt, worker=self.identity)
-            except NodeExecutionError as exc:
-                error: dict[str, Any] = {"type": exc.error_type, "message": exc.message}
-                if exc.details:
-                    error["details"] = exc.details
-                if not exc.retryable:
-                    self._attempt_failed(request, attempt, error, None)
-                    raise NodeFailed(
-                        {**error, "attempts": attempt}, attempt, worker=self.identity
-                    ) from exc
-                retry_after = exc.retry_after_seconds
-            except TimeoutError:
-                kind, limit = (
-                    ("schedule-to-close", policy.schedule_to_close_seconds)
-                    if time.monotonic() >= deadline
-                    else ("start-to-close", policy.start_to_close_seconds)
-                )
-                error = timeout_error(kind, limit)
-            except Exception as exc:  # Unexpected: retried, as Temporal would.
-                error = {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"}
-            delay = retry_after if retry_after is not None else _backoff(policy, attempt)
-            final = attempt >= policy.max_attempts or time.monotonic() + delay >= deadline
-            self._attempt_failed(request, attempt, error, None if final else delay)
-            if final:
-                raise NodeFailed({**error, "attempts": attempt}, attempt, worker=self.identity)
+            with correlation.bound(
+                node_id=request.node_id, node_type=request.node_type, attempt=attempt
+            ):
+                outcome, delay = await self._attempt(request, policy, node_type, attempt, deadline)
+            if outcome is not None:
+                return outcome
             await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        request: ActivityRequest,
+        policy: ActivityPolicy,
+        node_type: NodeType,
+        attempt: int,
+        deadline: float,
+    ) -> tuple[ActivityOutcome | None, float]:
+        """One attempt: its outcome, or None and the wait before the next attempt.
+
+        Counted in the node metrics, per attempt, as the Temporal activity counts its own.
+        """
+        if attempt > 1:  # as the Temporal activity logs its retries
+            log.info(
+                "node '%s' (%s): retried, attempt %d started",
+                request.node_id,
+                request.node_type,
+                attempt,
+                extra={"event": "node_retried"},
+            )
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            result = await self._try_once(request, policy, node_type, attempt, deadline)
+            outcome = "completed" if result[0] is not None else "failed"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.record_node_execution(
+                node_type.name, outcome, time.monotonic() - started, attempt=attempt
+            )
+
+    async def _try_once(
+        self,
+        request: ActivityRequest,
+        policy: ActivityPolicy,
+        node_type: NodeType,
+        attempt: int,
+        deadline: float,
+    ) -> tuple[ActivityOutcome | None, float]:
+        """One attempt, its errors turned into a retry delay or :class:`NodeFailed`."""
+        context = ActivityContext(
+            workflow_id=str(request.execution.get("execution_id", self.execution_id)),
+            run_id=str(request.execution.get("run_id", "")),
+            node_id=request.node_id,
+            attempt=attempt,
+            heartbeat=_no_heartbeat,
+            resources=self.resources,
+            extras={"execution": request.execution},
+        )
+        retry_after: float | None = None
+        try:
+            config = node_type.parse_config(request.config)
+            budget = min(policy.start_to_close_seconds, deadline - time.monotonic())
+            async with asyncio.timeout(max(budget, 0.001)):
+                output = await node_type.execute(config, context)
+            check = check_output(output, request.node_id)
+            if check.error is not None:  # As the Temporal activity refuses it.
+                raise NodeExecutionError(
+                    check.error["message"], error_type=check.error["type"], retryable=False
+                )
+            return ActivityOutcome(output=output, attempts=attempt, worker=self.identity), 0.0
+        except NodeExecutionError as exc:
+            error: dict[str, Any] = {"type": exc.error_type, "message": exc.message}
+            if exc.details:
+                error["details"] = exc.details
+            if not exc.retryable:
+                self._attempt_failed(request, attempt, error, None)
+                raise NodeFailed(
+                    {**error, "attempts": attempt}, attempt, worker=self.identity
+                ) from exc
+            retry_after = exc.retry_after_seconds
+        except TimeoutError:
+            kind, limit = (
+                ("schedule-to-close", policy.schedule_to_close_seconds)
+                if time.monotonic() >= deadline
+                else ("start-to-close", policy.start_to_close_seconds)
+            )
+            error = timeout_error(kind, limit)
+        except Exception as exc:  # Unexpected: retried, as Temporal would.
+            error = {"type": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"}
+        delay = retry_after if retry_after is not None else _backoff(policy, attempt)
+        final = attempt >= policy.max_attempts or time.monotonic() + delay >= deadline
+        self._attempt_failed(request, attempt, error, None if final else delay)
+        if final:
+            raise NodeFailed({**error, "attempts": attempt}, attempt, worker=self.identity)
+        return None, delay
 
     def _attempt_failed(
         self, request: ActivityRequest, attempt: int, error: dict[str, Any], retry_in: float | None

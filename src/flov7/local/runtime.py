@@ -12,6 +12,7 @@ next start). Delays are plain ``asyncio.sleep`` calls, not durable timers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -22,13 +23,18 @@ from typing import Any
 
 from flov7.engine.driver import GraphDriver
 from flov7.engine.interpreter import Interpreter
+from flov7.engine.observer import seconds_between
 from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
+from flov7.local.observe import LocalObserver
 from flov7.local.runner import LocalNodeRunner
 from flov7.local.sub_workflows import LocalSubWorkflows
+from flov7.observability import correlation, metrics
 from flov7.spec import ExecutionDefaults
 
 ENGINE = "local"
+
+log = logging.getLogger("flov7.local.run")
 
 __all__ = ["ENGINE", "FinishedCallback", "LocalRun", "LocalRuntime", "process_identity"]
 
@@ -58,6 +64,8 @@ class LocalRun:
     """The result document, as soon as the run has one (before ``on_finished``)."""
     terminated: bool = False
     """Ended by :meth:`LocalRuntime.terminate`: its task may still be unwinding."""
+    workflow_label: str | None = None
+    """The workflow id its logs and metrics name (the stored workflow's id)."""
 
     @property
     def done(self) -> bool:
@@ -136,8 +144,13 @@ class LocalRuntime:
         *,
         run_input: dict[str, Any] | None = None,
         execution_id: str | None = None,
+        workflow_label: str | None = None,
     ) -> LocalRun:
-        """Validate and start a run; an execution id already running returns that run."""
+        """Validate and start a run; an execution id already running returns that run.
+
+        ``workflow_label``: the workflow id the run's logs and metrics name (the stored
+        workflow's, as on Temporal); default: the document's ``id``.
+        """
         if execution_id is not None and execution_id in self._runs:
             return self._runs[execution_id]
         prepared = dict(document)
@@ -151,15 +164,16 @@ class LocalRuntime:
         spec = report.spec
         execution_id = execution_id or f"{spec.id}-{uuid.uuid4().hex[:12]}"
         run_id = str(uuid.uuid4())
-        interpreter = Interpreter(
-            spec,
-            execution={
-                "execution_id": execution_id,
-                "run_id": run_id,
-                "workflow_id": spec.id,
-                "attempt": 1,
-            },
-        )
+        execution: dict[str, Any] = {
+            "execution_id": execution_id,
+            "run_id": run_id,
+            "workflow_id": spec.id,
+            "attempt": 1,
+        }
+        request_id = correlation.request_id()
+        if request_id is not None:  # as on Temporal, where it comes from the memo
+            execution["request_id"] = request_id
+        interpreter = Interpreter(spec, execution=execution)
         # Started now, not when the task first runs: the caller may record the start
         # time before that, and status and records must agree on it.
         interpreter.start(_now())
@@ -167,8 +181,27 @@ class LocalRuntime:
         runner = LocalNodeRunner(
             self.resources, on_event=events.append, sub_workflows=self.sub_workflows
         )
-        driver = GraphDriver(interpreter, runner, input_data=spec.input, defaults=spec.defaults)
-        run = LocalRun(execution_id, run_id, interpreter, driver, events)
+        label = workflow_label or spec.id
+        fields = {
+            "request_id": request_id,
+            "execution_id": execution_id,
+            "workflow_id": label,
+        }
+        driver = GraphDriver(
+            interpreter,
+            runner,
+            input_data=spec.input,
+            defaults=spec.defaults,
+            observer=LocalObserver(fields),
+        )
+        run = LocalRun(execution_id, run_id, interpreter, driver, events, workflow_label=label)
+        metrics.record_run_started(label, correlation.trigger())
+        log.info(
+            "Run of workflow '%s' started (%d nodes)",
+            spec.id,
+            len(spec.nodes),
+            extra={**fields, "event": "run_started"},
+        )
         run.task = asyncio.create_task(self._drive(run), name=f"flov7-local-{execution_id}")
         self._runs[execution_id] = run
         return run
@@ -216,6 +249,7 @@ class LocalRuntime:
         )
         run.terminated = True
         run.outcome = result
+        metrics.record_run_finished("terminated", _duration(result))
         if self.on_finished is not None:
             await self.on_finished(run, result)
 
@@ -229,13 +263,32 @@ class LocalRuntime:
             await asyncio.gather(run.task, return_exceptions=True)
 
     async def _drive(self, run: LocalRun) -> dict[str, Any]:
-        result = await run.driver.run()
-        if run.terminated and run.outcome is not None:
-            return run.outcome  # recorded by terminate(); what unwound since is moot
+        # The task copied the starter's context (its request id); add the run's ids.
+        with correlation.bound(execution_id=run.execution_id, workflow_id=run.workflow_label):
+            result = await run.driver.run()
+            if run.terminated and run.outcome is not None:
+                return run.outcome  # recorded by terminate(); what unwound since is moot
+            metrics.record_run_finished(str(result["status"]), _duration(result))
+            log.info(
+                "Run of workflow '%s' %s: %d completed, %d failed, %d skipped",
+                run.interpreter.spec.id,
+                result["status"],
+                result["completed_nodes"],
+                result["failed_nodes"],
+                result["skipped_nodes"],
+                extra={"event": f"run_{result['status']}"},
+            )
+            return await self._finished(run, result)
+
+    async def _finished(self, run: LocalRun, result: dict[str, Any]) -> dict[str, Any]:
         run.outcome = result
         if self.on_finished is not None:
             await self.on_finished(run, result)
         return result
+
+
+def _duration(result: dict[str, Any]) -> float | None:
+    return seconds_between(result.get("started_at"), result.get("finished_at"))
 
 
 def _now() -> str:

@@ -36,6 +36,7 @@ import httpx
 
 from flov7 import __version__
 from flov7.errors import NodeExecutionError
+from flov7.observability.tracing import traced_transport
 from flov7.security.ssrf import (
     ALLOWED_SCHEMES,
     GuardedTransport,
@@ -429,7 +430,7 @@ def build_http_client(
         max_keepalive_connections=min(20, max_connections),
     )
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, limits=limits, verify=verify),
+        transport=traced_transport(GuardedTransport(policy, limits=limits, verify=verify)),
         trust_env=False,
         cookies=_NoCookies(),
         headers={"User-Agent": USER_AGENT},

@@ -17,6 +17,7 @@ from typing import Any
 
 from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
+from flov7.observability import correlation
 from flov7.runs.contract import ExecutionBackend, ExecutionRef, WorkflowRef
 from flov7.runs.views import RunStatus
 
@@ -77,8 +78,15 @@ class RunService:
         version: int | None = None,
         trigger: dict[str, Any] | None = None,
         rerun_of: str | None = None,
+        via: str = "api",
     ) -> StartedRun:
         """Validate and start a run (or join the one ``execution_id`` names).
+
+        ``trigger`` is what started the run when not a caller (``{"type": "schedule",
+        "schedule_id"}``, ``{"type": "webhook", "hook_id"}``): kept with the run, shown
+        in its status and listing. ``via`` is the caller's path otherwise (``api``,
+        ``cli``). Either labels the run's metrics, and the log lines of the run carry the
+        request id bound by the caller (see :mod:`flov7.observability.correlation`).
 
         Raises :class:`~flov7.errors.InvalidWorkflowError` (with the report) when the
         document does not validate: nothing is started then.
@@ -94,7 +102,11 @@ class RunService:
             workflow_id=workflow_id or report.spec.id, version=version, trigger=trigger
         )
         execution_id = execution_id or new_execution_id(workflow.workflow_id)
-        ref = await self.backend.start(document, run_input or None, execution_id, workflow)
+        # The metrics label of how the run was started: the trigger's type, else the
+        # caller's path (api, cli).
+        label = str(trigger.get("type")) if trigger else via
+        with correlation.bound(trigger=label):
+            ref = await self.backend.start(document, run_input or None, execution_id, workflow)
         warnings = tuple(issue.as_dict() for issue in report.warnings)
         started = StartedRun(ref=ref, workflow=workflow, warnings=warnings, rerun_of=rerun_of)
         if self.on_started is not None:

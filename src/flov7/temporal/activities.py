@@ -30,6 +30,7 @@ from flov7.engine.payloads import check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeKind, NodeType
 from flov7.nodes.registry import node_types
+from flov7.observability import correlation, metrics
 from flov7.temporal.names import CANCEL_OWN_RUN_ACTIVITY, activity_name
 
 ActivityFunction = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -69,8 +70,44 @@ class NodeActivities:
         return activity.defn(name=activity_name(node_type.name))(run_node)
 
     async def run(self, node_type: NodeType, request: dict[str, Any]) -> dict[str, Any]:
-        """Run one attempt of a node; errors become ``ApplicationError`` for Temporal."""
+        """Run one attempt of a node; errors become ``ApplicationError`` for Temporal.
+
+        Every log line of the attempt (the node's own included) carries the run's
+        correlation fields; the attempt is counted in the node metrics here, where it
+        runs, with its outcome.
+        """
         info = activity.info()
+        execution = request.get("execution")
+        execution = execution if isinstance(execution, dict) else {}
+        kind = "local_activity" if info.is_local else "activity"
+        outcome = "failed"
+        started = time.monotonic()
+        with (
+            correlation.bound(
+                request_id=execution.get("request_id"),
+                execution_id=info.workflow_id,
+                workflow_id=execution.get("workflow_id"),
+                node_id=str(request.get("node_id", "")),
+                node_type=node_type.name,
+                attempt=info.attempt,
+            ),
+            metrics.slot_in_use(kind),
+        ):
+            try:
+                result = await self._run_attempt(node_type, request, info)
+                outcome = "completed"
+                return result
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            finally:
+                metrics.record_node_execution(
+                    node_type.name, outcome, time.monotonic() - started, attempt=info.attempt
+                )
+
+    async def _run_attempt(
+        self, node_type: NodeType, request: dict[str, Any], info: activity.Info
+    ) -> dict[str, Any]:
         attempt = info.attempt
         worker = self._worker_identity()
         context = ActivityContext(
@@ -83,7 +120,12 @@ class NodeActivities:
             extras={"execution": request.get("execution", {})},
         )
         node = f"execution {context.workflow_id} node '{context.node_id}' ({node_type.name})"
-        log.debug("%s: attempt %d started", node, attempt)
+        if attempt > 1:
+            log.info(
+                "%s: retried, attempt %d started", node, attempt, extra={"event": "node_retried"}
+            )
+        else:
+            log.debug("%s: attempt %d started", node, attempt)
         started = time.monotonic()
         beating = asyncio.create_task(
             _heartbeat_until_done(attempt, worker, info.heartbeat_timeout)

@@ -55,6 +55,7 @@ from flov7.errors import (
     InvalidQueryError,
     TemporalConnectionError,
 )
+from flov7.observability import metrics
 from flov7.runs.contract import ExecutionFilters, ExecutionRef, WorkflowRef, run_fingerprint
 from flov7.runs.pages import decode_bytes, decode_position, encode_bytes, encode_position
 from flov7.runs.views import (
@@ -68,6 +69,7 @@ from flov7.runs.views import (
     RunStatus,
 )
 from flov7.temporal.client import get_temporal_client, is_live, live_pollers, task_queue_pollers
+from flov7.temporal.codec import decode_payloads_in
 from flov7.temporal.environment import WorkerMode, temporal_environment
 from flov7.temporal.executions import (
     MEMO_KEY,
@@ -377,6 +379,8 @@ class TemporalBackend:
                         status="closed",
                     ) from exc
                 raise
+        # The workflow never sees its termination: count the run's end here, once.
+        metrics.record_run_finished("terminated", None)
 
     async def history(
         self, execution_id: str, page: str | None, page_size: int, raw: bool
@@ -385,8 +389,8 @@ class TemporalBackend:
         client = await self.client()
         handle = client.get_workflow_handle(execution_id)
         with _translated(execution_id, self.target):
-            description = await self._describe(handle)
             if raw:
+                await self._describe(handle)  # 404 for an unknown id
                 return await self._raw_history(client, execution_id, page, page_size)
             offset = decode_position(page, "timeline") or 0
             if not isinstance(offset, int) or offset < 0:
@@ -394,6 +398,12 @@ class TemporalBackend:
             events: builtins.list[HistoryEvent] = [
                 event async for event in handle.fetch_history_events()
             ]
+            for event in events:  # encrypted payloads (FLOV7_ENCRYPTION_KEYS) in clear
+                await decode_payloads_in(event, client.data_converter)
+            # Described after the events were read: a run that closed meanwhile is
+            # then closed in both (read the other way round, the events could show the
+            # end while the status still said running).
+            description = await self._describe(handle)
             status, states = await self._status_and_states(handle, description)
             timeline = build_timeline(
                 events,
@@ -727,6 +737,7 @@ class TemporalBackend:
             return None
         for event in response.history.events:
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                await decode_payloads_in(event, client.data_converter)  # encrypted failures
                 attributes = event.workflow_task_failed_event_attributes
                 failure = attributes.failure
                 kind = (
@@ -753,6 +764,8 @@ class TemporalBackend:
             retry=True,
             timeout=_RPC_TIMEOUT,
         )
+        for event in response.history.events:
+            await decode_payloads_in(event, client.data_converter)
         return HistoryPage(
             execution_id=execution_id,
             engine=ENGINE,

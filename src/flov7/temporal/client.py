@@ -14,6 +14,7 @@ speaks plain gRPC on the loopback.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import weakref
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,8 @@ from temporalio.service import TLSConfig
 
 from flov7.config import TemporalSettings, get_settings
 from flov7.errors import ConfigError, NoWorkerError, TemporalConnectionError
+from flov7.temporal.codec import data_converter
+from flov7.temporal.tracing import tracing_interceptors
 
 __all__ = [
     "clear_client_cache",
@@ -36,14 +39,15 @@ __all__ = [
     "live_pollers",
     "resolve_target",
     "task_queue_pollers",
+    "tls_hint",
 ]
 
-# One client per (target, namespace) per event loop. A Temporal client multiplexes any
-# number of concurrent calls over one gRPC connection, so sharing it is the intended use;
-# per loop because tests (and the odd ``asyncio.run`` in a CLI) use several loops, and a
-# client's pending calls belong to the loop that made them. Values are connect tasks,
-# so that concurrent first callers share one connection attempt.
-_ClientKey = tuple[str, str]
+# One client per (target, namespace, connection settings) per event loop. A Temporal client
+# multiplexes any number of concurrent calls over one gRPC connection, so sharing it is
+# the intended use; per loop because tests (and the odd ``asyncio.run`` in a CLI) use
+# several loops, and a client's pending calls belong to the loop that made them. Values
+# are connect tasks, so that concurrent first callers share one connection attempt.
+_ClientKey = tuple[str, str, str]
 _clients: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[_ClientKey, asyncio.Task[Client]]
 ] = weakref.WeakKeyDictionary()
@@ -62,9 +66,10 @@ async def get_temporal_client(
 ) -> Client:
     """A connected Temporal client, shared per (target, namespace) within the event loop.
 
-    The first call for a (target, namespace) decides its TLS / API key / timeout; later
-    calls with other settings for the same pair get that client (see
-    :func:`clear_client_cache`). A failed connection is not cached.
+    Clients are told apart by target, namespace, TLS files, server name, API key and
+    encryption keys (the first call decides the connect timeout; see
+    :func:`clear_client_cache`). A failed connection is not cached; its error says
+    which ``TEMPORAL_*`` setting to change when TLS is the problem (:func:`tls_hint`).
 
     Args:
         settings: Defaults to the process settings (``TEMPORAL_*`` from env / ``.env``).
@@ -77,7 +82,7 @@ async def get_temporal_client(
     """
     settings = settings or get_settings().temporal
     address = target or resolve_target(settings)
-    key = (address, settings.namespace)
+    key = (address, settings.namespace, _connection_identity(settings))
     loop = asyncio.get_running_loop()
     per_loop = _clients.setdefault(loop, {})
     task = per_loop.get(key)
@@ -92,6 +97,21 @@ async def get_temporal_client(
         if per_loop.get(key) is task:
             del per_loop[key]
         raise
+
+
+def _connection_identity(settings: TemporalSettings) -> str:
+    """Tells clients of different TLS, API key or encryption settings apart (a digest:
+    no secret is kept in the cache key)."""
+    secrets = [settings.api_key, settings.encryption_keys]
+    parts = [
+        str(settings.uses_tls),
+        str(settings.tls_ca_path),
+        str(settings.tls_cert_path),
+        str(settings.tls_key_path),
+        str(settings.tls_server_name),
+        *(secret.get_secret_value() if secret is not None else "" for secret in secrets),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 def clear_client_cache() -> None:
@@ -113,19 +133,77 @@ async def _connect(settings: TemporalSettings, address: str) -> Client:
             api_key=api_key,
             tls=tls,
             connect_timeout=settings.connect_timeout,
+            # FLOV7_ENCRYPTION_KEYS: payloads leave this process encrypted (codec.py).
+            data_converter=data_converter(settings),
+            interceptors=tracing_interceptors(),
         )
     except Exception as exc:  # the bridge raises a bare RuntimeError
+        hint = tls_hint(str(exc), settings) if external else None
         raise TemporalConnectionError(
             f"Failed to connect to Temporal server at {address} "
             f"(namespace {settings.namespace}): {exc}. "
-            f"Check TEMPORAL_HOST and that the server is running."
+            + (hint or "Check TEMPORAL_HOST and that the server is running.")
         ) from exc
+
+
+def tls_hint(error: str, settings: TemporalSettings) -> str | None:
+    """What to do about a failed TLS connection, from the SDK's (rustls) error text.
+
+    The bridge's messages name the TLS problem precisely but in Rust's words; this says
+    which setting to change.
+    """
+    if "UnknownIssuer" in error or "BadSignature" in error:
+        where = settings.tls_ca_path or "the system's trusted roots"
+        return (
+            f"The server's TLS certificate is not signed by a CA in {where}: set "
+            "TEMPORAL_TLS_CA_PATH to the CA certificate that signed it."
+        )
+    if "Expired" in error or "NotValidYet" in error:
+        return (
+            "The server's TLS certificate has expired (or is not valid yet): renew the "
+            "server's certificate (and check this machine's clock)."
+        )
+    if "NotValidForName" in error:
+        return (
+            "The server's TLS certificate is not valid for the name Flov7 connected to: "
+            "set TEMPORAL_TLS_SERVER_NAME to a name the certificate holds."
+        )
+    if "InvalidContentType" in error or "CorruptMessage" in error:
+        return (
+            "The server does not speak TLS on this port: unset TEMPORAL_TLS and the "
+            "TEMPORAL_TLS_* paths, or use the server's TLS port."
+        )
+    # With TLS 1.3 a server that wants a client certificate asks for it after the
+    # handshake, so a missing or refused one shows up as the first call's connection
+    # being closed (the exact words vary with timing).
+    closed = ("close_notify", "CertificateRequired", "connection closed", "transport error")
+    if settings.uses_tls and any(marker in error for marker in closed):
+        if settings.tls_cert_path is None:
+            return (
+                "The server closed the TLS connection: it requires a client certificate "
+                "(mTLS): set TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH."
+            )
+        return (
+            "The server refused this client's TLS certificate: check that "
+            "TEMPORAL_TLS_CERT_PATH is signed by a CA the server trusts."
+        )
+    if not settings.uses_tls and ("broken pipe" in error or "transport error" in error):
+        return (
+            "The connection broke at once: if the server expects TLS (Temporal Cloud, an "
+            "mTLS frontend), set TEMPORAL_TLS=true (and TEMPORAL_TLS_CA_PATH / "
+            "TEMPORAL_TLS_CERT_PATH as needed). Otherwise check that the server is running."
+        )
+    return None
 
 
 def _tls_config(settings: TemporalSettings) -> bool | TLSConfig:
     if not settings.uses_tls:
         return False
-    if settings.tls_cert_path is None and settings.tls_ca_path is None:
+    if (
+        settings.tls_cert_path is None
+        and settings.tls_ca_path is None
+        and settings.tls_server_name is None
+    ):
         return True  # system roots, no client certificate (API key or plain TLS)
 
     def read(path: Path | None, variable: str) -> bytes | None:
@@ -140,6 +218,7 @@ def _tls_config(settings: TemporalSettings) -> bool | TLSConfig:
         server_root_ca_cert=read(settings.tls_ca_path, "TEMPORAL_TLS_CA_PATH"),
         client_cert=read(settings.tls_cert_path, "TEMPORAL_TLS_CERT_PATH"),
         client_private_key=read(settings.tls_key_path, "TEMPORAL_TLS_KEY_PATH"),
+        domain=settings.tls_server_name,
     )
 
 

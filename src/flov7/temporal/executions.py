@@ -28,6 +28,7 @@ from temporalio.service import RPCError
 
 from flov7.config import TemporalSettings
 from flov7.errors import RunEndedError
+from flov7.observability import correlation
 from flov7.temporal.names import (
     CANCEL_SIGNAL,
     EXECUTION_WORKFLOW,
@@ -147,6 +148,7 @@ async def start_execution_once(
             memo={
                 MEMO_KEY: {
                     **memo_labels(prepared, label, version),
+                    **_correlation_entry(),
                     "fingerprint": fingerprint,
                     **({"trigger": trigger} if trigger else {}),
                 }
@@ -168,6 +170,19 @@ def memo_labels(document: dict[str, Any], label: str, version: int | None) -> di
     if isinstance(plan, dict) and isinstance(plan.get("of"), str):
         labels["rerun_of"] = plan["of"]
     return labels
+
+
+def _correlation_entry() -> dict[str, Any]:
+    """The caller's request id and start path (:mod:`flov7.observability.correlation`),
+    which the workflow logs with every line and labels its metrics with."""
+    entry: dict[str, Any] = {}
+    request_id = correlation.request_id()
+    if request_id is not None:
+        entry["request_id"] = request_id
+    label = correlation.trigger()
+    if label is not None:
+        entry["trigger_label"] = label
+    return entry
 
 
 def _was_started(handle: WorkflowHandle[Any, Any]) -> bool:

@@ -59,6 +59,12 @@ with workflow.unsafe.imports_passed_through():
         RESULT_QUERY,
         activity_name,
     )
+    from flov7.temporal.observe import (
+        WorkflowObserver,
+        record_run_finished,
+        record_run_started,
+        run_labels,
+    )
     from flov7.temporal.search_attributes import status_update
     from flov7.temporal.sub_workflows import run_child
 
@@ -265,24 +271,48 @@ class WorkflowExecution:
             )
         spec = report.spec
         info = workflow.info()
-        self._interpreter = Interpreter(
-            spec,
-            execution={
-                "execution_id": info.workflow_id,
-                "run_id": info.run_id,
-                "workflow_id": spec.id,
-                "attempt": info.attempt,
-            },
-        )
+        # The starter's request id and start path (memo): every log line of the run,
+        # and every activity through its input, carries the request id.
+        labels = run_labels()
+        request_id = labels.get("request_id")
+        workflow_label = str(labels.get("workflow_id") or spec.id)
+        log_fields = {
+            "request_id": request_id,
+            "execution_id": info.workflow_id,
+            "workflow_id": workflow_label,
+        }
+        execution: dict[str, Any] = {
+            "execution_id": info.workflow_id,
+            "run_id": info.run_id,
+            "workflow_id": spec.id,
+            "attempt": info.attempt,
+        }
+        if isinstance(request_id, str):
+            execution["request_id"] = request_id
+        self._interpreter = Interpreter(spec, execution=execution)
         self._driver = GraphDriver(
             self._interpreter,
             TemporalNodeRunner(self._mailbox),
             input_data=spec.input,
             defaults=spec.defaults,
+            observer=WorkflowObserver(log_fields),
         )
         if self._cancel_reason is not None:
             self._driver.request_cancel(self._cancel_reason)
-        workflow.logger.info("Run of workflow '%s' started (%d nodes)", spec.id, len(spec.nodes))
+        # No trigger in the memo: started by another Temporal client (CLI, schedule).
+        trigger = labels.get("trigger")
+        record_run_started(
+            workflow_label,
+            labels.get("trigger_label")
+            or (str(trigger.get("type")) if isinstance(trigger, dict) else None)
+            or "temporal",
+        )
+        workflow.logger.info(
+            "Run of workflow '%s' started (%d nodes)",
+            spec.id,
+            len(spec.nodes),
+            extra={**log_fields, "event": "run_started"},
+        )
         # Only when the starter says the Flov7 search attributes are registered: an
         # upsert of an unknown attribute fails the workflow task (the run would hang).
         track_status = spec.defaults.search_attributes
@@ -300,6 +330,11 @@ class WorkflowExecution:
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new({**workflow_data, "continued": self._driver.continuation})
         self._result = result
+        # Once per run, after the continue-as-new hand-over above (which ends this run
+        # without finishing it), before any raise below.
+        record_run_finished(
+            "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
+        )
         if track_status:
             final = "cancelled" if self._driver.cancelled_from_outside else str(result["status"])
             workflow.upsert_search_attributes(status_update(final))
@@ -310,6 +345,7 @@ class WorkflowExecution:
             result["completed_nodes"],
             result["failed_nodes"],
             result["skipped_nodes"],
+            extra={**log_fields, "event": f"run_{result['status']}"},
         )
         if self._driver.cancelled_from_outside:
             # A Temporal cancel request (not our signal): end as Canceled in Temporal too,
