@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         activity_name,
     )
     from flov7.temporal.search_attributes import status_update
+    from flov7.unicode_safety import replace_lone_surrogates, scrub_value
 
 
 T = TypeVar("T")
@@ -290,8 +291,10 @@ class WorkflowExecution:
         # recorded by earlier code) take the old path on replay: they completed.
         if status == "failed" and workflow.patched(RUN_STATE_PATCH):
             raise ApplicationError(
-                _failure_message(result),
-                result,
+                # A failure's message is a protobuf string: a lone surrogate (an upstream
+                # error quoting broken text) would make the whole failure unencodable.
+                replace_lone_surrogates(_failure_message(result)),
+                scrub_value(result),
                 type=FAILED_ERROR_TYPE,
                 # A retry would re-run every node, repeating side effects that already
                 # happened (a payment, a webhook): TEMPORAL_WORKFLOW_MAX_RETRIES never
