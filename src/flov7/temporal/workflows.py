@@ -67,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from flov7.temporal.search_attributes import status_update
     from flov7.temporal.sub_workflows import run_child
+    from flov7.unicode_safety import replace_lone_surrogates, scrub_value
 
 
 CONTINUE_AS_NEW_PATCH = "flov7-continue-as-new"
@@ -357,8 +358,10 @@ class WorkflowExecution:
         # recorded by earlier code) take the old path on replay: they completed.
         if status == "failed" and workflow.patched(RUN_STATE_PATCH):
             raise ApplicationError(
-                _failure_message(result),
-                result,
+                # A failure's message is a protobuf string: a lone surrogate (an upstream
+                # error quoting broken text) would make the whole failure unencodable.
+                replace_lone_surrogates(_failure_message(result)),
+                scrub_value(result),
                 type=FAILED_ERROR_TYPE,
                 # A retry would re-run every node, repeating side effects that already
                 # happened (a payment, a webhook): TEMPORAL_WORKFLOW_MAX_RETRIES never
