@@ -103,7 +103,8 @@ async def test_a_result_carrying_a_lone_surrogate_is_still_readable(
         json={"workflow_data": document(transform("n", ok="true"))},
     )
     assert started.status_code == 200, started.text
-    assert started.json()["error"]["message"].endswith(f"upstream said {REPLACED}"), started.json()["error"]
+    error = started.json()["error"]
+    assert error["message"].endswith(f"upstream said {REPLACED}"), error
     execution_id = started.json()["execution_id"]
     for url in (
         f"/api/v1/workflow/status/{execution_id}",
