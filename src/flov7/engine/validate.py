@@ -92,12 +92,16 @@ def _where(issue: Issue) -> str:
     return f"{place}{f' ({issue.field})' if issue.field else ''}: "
 
 
-def validate_workflow(document: Any, *, strict: bool = True) -> ValidationReport:
+def validate_workflow(
+    document: Any, *, strict: bool = True, static_checks: bool = True
+) -> ValidationReport:
     """Validate a workflow document (dict or :class:`WorkflowSpec`).
 
     ``strict=False`` leaves out the checks added after runs could already be in flight
     (unknown and misplaced fields, expression references, URLs, output shapes), for the
     replay of a run started before them: a workflow must decide as it first did.
+    ``static_checks=False`` leaves out the expression-reference checks only (a
+    ``for_each`` body, whose expressions see names the body alone does not define).
     """
     report = ValidationReport()
     try:
@@ -152,7 +156,7 @@ def validate_workflow(document: Any, *, strict: bool = True) -> ValidationReport
             )
         )
     _check_connectivity(spec, graph, report)
-    if cycle is None and strict:
+    if cycle is None and strict and static_checks:
         for finding in static_findings(spec, graph):
             issue = Issue(
                 finding.code,
@@ -272,7 +276,9 @@ def _check_expressions_and_literals(
     for path, body in node_type.bodies(node.data):
         # A nested graph (for_each body) is validated like a workflow of its own; its
         # issues name the outer node and the inner node's place.
-        for issue in validate_workflow(body).issues:
+        # Its expressions also see `item`, `index` and the outer run's scope, which the
+        # static checks of a whole workflow do not know: those are left out here.
+        for issue in validate_workflow(body, static_checks=False).issues:
             where = [f"data.{path}"]
             if issue.node_id is not None:
                 where.append(f"nodes.{issue.node_id}")
