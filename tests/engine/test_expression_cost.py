@@ -125,6 +125,7 @@ SCOPE = {
         "words": ["w" * 1000] * 10_000,
         "nums": list(range(10_000)),
         "nested": [["x" * 100] * 100] * 5,
+        "rows": [{"id": i, "kind": i % 7, "tags": ["a", "b"]} for i in range(10_000)],
     }
 }
 
@@ -164,6 +165,21 @@ SCOPE = {
         ("inputs.words.index('w' * 1000)", 10_000 * 1000 // 1000),
         ("'w' * 1000 in inputs.words", 10_000 * 1000 // 1000),
         ("inputs.nested == inputs.nested[:]", 5 * 100),
+        # List operations (for n8n-style item transformations): one step per item.
+        ("len(pluck(inputs.rows, 'id'))", 10_000),
+        ("len(map(inputs.rows, 'id'))", 10_000),
+        ("len(where(inputs.rows, 'kind', 3))", 10_000),
+        ("len(filter(inputs.rows, 'kind', '==', 3))", 10_000),
+        ("count(inputs.rows)", 10_000),
+        ("sum_by(inputs.rows, 'id')", 10_000),
+        ("len(sort_by(inputs.rows, 'kind'))", 10_000),
+        ("len(group_by(inputs.rows, 'kind'))", 10_000),
+        ("len(count_by(inputs.rows, 'kind'))", 10_000),
+        ("len(key_by(inputs.rows, 'id'))", 10_000),
+        ("len(unique(inputs.nums))", 10_000),
+        ("len(flatten(pluck(inputs.rows[:4000], 'tags')))", 8_000),
+        ("len(chunk(inputs.nums, 10))", 10_000),
+        ("len(zip(inputs.nums[:5000], inputs.nums[:5000]))", 5_000),
     ],
 )
 def test_each_call_is_charged_by_the_sizes_it_touches(source: str, at_least: int) -> None:
