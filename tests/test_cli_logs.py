@@ -117,7 +117,11 @@ def test_temporal_debug_turns_on_debug_logs_with_the_sdk_traceback(
     external: dict[str, str], workflow_404: Path
 ) -> None:
     result = flov7(
-        "run", str(workflow_404), "--worker", "always", env=run_env(external, TEMPORAL_DEBUG="true")
+        "run",
+        str(workflow_404),
+        "--worker",
+        "always",
+        env=run_env(external, TEMPORAL_DEBUG="true", FLOV7_LOG_FORMAT="text"),
     )
     assert result.returncode == 1
     assert " DEBUG " in result.stderr

@@ -22,6 +22,8 @@ from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import create_worker
 from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
+from support.results import result_document
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 LOOPBACK = settings_with(nodes=NodeSettings.from_values(outbound_allowlist="127.0.0.1"))
@@ -103,9 +105,8 @@ def run(request: pytest.FixtureRequest, local_resources: NodeResources) -> Run:
 
     async def run_temporal(document: dict[str, Any]) -> dict[str, Any]:
         handle = await start_execution(client, document, settings)
-        result = await handle.result()
-        assert isinstance(result, dict)
-        return result
+        # Failed and cancelled runs end Failed / Canceled in Temporal, with the document.
+        return await result_document(handle)
 
     return run_temporal
 

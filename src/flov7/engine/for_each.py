@@ -76,7 +76,8 @@ def _body_spec(driver: GraphDriver, node: NodeSpec, body: dict[str, Any]) -> Wor
         "edges": body.get("edges", []),
         "defaults": driver.defaults.model_dump(mode="json"),
     }
-    report = validate_workflow(document)
+    # The body's expressions see item, index and the outer scope: not a whole workflow's.
+    report = validate_workflow(document, static_checks=False)
     if not report.valid or report.spec is None:
         return report.summary().replace("\n", " ")
     return report.spec

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from flov7.engine.graph import Graph
+from flov7.errors import Flov7Error
 from flov7.spec import parse_workflow
 
 __all__ = ["RerunError", "plan_rerun"]
@@ -32,7 +33,7 @@ START = "start"
 FAILED = "failed"
 
 
-class RerunError(ValueError):
+class RerunError(Flov7Error, ValueError):
     """The rerun asked for cannot be planned (unknown node, nothing failed...)."""
 
 

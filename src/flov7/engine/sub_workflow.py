@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from flov7.engine.outputs import body_outputs
 from flov7.engine.validate import validate_workflow
+from flov7.errors import Flov7Error
 from flov7.nodes.workflow_call import WorkflowCallConfig
 from flov7.spec import ExecutionDefaults, NodeSpec, ParentRef
 
@@ -32,7 +33,7 @@ depth 1... A call that would start a run at depth 9 fails the node with
 ``WorkflowDepthExceeded`` (a workflow calling itself ends there, not in a runaway)."""
 
 
-class WorkflowNotFound(LookupError):
+class WorkflowNotFound(Flov7Error, LookupError):
     """A :class:`WorkflowSource` has no such workflow or version."""
 
 

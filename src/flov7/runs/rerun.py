@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from flov7.engine.rerun import RerunError, plan_rerun
+from flov7.errors import Flov7Error
 from flov7.runs.contract import ExecutionBackend
 from flov7.store.repository import Repository
 
 __all__ = ["PreparedRerun", "RerunRefused", "prepare_rerun"]
 
 
-class RerunRefused(Exception):
+class RerunRefused(Flov7Error):
     """The rerun cannot start; ``reason`` is ``open``, ``no_result``,
     ``not_a_stored_workflow`` or ``invalid_rerun``."""
 

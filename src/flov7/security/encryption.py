@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from flov7.errors import Flov7Error
+
 __all__ = ["KEY_BYTES", "DecryptionError", "KeyRing", "new_key_spec"]
 
 KEY_BYTES = 32
@@ -31,7 +33,7 @@ _NONCE_BYTES = 12  # GCM's standard nonce; random per message
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-class DecryptionError(Exception):
+class DecryptionError(Flov7Error):
     """A ciphertext could not be decrypted (unknown key id, wrong key, tampering)."""
 
 
