@@ -46,6 +46,18 @@ class NodeReport:
     wait_seconds: float | None = None
     """For ``waiting``: how long the timer runs."""
 
+    def log_fields(self, run_fields: dict[str, Any]) -> dict[str, Any]:
+        """The structured fields of this event's log line: the run's, plus the node's."""
+        fields = {
+            **run_fields,
+            "node_id": self.node_id,
+            "node_type": self.node_type,
+            "event": f"node_{self.event.value}",
+        }
+        if self.attempts:
+            fields["attempt"] = self.attempts
+        return fields
+
 
 class RunObserver(Protocol):
     """Receives the driver's node reports, in the order the events happen."""

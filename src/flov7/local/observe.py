@@ -27,14 +27,7 @@ class LocalObserver:
         self.fields = fields
 
     def node_event(self, report: NodeReport) -> None:
-        extra = {
-            **self.fields,
-            "node_id": report.node_id,
-            "node_type": report.node_type,
-            "event": f"node_{report.event.value}",
-        }
-        if report.attempts:
-            extra["attempt"] = report.attempts
+        extra = report.log_fields(self.fields)
         node = f"Node '{report.node_id}' ({report.node_type})"
         if report.event == NodeEvent.FAILED:
             error = report.error or {}

@@ -71,14 +71,7 @@ class WorkflowObserver:
         self.fields = fields
 
     def node_event(self, report: NodeReport) -> None:
-        extra = {
-            **self.fields,
-            "node_id": report.node_id,
-            "node_type": report.node_type,
-            "event": f"node_{report.event.value}",
-        }
-        if report.attempts:
-            extra["attempt"] = report.attempts
+        extra = report.log_fields(self.fields)
         self._log(report, extra)
         # I/O nodes are counted by their activities; pure and delay nodes run here.
         ran_here = report.kind != NodeKind.ACTIVITY
