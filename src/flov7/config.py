@@ -172,12 +172,19 @@ class TemporalSettings(EnvSettings):
     start_worker: bool = Field(default=True, validation_alias="START_TEMPORAL_WORKER")
     """Run a worker inside the API process (otherwise run ``flov7 worker`` separately)."""
     max_concurrent_workflows: int = Field(
-        default=10, validation_alias="TEMPORAL_MAX_CONCURRENT_WORKFLOWS"
+        default=100, validation_alias="TEMPORAL_MAX_CONCURRENT_WORKFLOWS"
     )
-    """Workflow tasks a worker processes at once (not a cap on open runs)."""
+    """Workflow tasks a worker processes at once (not a cap on open runs). Workflow tasks
+    are short (the engine is pure code; I/O waits outside them), so many concurrent runs
+    need many slots, not many cores."""
     max_concurrent_activities: int = Field(
-        default=5, validation_alias="TEMPORAL_MAX_CONCURRENT_ACTIVITIES"
+        default=20, validation_alias="TEMPORAL_MAX_CONCURRENT_ACTIVITIES"
     )
+    """I/O nodes a worker runs at once, each kind: regular activities and local activities
+    (short I/O nodes) get this many slots apiece. Nodes are async I/O, so slots are cheap:
+    size them for fan-out, not for cores. Under 10 slots the SDK's eager hand-off of an
+    activity to the worker that scheduled it stops, costing each regular-activity node an
+    extra round trip through the server; the guide's 5 remains a valid choice."""
 
     # --- Timeouts (minutes) -------------------------------------------------------------
     workflow_timeout_minutes: float = Field(

@@ -19,7 +19,7 @@ from flov7.messages import error_message
 
 # Keys a node may carry either at its top level or inside ``data`` (the guide keeps
 # everything in ``data``; React-Flow editors tend to put behaviour at the top level).
-NODE_BEHAVIOUR_KEYS = ("on_error", "timeout_seconds", "retry")
+NODE_BEHAVIOUR_KEYS = ("on_error", "timeout_seconds", "retry", "execution")
 
 
 class OnError(StrEnum):
@@ -31,6 +31,21 @@ class OnError(StrEnum):
     """The error becomes the node's output and the run goes on."""
     ERROR_HANDLE = "error_handle"
     """Edges with ``sourceHandle: "error"`` are taken, the others are not."""
+
+
+class Execution(StrEnum):
+    """How an I/O node runs on Temporal (the local runtime runs every node in-process).
+
+    The default, when a node names neither, is decided by
+    :func:`flov7.engine.execution.choose_execution` (docs/nodes.md, "Local activities").
+    """
+
+    LOCAL = "local"
+    """A Temporal local activity: run by the worker that runs the workflow, inside its
+    workflow task (no server round trip per step); it cannot heartbeat."""
+    ACTIVITY = "activity"
+    """A regular activity: scheduled through the server, any worker may run it, it
+    heartbeats (a killed worker is noticed within the heartbeat timeout)."""
 
 
 class RetrySpec(BaseModel):
@@ -95,6 +110,9 @@ class NodeSpec(BaseModel):
     on_error: OnError = OnError.FAIL
     timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
     retry: RetrySpec | None = None
+    execution: Execution | None = None
+    """``local`` or ``activity`` for an I/O node; None: the rule of
+    :mod:`flov7.engine.execution` decides. Ignored by the local runtime."""
 
     @model_validator(mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from flov7.engine.composite import run_composite
 from flov7.engine.events import ReceivedEvent
+from flov7.engine.execution import choose_execution
 from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, NodeStatus, RunStatus
 from flov7.engine.observer import NodeEvent, NodeReport, RunObserver, seconds_between
@@ -30,8 +31,8 @@ from flov7.engine.payloads import (
     recorded_input,
 )
 from flov7.errors import ExpressionError, Flov7Error, NodeExecutionError
-from flov7.nodes.base import NodeKind, NodeType
-from flov7.spec import ExecutionDefaults, NodeSpec
+from flov7.nodes.base import NodeConfig, NodeKind, NodeType
+from flov7.spec import Execution, ExecutionDefaults, NodeSpec
 
 MAX_STEPS_PER_CHECKPOINT = 500_000
 """Expression steps of pure nodes between two checkpoints. Pure nodes run inline in one
@@ -58,10 +59,25 @@ class ActivityPolicy:
     initial_interval_seconds: float
     backoff_coefficient: float
     max_interval_seconds: float
+    execution: Execution = Execution.ACTIVITY
+    """Local or regular activity on Temporal (:mod:`flov7.engine.execution`); the local
+    runtime ignores it."""
 
     @classmethod
-    def for_node(cls, node: NodeSpec, defaults: ExecutionDefaults) -> ActivityPolicy:
-        """Per-node ``timeout_seconds`` and ``retry`` win over the run's defaults."""
+    def for_node(
+        cls,
+        node: NodeSpec,
+        defaults: ExecutionDefaults,
+        *,
+        node_type: NodeType | None = None,
+        config: NodeConfig | None = None,
+    ) -> ActivityPolicy:
+        """Per-node ``timeout_seconds`` and ``retry`` win over the run's defaults.
+
+        With ``node_type``, the node runs as :func:`choose_execution` decides (its
+        rendered ``config`` gives the type's own time bound); without, as a regular
+        activity (``approval``'s preparing activity).
+        """
         retry = defaults.retry
         override = node.retry
         attempt_timeout = node.timeout_seconds or defaults.activity_timeout_seconds
@@ -81,6 +97,11 @@ class ActivityPolicy:
             initial_interval_seconds=pick("initial_interval_seconds", 1),
             backoff_coefficient=pick("backoff_coefficient", 2.0),
             max_interval_seconds=pick("max_interval_seconds", 10),
+            execution=(
+                choose_execution(node, node_type, config, attempt_timeout)
+                if node_type is not None
+                else Execution.ACTIVITY
+            ),
         )
 
 
@@ -546,7 +567,7 @@ class GraphDriver:
         refused = self._refuse_oversized(request)
         if refused is not None:
             return "failed", refused, 0
-        policy = ActivityPolicy.for_node(node, self.defaults)
+        policy = ActivityPolicy.for_node(node, self.defaults, node_type=node_type, config=config)
         self._workers[node.id] = None  # Cancelled before an answer: no worker known.
         try:
             outcome = await self.runner.run_activity(request, policy)

@@ -31,7 +31,7 @@ from flov7.suggestions import closest
 PRESENTATION_KEYS = ("ui", "meta")
 """Keys whose content is the editor's own: never read, never checked."""
 
-NODE_KEYS = ("id", "type", "data", "on_error", "timeout_seconds", "retry")
+NODE_KEYS = ("id", "type", "data", "on_error", "timeout_seconds", "retry", "execution")
 """What Flov7 reads at a node's top level."""
 
 REACT_FLOW_NODE_KEYS = (

@@ -44,6 +44,7 @@ from flov7.nodes.llm import ChatClient, ChatMessage, ChatRequest, ChatResponse, 
 from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
 from flov7.security.ssrf import Origin
+from flov7.spec import Execution
 
 AgentType = Literal["chat", "summarize", "classify", "extract"]
 
@@ -141,6 +142,7 @@ class AiAgentNode(NodeType):
 
     name = "ai_agent"
     kind = NodeKind.ACTIVITY
+    execution = Execution.LOCAL  # short I/O: a local activity when its attempt is short
     config_model = AiAgentConfig
     output_schema = closed_object(
         "The model's answer.",

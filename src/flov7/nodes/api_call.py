@@ -48,6 +48,7 @@ from flov7.nodes.http import (
 )
 from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
+from flov7.spec import Execution
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
@@ -98,6 +99,7 @@ class ApiCallNode(NodeType):
 
     name = "api_call"
     kind = NodeKind.ACTIVITY
+    execution = Execution.LOCAL  # short I/O: a local activity when its attempt is short
     config_model = ApiCallConfig
     output_schema = closed_object(
         "The response.",
@@ -118,6 +120,10 @@ class ApiCallNode(NodeType):
         "method": "GET",
         "headers": {"Accept": "application/json"},
     }
+
+    def attempt_bound_seconds(self, config: NodeConfig) -> float | None:
+        """``http_timeout_seconds`` bounds the whole exchange (redirects, body included)."""
+        return config.http_timeout_seconds if isinstance(config, ApiCallConfig) else None
 
     async def execute(self, config: NodeConfig, context: ActivityContext) -> dict[str, Any]:
         """Send the request; output the response (see the module docstring for errors)."""

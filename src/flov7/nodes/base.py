@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from flov7.errors import NodeExecutionError
 from flov7.messages import error_message, rendered_note
+from flov7.spec import Execution
 
 REQUEST_HANDLE = "request"
 """Source handle of the edges a preparing ``EVENT`` node (``approval``) feeds while it
@@ -86,6 +87,10 @@ class NodeType:
     """Source handles this type's outgoing edges must carry (``condition``: true/false)."""
     output_schema: ClassVar[dict[str, Any] | None] = None
     """JSON Schema of the output (see :mod:`flov7.nodes.outputs`); None when unknown."""
+    execution: ClassVar[Execution] = Execution.ACTIVITY
+    """``ACTIVITY`` types: how their nodes prefer to run on Temporal when the node does
+    not say (``LOCAL``: short I/O; the rule of :mod:`flov7.engine.execution` still
+    checks the attempt's time limit). ``approval``'s preparing activity stays regular."""
     prepares: ClassVar[bool] = False
     """``EVENT`` types only: :meth:`execute` runs first, as an activity, and its output
     goes at once along the node's ``request`` edges while the node waits (``approval``:
@@ -114,6 +119,15 @@ class NodeType:
                 error_type="InvalidNodeConfig",
                 retryable=False,
             ) from exc
+
+    def attempt_bound_seconds(self, config: NodeConfig) -> float | None:
+        """The longest one attempt can take by this type's own limits (an HTTP time limit
+        that bounds the whole exchange), or None when only the attempt timeout bounds it.
+
+        Read by :func:`flov7.engine.execution.choose_execution`: a node that cannot run
+        long may run as a local activity even under a long attempt timeout.
+        """
+        return None
 
     def expressions(self, config_data: Mapping[str, Any]) -> list[tuple[str, str]]:
         """Every ``(field path, expression text)`` in raw config ``data``.

@@ -12,6 +12,7 @@ from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import require_resources
 from flov7.nodes.sql import DatabaseRegistry, run_operation, translate_error
 from flov7.nodes.sql.errors import hide_parameters, parameter_texts
+from flov7.spec import Execution
 
 REGISTRY_KEY = "databases"
 """Key of the worker-wide :class:`DatabaseRegistry` in ``NodeResources.shared``."""
@@ -73,6 +74,7 @@ class DatabaseNode(NodeType):
 
     name = "database"
     kind = NodeKind.ACTIVITY
+    execution = Execution.LOCAL  # short I/O: a local activity when its attempt is short
     config_model = DatabaseConfig
     output_schema = closed_object(
         "Reads (select, row-returning query): rows, row_count, columns, truncated. "

@@ -43,6 +43,7 @@ from flov7.nodes.http import (
 )
 from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import NodeResources, require_resources
+from flov7.spec import Execution
 
 __all__ = [
     "IDEMPOTENCY_HEADERS",
@@ -84,6 +85,7 @@ class WebhookNode(NodeType):
 
     name = "webhook"
     kind = NodeKind.ACTIVITY
+    execution = Execution.LOCAL  # short I/O: a local activity when its attempt is short
     config_model = WebhookConfig
     output_schema = closed_object(
         "The delivery.",
@@ -104,6 +106,10 @@ class WebhookNode(NodeType):
         "url": "https://hooks.example.com/orders",
         "payload": {"order": "{{ input.order_id }}"},
     }
+
+    def attempt_bound_seconds(self, config: NodeConfig) -> float | None:
+        """``http_timeout_seconds`` bounds the whole exchange (redirects, body included)."""
+        return config.http_timeout_seconds if isinstance(config, WebhookConfig) else None
 
     async def execute(self, config: NodeConfig, context: ActivityContext) -> dict[str, Any]:
         """Deliver the payload once (Temporal retries the attempt on retryable errors)."""

@@ -7,10 +7,15 @@ object, runs the node type's ``execute`` and returns ``{"output", "attempt", "wo
 another worker than its workflow, so only the activity itself can say. Failures carry it
 in their details and heartbeats in theirs (a timed-out attempt names who was running it).
 
-While a node runs, the activity heartbeats in the background. That is how Temporal
-tells it about cancellation (a cancelled run stops its in-flight calls) and how a
-worker killed mid-node is noticed within the heartbeat timeout and the node retried
+While a node runs as a regular activity, it heartbeats in the background. That is how
+Temporal tells it about cancellation (a cancelled run stops its in-flight calls) and how
+a worker killed mid-node is noticed within the heartbeat timeout and the node retried
 elsewhere, instead of waiting for the whole start-to-close timeout.
+
+The same functions run as local activities (short I/O nodes, see
+:mod:`flov7.engine.execution`): then they never heartbeat. A local activity runs in the
+worker that runs its workflow task; that worker cancels it in-process, and when it dies
+the workflow task times out and another worker replays it, running the node again.
 """
 
 from __future__ import annotations
@@ -115,7 +120,9 @@ class NodeActivities:
             run_id=info.workflow_run_id or "",
             node_id=str(request.get("node_id", "")),
             attempt=attempt,
-            heartbeat=activity.heartbeat,
+            # A local activity has no heartbeats (nothing to send them to: it runs in the
+            # worker that runs its workflow task, which cancels it in-process).
+            heartbeat=_no_heartbeat if info.is_local else activity.heartbeat,
             resources=self.resources,
             extras={"execution": request.get("execution", {})},
         )
@@ -127,8 +134,10 @@ class NodeActivities:
         else:
             log.debug("%s: attempt %d started", node, attempt)
         started = time.monotonic()
-        beating = asyncio.create_task(
-            _heartbeat_until_done(attempt, worker, info.heartbeat_timeout)
+        beating = (
+            None
+            if info.is_local
+            else asyncio.create_task(_heartbeat_until_done(attempt, worker, info.heartbeat_timeout))
         )
         try:
             config = node_type.parse_config(request.get("config") or {})
@@ -174,9 +183,10 @@ class NodeActivities:
                 message, {"attempt": attempt, "worker": worker}, type=type(exc).__name__
             ) from None
         finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
         check = check_output(output, context.node_id or None)
         if check.error is not None:
             # Temporal would refuse the result (too large: retried for ever) or its converter
@@ -204,6 +214,10 @@ class NodeActivities:
     def _redact(self, text: str) -> str:
         redact = getattr(self.resources, "redact", None)
         return str(redact(text)) if callable(redact) else text
+
+
+def _no_heartbeat(*_details: Any) -> None:
+    """A local activity's heartbeat: nothing to do (see ``_run_attempt``)."""
 
 
 async def _heartbeat_until_done(

@@ -51,6 +51,9 @@ def create_worker(
         identity=identity,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflows,
         max_concurrent_activities=settings.max_concurrent_activities,
+        # Short I/O nodes run as local activities (engine/execution.py): one setting sizes
+        # both kinds, so TEMPORAL_MAX_CONCURRENT_ACTIVITIES bounds each kind of I/O node.
+        max_concurrent_local_activities=settings.max_concurrent_activities,
         # Let in-flight activities finish (or notice cancellation) on a clean stop.
         graceful_shutdown_timeout=timedelta(seconds=10),
         debug_mode=settings.debug,

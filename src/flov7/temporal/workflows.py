@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         timeout_error,
     )
     from flov7.engine.events import EVENT_NAME_MAX_LENGTH, EventMailbox, ReceivedEvent
+    from flov7.engine.execution import Execution
     from flov7.engine.interpreter import Interpreter
     from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome
     from flov7.engine.validate import validate_workflow
@@ -71,6 +72,15 @@ with workflow.unsafe.imports_passed_through():
 
 
 CONTINUE_AS_NEW_PATCH = "flov7-continue-as-new"
+"""``workflow.patched`` id of continue-as-new (see TemporalNodeRunner)."""
+
+LOCAL_ACTIVITIES_PATCH = "flov7-local-activities"
+"""``workflow.patched`` id of I/O nodes run as local activities (engine/execution.py)."""
+
+LOCAL_RETRY_THRESHOLD_SECONDS = 5.0
+"""A local activity's retry backoff up to this long sleeps in the worker; a longer one is
+a durable timer (Temporal's ``local_retry_threshold``)."""
+
 """``workflow.patched`` id of continue-as-new (see TemporalNodeRunner)."""
 
 
@@ -165,29 +175,58 @@ class TemporalNodeRunner:
     async def run_activity(
         self, request: ActivityRequest, policy: ActivityPolicy
     ) -> ActivityOutcome:
+        retry_policy = RetryPolicy(
+            maximum_attempts=policy.max_attempts,
+            initial_interval=timedelta(seconds=policy.initial_interval_seconds),
+            backoff_coefficient=policy.backoff_coefficient,
+            maximum_interval=timedelta(seconds=policy.max_interval_seconds),
+        )
+        # Runs recorded before local activities existed scheduled every node as a regular
+        # activity: their replays must too. patched() is only asked for nodes the rule
+        # makes local, so a run without any records no marker.
+        local = policy.execution == Execution.LOCAL and workflow.patched(LOCAL_ACTIVITIES_PATCH)
         try:
-            result = await workflow.execute_activity(
-                activity_name(request.node_type),
-                request.as_dict(),
-                start_to_close_timeout=timedelta(seconds=policy.start_to_close_seconds),
-                schedule_to_close_timeout=timedelta(seconds=policy.schedule_to_close_seconds),
-                heartbeat_timeout=timedelta(seconds=policy.heartbeat_seconds),
-                retry_policy=RetryPolicy(
-                    maximum_attempts=policy.max_attempts,
-                    initial_interval=timedelta(seconds=policy.initial_interval_seconds),
-                    backoff_coefficient=policy.backoff_coefficient,
-                    maximum_interval=timedelta(seconds=policy.max_interval_seconds),
-                ),
-                # Wait until the activity has really stopped (it learns of the cancel at
-                # its next heartbeat), so a "cancelled" result never hides a call still
-                # running. If the node finishes anyway, its real outcome is recorded.
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=request.node_id,
-            )
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
+            if local:
+                result = await workflow.execute_local_activity(
+                    activity_name(request.node_type),
+                    request.as_dict(),
+                    start_to_close_timeout=timedelta(seconds=policy.start_to_close_seconds),
+                    schedule_to_close_timeout=timedelta(seconds=policy.schedule_to_close_seconds),
+                    retry_policy=retry_policy,
+                    # Backoffs longer than this become durable timers (the workflow task
+                    # ends meanwhile) instead of a sleep inside the open workflow task.
+                    local_retry_threshold=timedelta(seconds=LOCAL_RETRY_THRESHOLD_SECONDS),
+                    # The worker cancels the call in-process; wait until it has stopped.
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=request.node_id,
+                )
+            else:
+                result = await workflow.execute_activity(
+                    activity_name(request.node_type),
+                    request.as_dict(),
+                    start_to_close_timeout=timedelta(seconds=policy.start_to_close_seconds),
+                    schedule_to_close_timeout=timedelta(seconds=policy.schedule_to_close_seconds),
+                    heartbeat_timeout=timedelta(seconds=policy.heartbeat_seconds),
+                    retry_policy=retry_policy,
+                    # Wait until the activity has really stopped (it learns of the cancel
+                    # at its next heartbeat), so a "cancelled" result never hides a call
+                    # still running. If the node finishes anyway, its real outcome is
+                    # recorded.
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=request.node_id,
+                )
+        except (ActivityError, ApplicationError) as err:
+            # A regular activity's failure is an ActivityError around its cause; a local
+            # activity's own failure arrives as the ApplicationError itself (its timeouts
+            # and cancellation still as an ActivityError): one shape for both below.
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if isinstance(cause, CancelledError):
                 raise asyncio.CancelledError() from err
-            error, attempts, worker = _describe_activity_failure(err, policy)
+            error, attempts, worker = _describe_activity_failure(cause, err, policy)
+            if local and worker is None:
+                # A local activity runs on the worker running this workflow task (a
+                # timed-out one has no heartbeat to name it).
+                worker = self.worker_identity()
             raise NodeFailed(error, attempts, worker=worker) from err
         # Activities recorded before they reported "worker" return none: None.
         return ActivityOutcome(
@@ -202,10 +241,10 @@ def _identity(value: Any) -> str | None:
 
 
 def _describe_activity_failure(
-    err: ActivityError, policy: ActivityPolicy
+    cause: BaseException | None, err: BaseException, policy: ActivityPolicy
 ) -> tuple[dict[str, Any], int, str | None]:
-    """The node error, the attempts it took and the worker of the last attempt."""
-    cause = err.cause
+    """The node error, the attempts it took and the worker of the last attempt, from the
+    failure's ``cause`` (the activity's own error, or a timeout)."""
     attempts = policy.max_attempts
     worker: str | None = None
     error: dict[str, Any]
