@@ -15,6 +15,19 @@ the node states (the result document, or the ``get_status`` query while running)
   previous attempt's failure (``last_failure``). That becomes one ``attempt_failed``
   entry with the cause, before the last ``started``.
 
+Local activities (short I/O nodes, :mod:`flov7.engine.execution`) have no activity
+events: each is one ``MarkerRecorded`` event (marker ``core_local_activity``) when it
+resolves, whose details name the activity type and the last attempt, whose result is the
+activity's (output, attempt, worker) and whose failure is the last attempt's. It becomes
+the same entries as a regular activity: ``scheduled`` and ``started`` (at the original
+schedule time, the worker on ``started``), ``attempt_failed`` when attempts came before
+(after ``started``: retries inside the worker leave no record of their own, so only
+their count is known), then ``completed``,
+``failed``, ``timed_out`` or ``cancelled``; their details say ``"local_activity": true``.
+A backoff longer than the local retry threshold records a marker for the failed attempt
+and a timer: an ``attempt_failed`` entry (with its cause and ``retry_in_seconds``); the
+timer itself gets no entry.
+
 Entry events: run-level ``run_started``, ``cancel_requested``, ``signal_received``,
 ``workflow_task_failed``, ``run_completed`` / ``run_failed`` / ``run_timed_out`` /
 ``run_cancelled`` / ``run_terminated`` / ``run_continued_as_new``; node-level
@@ -31,7 +44,7 @@ timeline (:mod:`flov7.local.timeline`), so both engines answer the same shape.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -48,7 +61,12 @@ from flov7.runs.timeline import (
     started,
     waited_seconds,
 )
-from flov7.temporal.names import CANCEL_SIGNAL, EVENT_SIGNAL, FAILED_ERROR_TYPE
+from flov7.temporal.names import (
+    CANCEL_OWN_RUN_ACTIVITY,
+    CANCEL_SIGNAL,
+    EVENT_SIGNAL,
+    FAILED_ERROR_TYPE,
+)
 
 __all__ = ["build_timeline", "raw_event"]
 
@@ -56,6 +74,8 @@ PayloadDecoder = Callable[[Payload], Any]
 """Turns a Temporal payload into a Python value (the client's payload converter)."""
 
 _ACTIVITY_PREFIX = "flov7."
+_LOCAL_ACTIVITY_MARKER = "core_local_activity"
+"""The marker name Temporal's SDK core gives a resolved local activity."""
 _MAX_CAUSE_DEPTH = 3
 
 _RUN_CLOSE_EVENTS = {
@@ -109,6 +129,13 @@ class _Builder(TimelineAssembler):
         self.timers: dict[int, str | None] = {}
         self.timer_durations: dict[int, float | None] = {}
         self.document_order: list[str] = []
+        # Local activities: workflow task completed event id -> the worker that completed
+        # it (the one that ran the local activities recorded in it); nodes whose start
+        # is already on the timeline; timers that are a local activity's retry backoff.
+        self.task_workers: dict[int, str] = {}
+        self.local_started: dict[str, int] = {}
+        self.backoff_pending: list[str] = []
+        self.backoff_timers: set[int] = set()
 
     # -- history events ---------------------------------------------------------------
 
@@ -144,6 +171,13 @@ class _Builder(TimelineAssembler):
             EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
         ):
             self._workflow_task_problem(event)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            identity = event.workflow_task_completed_event_attributes.identity
+            if identity:
+                self.task_workers[event.event_id] = identity
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            if event.marker_recorded_event_attributes.marker_name == _LOCAL_ACTIVITY_MARKER:
+                self._local_activity(event)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             self._activity_scheduled(event)
         elif kind in _ACTIVITY_HANDLERS:
@@ -151,6 +185,12 @@ class _Builder(TimelineAssembler):
         elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             timer = event.timer_started_event_attributes
             node_id = self._summary(event)
+            if node_id is None and self.backoff_pending:
+                # The timer core starts right after a local activity's backoff marker:
+                # the wait before its next attempt, already told by attempt_failed.
+                self.backoff_pending.pop(0)
+                self.backoff_timers.add(event.event_id)
+                return
             seconds = timer.start_to_fire_timeout.ToTimedelta().total_seconds()
             self.timers[event.event_id] = node_id
             self.timer_durations[event.event_id] = seconds
@@ -168,11 +208,15 @@ class _Builder(TimelineAssembler):
             )
         elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
             started = event.timer_fired_event_attributes.started_event_id
+            if started in self.backoff_timers:
+                return
             node_id = self.timers.get(started)
             fired = "wait_timed_out" if self._waits(node_id) else "timer_fired"
             self._entry(event, fired, node_id=node_id, timer=started)
         elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
             started = event.timer_canceled_event_attributes.started_event_id
+            if started in self.backoff_timers:
+                return
             node_id = self.timers.get(started)
             if self._waits(node_id) and self.states.get(node_id or "", {}).get("status") == (
                 "completed"
@@ -231,6 +275,119 @@ class _Builder(TimelineAssembler):
         else:
             details = {"reason": "workflow task timed out"}
         self._entry(event, "workflow_task_failed", details=details)
+
+    def _local_activity(self, event: HistoryEvent) -> None:
+        """A resolved local activity (one marker): the entries of a regular one."""
+        attrs = event.marker_recorded_event_attributes
+        data = (
+            self._decode_first(attrs.details["data"].payloads) if "data" in attrs.details else None
+        )
+        data = data if isinstance(data, dict) else {}
+        activity_type = data.get("activity_type")
+        if not isinstance(activity_type, str) or activity_type == CANCEL_OWN_RUN_ACTIVITY:
+            return  # Not a node: the run ending itself as Canceled (workflows.py).
+        node_type = activity_type.removeprefix(_ACTIVITY_PREFIX)
+        node_id = self._summary(event)
+        recorded_attempt = data.get("attempt")
+        attempt = recorded_attempt if isinstance(recorded_attempt, int) else 1
+        result = (
+            self._decode_first(attrs.details["result"].payloads)
+            if "result" in attrs.details
+            else None
+        )
+        failure = attrs.failure if attrs.HasField("failure") else None
+        worker = _identity(result.get("worker")) if isinstance(result, dict) else None
+        if failure is not None and failure.HasField("application_failure_info"):
+            details = self._decode_first(failure.application_failure_info.details.payloads)
+            if isinstance(details, dict):
+                worker = _identity(details.get("worker"))
+        worker = worker or self.task_workers.get(attrs.workflow_task_completed_event_id)
+        local: dict[str, Any] = {"local_activity": True}
+        if worker:
+            local["worker"] = worker
+        # Attempts before this one already on the timeline (a backoff marker each).
+        reported = self.local_started.get(node_id or "")
+        if reported is None:
+            # The shape of a regular activity's first entries, at the time it was asked for
+            # (the marker itself is written when it resolved).
+            scheduled_at = _timestamp(data.get("original_schedule_time"))
+            self._entry(
+                event,
+                "scheduled",
+                node_id=node_id,
+                node_type=node_type,
+                details={"activity_type": activity_type, "local_activity": True},
+                when=scheduled_at,
+            )
+            self._entry(
+                event,
+                "started",
+                node_id=node_id,
+                node_type=node_type,
+                attempt=1,
+                details=local,
+                when=scheduled_at,
+            )
+            reported = 0
+        backoff = data.get("backoff")
+        if backoff and failure is not None:
+            # This attempt failed and the next waits on a timer (a long backoff).
+            if attempt - 1 > reported:
+                self._attempts_failed(event, node_id, node_type, attempt - 1, None, local)
+            self._entry(
+                event,
+                "attempt_failed",
+                node_id=node_id,
+                node_type=node_type,
+                attempt=attempt,
+                details={
+                    "failed_attempts": attempt,
+                    "cause": _failure(failure),
+                    "retry_in_seconds": _duration_seconds(backoff),
+                    **local,
+                },
+            )
+            self.local_started[node_id or ""] = attempt
+            self.backoff_pending.append(node_id or "")
+            return
+        if attempt - 1 > reported:
+            # Retries inside the worker leave no marker: only their count is known.
+            self._attempts_failed(event, node_id, node_type, attempt - 1, None, local)
+        self.local_started[node_id or ""] = attempt
+        name = "completed"
+        details = dict(local)
+        if failure is not None:
+            info = failure.WhichOneof("failure_info")
+            name = {"canceled_failure_info": "cancelled", "timeout_failure_info": "timed_out"}.get(
+                info or "", "failed"
+            )
+            if name != "cancelled":
+                details["cause"] = _failure(failure)
+        self._entry(
+            event, name, node_id=node_id, node_type=node_type, attempt=attempt, details=details
+        )
+
+    def _marker_detail(self, event: HistoryEvent, key: str) -> Any:
+        details = event.marker_recorded_event_attributes.details
+        return self._decode_first(details[key].payloads) if key in details else None
+
+    def _attempts_failed(
+        self,
+        event: HistoryEvent,
+        node_id: str | None,
+        node_type: str,
+        failed: int,
+        cause: dict[str, Any] | None,
+        local: dict[str, Any],
+    ) -> None:
+        self._entry(
+            event,
+            "attempt_failed",
+            node_id=node_id,
+            node_type=node_type,
+            attempt=failed,
+            details={"failed_attempts": failed, "cause": cause, **local},
+        )
 
     def _activity_scheduled(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_scheduled_event_attributes
@@ -389,8 +546,10 @@ class _Builder(TimelineAssembler):
         attempt: int | None = None,
         details: dict[str, Any] | None = None,
         timer: int | None = None,
+        when: datetime | None = None,
     ) -> None:
-        when = event.event_time.ToDatetime(tzinfo=UTC) if event.HasField("event_time") else None
+        if when is None and event.HasField("event_time"):
+            when = event.event_time.ToDatetime(tzinfo=UTC)
         entry = self.add(
             name,
             when=when,
@@ -455,6 +614,30 @@ def _failure(failure: Failure, depth: int = 0) -> dict[str, Any]:
     if failure.HasField("cause") and depth < _MAX_CAUSE_DEPTH:
         described["cause"] = _failure(failure.cause, depth + 1)
     return described
+
+
+def _identity(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A protobuf Timestamp as core writes it in marker JSON: ``{seconds, nanos}``."""
+    seconds = value.get("seconds") if isinstance(value, dict) else None
+    if not isinstance(seconds, int):
+        return None
+    nanos = value.get("nanos")
+    micros = nanos // 1000 if isinstance(nanos, int) else 0
+    return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=micros)
+
+
+def _duration_seconds(value: Any) -> float | None:
+    """A protobuf Duration in marker JSON (``{seconds, nanos}``) in seconds."""
+    if not isinstance(value, dict):
+        return None
+    seconds, nanos = value.get("seconds"), value.get("nanos")
+    return float(seconds if isinstance(seconds, int) else 0) + (
+        nanos / 1e9 if isinstance(nanos, int) else 0.0
+    )
 
 
 def _enum_name(enum: Any, value: int, prefix: str) -> str:
