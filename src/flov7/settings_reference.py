@@ -41,7 +41,7 @@ _GUIDE_DESCRIPTIONS = {
     "TEMPORAL_NAMESPACE": "Temporal namespace of every run.",
     "TEMPORAL_TASK_QUEUE": "Task queue the workers poll and runs are started on.",
     "TEMPORAL_CONNECT_TIMEOUT_SECONDS": "How long connecting to Temporal may take.",
-    "TEMPORAL_MAX_CONCURRENT_ACTIVITIES": "I/O node attempts a worker runs at once (regular and local activities, each).",
+    "TEMPORAL_MAX_CONCURRENT_ACTIVITIES": "I/O node attempts a worker runs at once.",
     "TEMPORAL_WORKFLOW_BACKOFF_COEFFICIENT": "Growth of the wait between two retries.",
     "FLOV7_DEVSERVER_UI_PORT": "Port of the embedded dev server's Temporal Web UI.",
     "FLOV7_LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR or CRITICAL.",

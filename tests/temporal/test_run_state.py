@@ -295,7 +295,13 @@ async def test_an_activity_names_its_own_worker_not_the_workflows(
             document = {
                 "id": "split",
                 "nodes": [
-                    {"id": "fetch", "type": "api_call", "data": {"url": http.url_for("/json")}},
+                    # A regular activity: a local one runs on the workflow's worker.
+                    {
+                        "id": "fetch",
+                        "type": "api_call",
+                        "execution": "activity",
+                        "data": {"url": http.url_for("/json")},
+                    },
                     {"id": "pure", "type": "transform", "data": {"mapping": {"x": 1}}},
                 ],
             }
