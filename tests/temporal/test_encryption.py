@@ -82,10 +82,14 @@ def marked(server: TestHttpServer, marker: str) -> dict[str, Any]:
                     "body": {"m": "{{ input.marker }}"},
                 },
             },
-            # Fails once: the failure's message quotes the URL, marker included.
+            # Fails once: the failure's message quotes the URL, marker included. A regular
+            # activity: its history keeps the failed attempt's cause (a local activity's
+            # retries inside the worker leave none); "call" is a local activity, whose
+            # marker (input, output) must be ciphertext too.
             {
                 "id": "flaky",
                 "type": "api_call",
+                "execution": "activity",
                 "data": {"url": server.url_for(f"/flaky/{marker}?failures=1"), "method": "GET"},
                 "retry": {"max_attempts": 2, "initial_interval_seconds": 0.1},
             },
