@@ -28,7 +28,7 @@ from flov7.engine.graph import Graph
 from flov7.engine.static_checks import static_findings
 from flov7.errors import ExpressionError, WorkflowDocumentError
 from flov7.messages import error_message, error_suggestion
-from flov7.nodes.base import NodeType
+from flov7.nodes.base import NodeKind, NodeType
 from flov7.nodes.registry import get_node_type, node_types
 from flov7.spec import NodeSpec, OnError, WorkflowSpec, parse_workflow
 from flov7.suggestions import did_you_mean
@@ -216,6 +216,17 @@ def _check_node(
             )
         )
         return
+    if strict and node.execution is not None and node_type.kind != NodeKind.ACTIVITY:
+        # Only I/O nodes run as activities; elsewhere the field changes nothing.
+        report.warnings.append(
+            Issue(
+                "execution_ignored",
+                f"'execution' applies to I/O nodes (api_call, webhook, database, ai_agent); "
+                f"a {node.type} node runs {_where_it_runs(node_type)}, so it is ignored",
+                node.id,
+                field="execution",
+            )
+        )
     if strict:
         for problem in timeout_warnings(node, node_type, attempt_seconds):
             report.warnings.append(
@@ -233,6 +244,15 @@ def _check_node(
             )
     _check_config(node, node_type, report)
     _check_expressions_and_literals(node, node_type, report)
+
+
+def _where_it_runs(node_type: NodeType) -> str:
+    return {
+        NodeKind.PURE: "inside the workflow",
+        NodeKind.TIMER: "as a durable timer",
+        NodeKind.EVENT: "as a durable wait",
+        NodeKind.COMPOSITE: "its own nodes as they say",
+    }.get(node_type.kind, "as it must")
 
 
 def _check_expressions_and_literals(
