@@ -36,7 +36,7 @@ class AnsweringServer:
         """``port``: where to listen on 127.0.0.1 (0: a free port, see :attr:`port`)."""
         self._requested_port = port
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self.requests = 0
         """Requests answered so far."""
 
@@ -72,17 +72,18 @@ class AnsweringServer:
     ) -> None:
         if self._server is not None:
             self._server.close()
-            for task in list(self._connections):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*self._connections, return_exceptions=True)
+            # Closing each connection ends its handler (its next read sees the end).
+            for writer in self._connections.values():
+                writer.close()
+            if self._connections:
+                await asyncio.wait(list(self._connections), timeout=5)
             await self._server.wait_closed()
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._connections.add(task)
+            self._connections[task] = writer
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -106,7 +107,7 @@ class AnsweringServer:
             pass  # the client went away, or sent something this server does not speak
         finally:
             if task is not None:
-                self._connections.discard(task)
+                self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
