@@ -2,7 +2,7 @@
 
 Commands: ``run`` (execute a workflow file), ``cancel``, ``event``, ``schedule``,
 ``validate``, ``worker``, ``dev-server``, ``serve`` (the REST API),
-``setup-search-attributes``, ``api-key``.
+``setup-search-attributes``, ``api-key``, ``load-test``.
 Results go to stdout, progress and logs to stderr.
 
 Exit codes: 0 success; 1 the run failed, was cancelled, or the document is invalid;
@@ -24,6 +24,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from flov7 import __version__
+from flov7.cli_load_test import add_load_test_parser, load_test
 from flov7.cli_triggers import (
     add_event_parser,
     add_schedule_parser,
@@ -120,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_event_parser(commands)
     add_schedule_parser(commands)
+    add_load_test_parser(commands)
     rerun = commands.add_parser(
         "rerun",
         help="run a closed run again from its failed node",
@@ -246,6 +248,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         "setup-search-attributes": _setup_search_attributes,
         "api-key": _api_key,
         "encryption-key": _encryption_key,
+        "load-test": load_test,
     }
     code = asyncio.run(_guarded(handlers[args.command](args, settings)))
     sys.exit(code)

@@ -1,0 +1,354 @@
+"""Throughput of the 3-node workflow against a hand-written Temporal workflow.
+
+Reproduce with::
+
+    .venv/bin/python bench/throughput.py                 # 2 rounds, concurrency 10 and 50
+    .venv/bin/python bench/throughput.py --rounds 3 --runs-per-slot 8
+    .venv/bin/python bench/throughput.py --profile prof  # pyinstrument of the Flov7 scenarios
+
+Everything runs against one embedded dev server (in memory, with Flov7's embedded flags
+and search attributes; ``--sqlite`` for the file the embedded server really uses) and one
+local HTTP server that answers at once (:class:`flov7.loadtest.answering_server.AnsweringServer`),
+both started here. Scenarios, each a closed loop of ``runs-per-slot x C`` runs at
+concurrency C (after C warm-up runs), by :func:`flov7.loadtest.runner.run_batch`:
+
+- ``baseline``: a hand-written workflow doing the same three steps (one regular activity
+  making the HTTP call, the condition and the transform in workflow code), started with
+  ``client.start_workflow`` and awaited with ``handle.result()``; its worker has the SDK's
+  default slots: the ceiling a hand-written Temporal worker reaches here.
+- ``flov7-client``: ``WorkflowExecution`` of the 3-node document (``api_call`` ->
+  ``condition`` -> ``transform``) through the run service (``flov7 load-test --via
+  client``), Flov7's worker with its settings (``TEMPORAL_*`` from the environment).
+- ``flov7-api``: the same through the REST API, one ``POST /api/v1/workflow/execute
+  ?wait=true`` per run, the app served by uvicorn in this process (``--via api``).
+
+With ``--workers 1`` each engine has one worker, in this process; with 2, a second
+worker process joins each task queue (``flov7 worker`` for Flov7, this script with
+``--baseline-worker`` for the baseline). Scenarios are interleaved, rounds repeated;
+the figure is the median runs/s over rounds, the ratio Flov7 / baseline at the same
+concurrency and worker count (targets: >= 0.9 through the client, >= 0.8 through the
+API; zero failures). Logging is Python's default (WARNING): Flov7's per-node INFO lines
+are not written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from baseline_three_steps import TASK_QUEUE as BASELINE_QUEUE
+from baseline_three_steps import BenchThreeSteps, bench_fetch
+from flov7.backends import WorkerChoice, open_backend
+from flov7.config import Flov7Settings, NodeSettings, TemporalSettings, settings_with
+from flov7.loadtest.answering_server import AnsweringServer
+from flov7.loadtest.drivers import ApiDriver, ClientDriver, RunDriver, RunSample
+from flov7.loadtest.runner import BatchResult, run_batch
+from flov7.loadtest.targets import serve_api
+from flov7.loadtest.workload import default_workload
+from flov7.runs.service import RunService
+from flov7.store.database import Database
+from flov7.temporal.client import task_queue_pollers
+from flov7.temporal.devserver import EmbeddedDevServer, free_ports
+from flov7.temporal.search_attributes import SEARCH_ATTRIBUTES
+
+QUEUE = "bench-throughput"
+TARGETS = {"flov7-client": 0.9, "flov7-api": 0.8}
+
+
+class BaselineDriver:
+    """A :class:`~flov7.loadtest.drivers.RunDriver` of the hand-written workflow."""
+
+    def __init__(self, client: Client, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    async def run_once(self, index: int) -> RunSample:
+        began = time.perf_counter()
+        execution_id = f"bench-baseline-{uuid.uuid4().hex[:12]}"
+        try:
+            handle = await self.client.start_workflow(
+                BenchThreeSteps.run, self.url, id=execution_id, task_queue=BASELINE_QUEUE
+            )
+            started = time.perf_counter() - began
+            result = await handle.result()
+        except Exception as exc:
+            return RunSample(
+                index, execution_id, "failed", time.perf_counter() - began, None, str(exc)
+            )
+        status = "completed" if result.get("value") == 42 else "failed"
+        return RunSample(index, execution_id, status, time.perf_counter() - began, started)
+
+
+@dataclasses.dataclass
+class Figures:
+    """runs/s of every round, and failures, per scenario."""
+
+    rates: dict[tuple[str, int, int], list[float]] = dataclasses.field(default_factory=dict)
+    failures: dict[tuple[str, int, int], int] = dataclasses.field(default_factory=dict)
+    p95: dict[tuple[str, int, int], list[float]] = dataclasses.field(default_factory=dict)
+
+    def add(self, key: tuple[str, int, int], result: BatchResult) -> None:
+        self.rates.setdefault(key, []).append(result.throughput)
+        self.failures[key] = self.failures.get(key, 0) + len(result.failed)
+        ordered = sorted(s.end_to_end_seconds for s in result.samples)
+        self.p95.setdefault(key, []).append(ordered[int(0.95 * (len(ordered) - 1))])
+
+    def median(self, key: tuple[str, int, int]) -> float:
+        return statistics.median(self.rates[key])
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+@dataclasses.dataclass
+class CpuMeter:
+    """CPU of the Temporal server, this process and the extra worker processes."""
+
+    server: int
+    others: list[int] = dataclasses.field(default_factory=list)
+
+    def read(self) -> tuple[float, float, float]:
+        return (
+            cpu_seconds(self.server),
+            cpu_seconds(os.getpid()),
+            sum(cpu_seconds(pid) for pid in self.others),
+        )
+
+
+async def wait_for_pollers(client: Client, queue: str, count: int) -> None:
+    """Until ``count`` distinct workers poll ``queue``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        identities = {p.identity for p in await task_queue_pollers(client, queue)}
+        if len(identities) >= count:
+            return
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"fewer than {count} workers poll {queue}")
+
+
+@contextlib.contextmanager
+def worker_processes(target: str, allow: str, data: Path) -> Any:
+    """A second worker process for each engine: ``flov7 worker`` and a baseline worker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOV7_",))}
+    env.update(
+        {
+            "TEMPORAL_HOST": target,
+            "TEMPORAL_TASK_QUEUE": QUEUE,
+            "FLOV7_OUTBOUND_ALLOWLIST": allow,
+            "FLOV7_METRICS_PORT": "0",
+            "FLOV7_DATA_DIR": str(data / "worker2"),
+            "FLOV7_LOG_LEVEL": "WARNING",
+        }
+    )
+    flov7 = Path(sys.executable).parent / "flov7"
+    processes = [
+        subprocess.Popen([str(flov7), "worker"], env=env, stdout=subprocess.DEVNULL),
+        subprocess.Popen(
+            [sys.executable, __file__, "--baseline-worker", target],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def baseline_worker(target: str) -> None:
+    """``--baseline-worker``: the baseline's worker alone, until SIGINT / SIGTERM."""
+    client = await Client.connect(target)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    worker = Worker(
+        client, task_queue=BASELINE_QUEUE, workflows=[BenchThreeSteps], activities=[bench_fetch]
+    )
+    async with worker:
+        await stop.wait()
+    await asyncio.sleep(0.1)  # sdk-python#300
+
+
+def write_profile(profiler: Any, directory: Path, name: str) -> None:
+    """The profile as text and HTML in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.txt").write_text(profiler.output_text(unicode=False, show_all=False))
+    (directory / f"{name}.html").write_text(profiler.output_html())
+
+
+@contextlib.asynccontextmanager
+async def profiled(directory: Path | None, name: str) -> AsyncIterator[None]:
+    """pyinstrument over the block (async-aware), written to ``directory/name``."""
+    if directory is None:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="disabled", interval=0.002)
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        write_profile(profiler, directory, name)
+
+
+async def main(args: argparse.Namespace) -> int:
+    port, ui_port = free_ports(2)
+    data = Path("/tmp") / f"flov7-bench-throughput-{uuid.uuid4().hex[:6]}"
+    figures = Figures()
+    async with (
+        EmbeddedDevServer(
+            data,
+            port=port,
+            ui_port=ui_port,
+            ui=False,
+            in_memory=not args.sqlite,
+            search_attributes=SEARCH_ATTRIBUTES,
+        ) as server,
+        AnsweringServer() as answering,
+    ):
+        workload = default_workload(answering.url, answering.allowlist_entry)
+        temporal = TemporalSettings().model_copy(
+            update={"host": server.target, "task_queue": QUEUE}
+        )
+        settings = settings_with(
+            temporal=temporal,
+            flov7=Flov7Settings.from_values(data_dir=data / "flov7", metrics_port=0),
+            nodes=NodeSettings.from_values(outbound_allowlist=answering.allowlist_entry),
+        )
+        print(
+            f"dev server {'SQLite file' if args.sqlite else 'in memory'} at {server.target}; "
+            f"Flov7 worker slots: {temporal.max_concurrent_workflows} workflow tasks, "
+            f"{temporal.max_concurrent_activities} activities; baseline: SDK defaults",
+            flush=True,
+        )
+        client = await Client.connect(server.target)
+        baseline = Worker(
+            client, task_queue=BASELINE_QUEUE, workflows=[BenchThreeSteps], activities=[bench_fetch]
+        )
+        async with (
+            Database.open(settings.flov7.resolved_database_url) as database,
+            open_backend(settings, database=database, worker=WorkerChoice.ALWAYS) as backend,
+            serve_api(settings, backend, database) as api_url,
+            httpx.AsyncClient(
+                base_url=api_url, limits=httpx.Limits(max_connections=200), timeout=90
+            ) as http,
+            baseline,
+        ):
+            drivers: dict[str, RunDriver] = {
+                "baseline": BaselineDriver(client, f"{answering.url}/item"),
+                "flov7-client": ClientDriver(RunService(backend), workload, timeout_seconds=120),
+                "flov7-api": ApiDriver(http, workload, timeout_seconds=120),
+            }
+            for workers in args.workers:
+                with contextlib.ExitStack() as stack:
+                    assert server.pid is not None
+                    meter = CpuMeter(server.pid)
+                    if workers == 2:
+                        extra = stack.enter_context(
+                            worker_processes(server.target, answering.allowlist_entry, data)
+                        )
+                        meter.others = [process.pid for process in extra]
+                    await wait_for_pollers(client, QUEUE, workers)
+                    await wait_for_pollers(client, BASELINE_QUEUE, workers)
+                    for round_ in range(args.rounds):
+                        for concurrency in args.concurrency:
+                            runs = args.runs_per_slot * concurrency
+                            # Rotate the order each round: no scenario always goes first.
+                            names = list(drivers)
+                            shift = round_ % len(names)
+                            for name in names[shift:] + names[:shift]:
+                                await run_batch(drivers[name], concurrency, concurrency)
+                                label = f"{name}-w{workers}-c{concurrency}-r{round_}"
+                                profile = args.profile if name != "baseline" else None
+                                before = meter.read()
+                                async with profiled(profile, label):
+                                    result = await run_batch(drivers[name], runs, concurrency)
+                                spent = [
+                                    (b - a) * 1000 / runs
+                                    for a, b in zip(before, meter.read(), strict=True)
+                                ]
+                                figures.add((name, workers, concurrency), result)
+                                print(
+                                    f"  workers {workers}  c={concurrency:3d}  round {round_}  "
+                                    f"{name:13s} {result.throughput:6.2f} runs/s  "
+                                    f"{len(result.samples)} runs, {len(result.failed)} failed; "
+                                    f"CPU ms/run: server {spent[0]:5.1f}, this process "
+                                    f"{spent[1]:5.1f}, worker procs {spent[2]:5.1f}",
+                                    flush=True,
+                                )
+    print()
+    print(
+        f"{'scenario':13s} {'workers':>7s} {'C':>4s} {'runs/s':>8s} {'p95 s':>7s} "
+        f"{'ratio':>6s} {'target':>7s} failures"
+    )
+    missed = 0
+    for workers in args.workers:
+        for concurrency in args.concurrency:
+            ceiling = figures.median(("baseline", workers, concurrency))
+            for name in ("baseline", "flov7-client", "flov7-api"):
+                key = (name, workers, concurrency)
+                rate = figures.median(key)
+                ratio = rate / ceiling
+                target = TARGETS.get(name)
+                verdict = ""
+                if target is not None:
+                    ok = ratio >= target and figures.failures[key] == 0
+                    missed += not ok
+                    verdict = f">= {target:.1f} {'ok' if ok else 'MISSED'}"
+                print(
+                    f"{name:13s} {workers:7d} {concurrency:4d} {rate:8.2f} "
+                    f"{statistics.median(figures.p95[key]):7.2f} {ratio:6.2f}x "
+                    f"{verdict:>10s} {figures.failures[key]}"
+                )
+    print(
+        f"\n(runs/s: median over {args.rounds} rounds; ratio: against the baseline "
+        "at the same workers and concurrency)"
+    )
+    await asyncio.sleep(0.1)  # sdk-python#300: let the Rust threads settle before exit
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--runs-per-slot", type=int, default=6, help="runs = this x C")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    parser.add_argument("--sqlite", action="store_true", help="the dev server on a SQLite file")
+    parser.add_argument("--profile", type=Path, help="write pyinstrument reports there")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--baseline-worker", metavar="TARGET", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.baseline_worker:
+        sys.exit(asyncio.run(baseline_worker(arguments.baseline_worker)))
+    sys.exit(asyncio.run(main(arguments)))
