@@ -85,7 +85,6 @@ from flov7.temporal.names import (
     EXECUTION_WORKFLOW,
     STATUS_QUERY,
 )
-from flov7.temporal.schedules import TemporalSchedules
 from flov7.temporal.search_attributes import (
     SEARCH_ATTRIBUTES,
     STATUS,
@@ -98,6 +97,7 @@ from flov7.temporal.search_attributes import (
 if TYPE_CHECKING:
     from flov7.config import Settings
     from flov7.temporal.devserver import EmbeddedDevServer
+    from flov7.temporal.schedules import TemporalSchedules
 
 log = logging.getLogger(__name__)
 
@@ -519,6 +519,10 @@ class TemporalBackend:
 
     async def schedules(self) -> TemporalSchedules:
         """Flov7 schedules on this engine: Temporal Schedules (docs/triggers.md)."""
+        # Imported here: schedules bring croniter and the store (SQLAlchemy), which
+        # `flov7 run` and a worker never need.
+        from flov7.temporal.schedules import TemporalSchedules
+
         return TemporalSchedules(
             await self.client(),
             self.settings,
