@@ -20,9 +20,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
-
 from flov7 import __version__
 from flov7.cli_load_test import add_load_test_parser, load_test
 from flov7.cli_triggers import (
@@ -31,8 +28,6 @@ from flov7.cli_triggers import (
     manage_schedules,
     send_event,
 )
-from flov7.config import Settings, get_settings
-from flov7.engine.validate import validate_workflow
 from flov7.errors import (
     ConfigError,
     EngineUnavailableError,
@@ -42,7 +37,10 @@ from flov7.errors import (
     TemporalConnectionError,
 )
 
+# The settings, the validator (every node type) and Temporal's SDK are imported by the
+# commands that use them, not here: `flov7 --help` and a usage error need none of them.
 if TYPE_CHECKING:
+    from flov7.config import Settings
     from flov7.observability.metrics import MetricsServer
     from flov7.runs.contract import ExecutionBackend
 
@@ -221,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the ``flov7`` console script."""
     args = build_parser().parse_args(argv)
+    from flov7.config import get_settings
+
     try:
         settings = get_settings()
     except ConfigError as exc:
@@ -265,6 +265,9 @@ def _log_level(args: argparse.Namespace, settings: Settings) -> str:
 
 
 async def _guarded(coroutine: Any) -> int:
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+    from temporalio.service import RPCError, RPCStatusCode
+
     try:
         code = int(await coroutine)
     except (TemporalConnectionError, NoWorkerError, EngineUnavailableError) as exc:
@@ -317,6 +320,8 @@ def _load_document(path: Path) -> dict[str, Any]:
 
 
 async def _validate(args: argparse.Namespace, settings: Settings | None) -> int:
+    from flov7.engine.validate import validate_workflow
+
     report = validate_workflow(_load_document(args.file))
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
@@ -346,6 +351,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     engine the settings pick (the same path as a run started through the API)."""
     from flov7.backends import WorkerChoice, open_backend
     from flov7.cli_progress import ProgressPrinter
+    from flov7.engine.validate import validate_workflow
     from flov7.runs.service import RunService
 
     document = _load_document(args.file)
@@ -370,10 +376,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     progress = ProgressPrinter(sys.stderr, enabled=not args.quiet)
     async with open_backend(settings, worker=worker) as backend:
         info = backend.describe()
-        if info.engine == "temporal":
-            workers = await _live_workers(backend)
-            if not info.worker_running:
-                progress.handed_to(workers)
+        if info.engine == "temporal" and not info.worker_running:
+            # Only a run handed to another process needs a live worker first. This
+            # process's own worker takes the run whenever its pollers register: waiting
+            # to see them cost up to half a second of every cold `flov7 run`.
+            progress.handed_to(await _live_workers(backend))
         service = RunService(backend)
         started = await service.start(
             document, run_input=run_input, execution_id=args.execution_id, via="cli"

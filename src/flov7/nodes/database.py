@@ -1,4 +1,12 @@
-"""``database``: SQL on a configured connection (activity)."""
+"""``database``: SQL on a configured connection (activity).
+
+SQLAlchemy and sqlglot (:mod:`flov7.nodes.sql`) are imported when a database node first
+runs, not with this module: the node registry imports every node type, so a workflow
+without a database node (and ``flov7 run``, ``flov7 validate``, a worker that never runs
+one) would otherwise load the whole database stack (about half a second here). The
+import happens in :meth:`DatabaseNode.execute`, which is activity code: never inside
+Temporal's workflow sandbox, which would import it again for every run.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,6 @@ from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeConfig, NodeKind, NodeType
 from flov7.nodes.outputs import closed_object
 from flov7.nodes.resources import require_resources
-from flov7.nodes.sql import DatabaseRegistry, run_operation, translate_error
-from flov7.nodes.sql.errors import hide_parameters, parameter_texts
 from flov7.spec import Execution
 
 REGISTRY_KEY = "databases"
@@ -105,6 +111,11 @@ class DatabaseNode(NodeType):
     async def execute(self, config: NodeConfig, context: ActivityContext) -> Any:
         """Run the operation in one transaction; see :mod:`flov7.nodes.sql.operations`."""
         assert isinstance(config, DatabaseConfig)
+        # Activity code (not sandboxed): the database stack loads at the first database
+        # node, see the module docstring.
+        from flov7.nodes.sql import DatabaseRegistry, run_operation, translate_error
+        from flov7.nodes.sql.errors import hide_parameters, parameter_texts
+
         resources = require_resources(context, self.name)
         with resources.redacting_errors():
             registry = resources.shared(REGISTRY_KEY, DatabaseRegistry)

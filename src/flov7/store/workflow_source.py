@@ -3,16 +3,23 @@
 ``workflow`` nodes run stored workflows: the runtime resolves the document here, by id
 and version, when the node starts (on Temporal inside an activity, so workflow code
 never touches the database).
+
+Every Temporal worker holds a :class:`StoreWorkflowSource`, most never resolve a
+workflow: SQLAlchemy and the store's models are imported when the first one is (activity
+code), not with this module, so a worker or ``flov7 run`` without ``workflow`` nodes
+never loads the database stack.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flov7.engine.sub_workflow import WorkflowNotFound
-from flov7.store.database import Database
-from flov7.store.repository import Repository, WorkflowNotFoundError
+
+if TYPE_CHECKING:
+    from flov7.store.database import Database
+    from flov7.store.repository import Repository
 
 __all__ = ["RepositoryWorkflowSource", "StoreWorkflowSource"]
 
@@ -25,6 +32,8 @@ class RepositoryWorkflowSource:
 
     async def document(self, workflow_id: str, version: int | None) -> tuple[int, dict[str, Any]]:
         """``(version, document)``; :class:`WorkflowNotFound` for an unknown id or version."""
+        from flov7.store.repository import WorkflowNotFoundError
+
         try:
             if version is None:
                 stored = await self.repository.get_workflow(workflow_id)
@@ -51,6 +60,10 @@ class StoreWorkflowSource:
 
     async def document(self, workflow_id: str, version: int | None) -> tuple[int, dict[str, Any]]:
         """See :meth:`RepositoryWorkflowSource.document`."""
+        # Imported at the first resolution (see the module docstring).
+        from flov7.store.database import Database
+        from flov7.store.repository import Repository
+
         async with self._lock:
             if self._database is None:
                 self._database = await Database.connect(self.url)

@@ -85,7 +85,6 @@ from flov7.temporal.names import (
     EXECUTION_WORKFLOW,
     STATUS_QUERY,
 )
-from flov7.temporal.schedules import TemporalSchedules
 from flov7.temporal.search_attributes import (
     SEARCH_ATTRIBUTES,
     STATUS,
@@ -98,8 +97,12 @@ from flov7.temporal.search_attributes import (
 if TYPE_CHECKING:
     from flov7.config import Settings
     from flov7.temporal.devserver import EmbeddedDevServer
+    from flov7.temporal.schedules import TemporalSchedules
 
 log = logging.getLogger(__name__)
+
+_Outcome = Any
+"""What ``WorkflowHandle.result()`` gave: the result, or the ``WorkflowFailureError``."""
 
 RESULT_QUERY = "get_result"
 """The workflow's query for its result document so far (see WorkflowExecution)."""
@@ -337,15 +340,22 @@ class TemporalBackend:
         """See :meth:`~flov7.runs.contract.ExecutionBackend.wait`."""
         client = await self.client()
         handle = client.get_workflow_handle(execution_id)
+        outcome: _Outcome
         with _translated(execution_id, self.target):
-            await self._describe(handle)
+            # Every RPC here costs the Temporal server CPU, the bottleneck under load
+            # (``?wait=true``, ``flov7 run``): wait first (an unknown id is NOT_FOUND at
+            # once), then one describe, and the outcome already in hand is not fetched
+            # a second time. This was describe, wait, describe, result.
             try:
-                await asyncio.wait_for(handle.result(), wait_seconds)
+                outcome = await asyncio.wait_for(handle.result(), wait_seconds)
             except TimeoutError:
+                await self._describe(handle)  # not a Flov7 run: 404 rather than None
                 return None
-            except WorkflowFailureError:
-                pass  # closed: status() reads the outcome
-        return await self.status(execution_id)
+            except WorkflowFailureError as exc:
+                outcome = exc
+            description = await self._describe(handle)
+            status, _ = await self._status_and_states(handle, description, outcome)
+            return status
 
     async def cancel(self, execution_id: str, reason: str | None = None) -> None:
         """Send ``cancel_workflow``; 409-style error when the run is closed."""
@@ -519,6 +529,10 @@ class TemporalBackend:
 
     async def schedules(self) -> TemporalSchedules:
         """Flov7 schedules on this engine: Temporal Schedules (docs/triggers.md)."""
+        # Imported here: schedules bring croniter and the store (SQLAlchemy), which
+        # `flov7 run` and a worker never need.
+        from flov7.temporal.schedules import TemporalSchedules
+
         return TemporalSchedules(
             await self.client(),
             self.settings,
@@ -567,9 +581,15 @@ class TemporalBackend:
         return status
 
     async def _status_and_states(
-        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+        self,
+        handle: WorkflowHandle[Any, Any],
+        description: WorkflowExecutionDescription,
+        outcome: _Outcome | None = None,
     ) -> tuple[RunStatus, dict[str, dict[str, Any]]]:
-        """The run's status, and its node states with outputs (for the timeline)."""
+        """The run's status, and its node states with outputs (for the timeline).
+
+        ``outcome``: what ``handle.result()`` returned or raised, when the caller already
+        waited for it (a closed run's outcome is then not fetched again)."""
         labels = await _labels(description)
         answer = RunStatus(
             execution_id=description.id,
@@ -595,7 +615,7 @@ class TemporalBackend:
             answer.status = "running"
             answer.reason = await self._workflow_task_failure(handle, description)
             return answer, dict(report.get("nodes") or {})
-        result, error = await self._closed_outcome(handle, description)
+        result, error = await self._closed_outcome(handle, description, outcome)
         if result is not None:
             answer.show_result(result)
             if description.status not in (None, WorkflowExecutionStatus.COMPLETED):
@@ -620,11 +640,21 @@ class TemporalBackend:
         return answer, states
 
     async def _closed_outcome(
-        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+        self,
+        handle: WorkflowHandle[Any, Any],
+        description: WorkflowExecutionDescription,
+        outcome: _Outcome | None = None,
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        """The result document of a closed run (None without one), and its error."""
+        """The result document of a closed run (None without one), and its error.
+
+        ``outcome``: the run's ``handle.result()`` (value or failure) if already read."""
         try:
-            result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
+            if outcome is None:
+                result = await handle.result(rpc_timeout=_RPC_TIMEOUT)
+            elif isinstance(outcome, WorkflowFailureError):
+                raise outcome
+            else:
+                result = outcome
         except WorkflowFailureError as exc:
             document = result_from_failure(exc)
             # A Canceled run's document is in its get_result query, which a worker must
