@@ -96,8 +96,6 @@ LOCAL_RETRY_THRESHOLD_SECONDS = 5.0
 """A local activity's retry backoff up to this long sleeps in the worker; a longer one is
 a durable timer (Temporal's ``local_retry_threshold``)."""
 
-"""``workflow.patched`` id of continue-as-new (see TemporalNodeRunner)."""
-
 
 T = TypeVar("T")
 
@@ -116,7 +114,7 @@ class TemporalNodeRunner:
     def __init__(self, mailbox: EventMailbox | None = None) -> None:
         self.mailbox = mailbox or EventMailbox()
         # Local activities of the current workflow task (see LOCAL_ACTIVITIES_PER_TASK).
-        self._task_time = -1
+        self._task = -1
         self._local_in_task = 0
         self._local_running = 0
         self._ending_task: asyncio.Future[None] | None = None
@@ -127,8 +125,8 @@ class TemporalNodeRunner:
             # The history's length only changes when a workflow task completes (and is
             # replayed as it was): it names the current task.
             task = workflow.info().get_current_history_length()
-            if task != self._task_time:  # A new workflow task: a fresh budget.
-                self._task_time, self._local_in_task = task, 0
+            if task != self._task:  # A new workflow task: a fresh budget.
+                self._task, self._local_in_task = task, 0
             if self._local_in_task < LOCAL_ACTIVITIES_PER_TASK:
                 self._local_in_task += 1
                 return
