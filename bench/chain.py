@@ -5,11 +5,14 @@ Reproduce with::
     .venv/bin/python bench/chain.py               # 15 interleaved rounds, medians, ratios
     .venv/bin/python bench/chain.py --runs 30
     .venv/bin/python bench/chain.py --only api    # the api_call chains only
+    .venv/bin/python bench/chain.py --stock       # the stock dev server (no tuning flag)
 
 Everything runs in this process against one embedded dev server (in memory, started
-with the same flags as Flov7's embedded server), with one Flov7 worker (default settings)
-and one worker hosting the hand-written workflows. Scenarios run interleaved (one run of
-each per round, in a rotating order), so that drift on a noisy machine hits all alike.
+with the same flags as Flov7's embedded server, or with ``--stock`` without its
+``transferProcessorMaxPollRPS`` tuning, as a stock ``temporal server start-dev``), with
+one Flov7 worker (default settings) and one worker hosting the hand-written workflows.
+Scenarios run interleaved (one run of each per round, in a rotating order), so that
+drift on a noisy machine hits all alike.
 
 Pure chains:
 
@@ -57,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
 
     from flov7.config import NodeSettings, TemporalSettings, settings_with
     from flov7.nodes.resources import node_resources
+    from flov7.temporal import devserver
     from flov7.temporal.devserver import EmbeddedDevServer, free_ports
     from flov7.temporal.executions import start_execution
     from flov7.temporal.worker import create_worker
@@ -262,8 +266,11 @@ def print_ratios(medians: dict[str, float], ratios: list[tuple[str, str, str]]) 
 
 
 @contextlib.asynccontextmanager
-async def embedded_server() -> AsyncIterator[Client]:
-    """The dev server (in memory, Flov7's flags) and a client of it."""
+async def embedded_server(*, stock: bool = False) -> AsyncIterator[Client]:
+    """The dev server (in memory, Flov7's flags; ``stock``: none) and a client of it."""
+    if stock:
+        # Bench only: drop the embedded server's dynamic-config tuning (a private tuple).
+        devserver._DYNAMIC_CONFIG = ()
     port, ui_port = free_ports(2)
     data = Path("/tmp") / f"flov7-bench-{uuid.uuid4().hex[:6]}"
     async with EmbeddedDevServer(
@@ -297,10 +304,11 @@ def flov7_run(client: Client, settings: TemporalSettings, document: dict[str, An
     return once
 
 
-async def main(runs: int, only: str) -> None:
+async def main(runs: int, only: str, stock: bool) -> None:
     settings = TemporalSettings(task_queue=QUEUE)
+    print(f"dev server: {'stock' if stock else 'Flov7 embedded flags'}; {runs} rounds\n")
     async with (
-        embedded_server() as client,
+        embedded_server(stock=stock) as client,
         node_resources(LOOPBACK) as resources,
         httpx.AsyncClient() as http_client,
     ):
@@ -379,5 +387,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", choices=["all", "pure", "api"], default="all")
+    parser.add_argument("--stock", action="store_true", help="stock dev server flags")
     arguments = parser.parse_args()
-    sys.exit(asyncio.run(main(arguments.runs, arguments.only)))
+    sys.exit(asyncio.run(main(arguments.runs, arguments.only, arguments.stock)))

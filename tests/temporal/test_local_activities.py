@@ -38,6 +38,7 @@ from flov7.temporal.executions import start_execution
 from flov7.temporal.history import build_timeline
 from flov7.temporal.names import CANCEL_OWN_RUN_ACTIVITY
 from flov7.temporal.worker import create_worker
+from flov7.temporal.workflows import LOCAL_ACTIVITIES_PER_TASK, TASK_END_SUMMARY
 from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
 from support.results import result_document
@@ -409,3 +410,32 @@ async def test_a_local_activity_interrupted_by_kill_9_runs_again_on_another_work
     events = await events_of(handle)
     assert how_it_ran(events, temporal_client) == {"fetch": "local"}
     assert any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT for e in events)
+
+
+async def test_a_wide_fan_out_is_recorded_in_batches_and_each_call_runs_once(
+    temporal_client: Client, flov7_worker: TemporalSettings, http: TestHttpServer
+) -> None:
+    """More local activities than one workflow task may start: the runner ends the task
+    between batches (a timer), so no task stays open long enough to time out and re-run
+    its local activities; the timeline does not show those timers."""
+    key = uuid.uuid4().hex
+    width = LOCAL_ACTIVITIES_PER_TASK + 20
+    nodes = [call(f"n{i}", http.url_for(f"/echo?k={key}&i={i}")) for i in range(width)]
+    handle = await start(temporal_client, flov7_worker, doc(*nodes))
+    result = await result_document(handle)
+    assert result["status"] == "completed"
+    calls = [r for r in http.requests if f"k={key}" in r.target]
+    assert len(calls) == width  # each node called exactly once
+    events = await events_of(handle)
+    decode = temporal_client.data_converter.payload_converter.from_payload
+    task_ends = [
+        e
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        and decode(e.user_metadata.summary) == TASK_END_SUMMARY
+    ]
+    assert task_ends
+    assert set(how_it_ran(events, temporal_client).values()) == {"local"}
+    timeline = timeline_of(events, temporal_client, result)
+    assert not [e for e in timeline.entries if e["event"].startswith("timer")]
+    assert all(timeline.nodes[f"n{i}"]["status"] == "completed" for i in range(width))

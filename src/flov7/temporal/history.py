@@ -75,6 +75,9 @@ PayloadDecoder = Callable[[Payload], Any]
 
 _ACTIVITY_PREFIX = "flov7."
 _LOCAL_ACTIVITY_MARKER = "core_local_activity"
+_TASK_END_SUMMARY = "flov7 local activities recorded"
+"""Summary of the runner's timer that ends a workflow task (workflows.TASK_END_SUMMARY:
+this module is not workflow code and does not import it)."""
 """The marker name Temporal's SDK core gives a resolved local activity."""
 _MAX_CAUSE_DEPTH = 3
 
@@ -185,6 +188,11 @@ class _Builder(TimelineAssembler):
         elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             timer = event.timer_started_event_attributes
             node_id = self._summary(event)
+            if node_id == _TASK_END_SUMMARY:
+                # The runner ending a workflow task after a batch of local activities:
+                # bookkeeping, no node's and not the run's news.
+                self.backoff_timers.add(event.event_id)
+                return
             if node_id is None and self.backoff_pending:
                 # The timer core starts right after a local activity's backoff marker:
                 # the wait before its next attempt, already told by attempt_failed.

@@ -77,11 +77,24 @@ CONTINUE_AS_NEW_PATCH = "flov7-continue-as-new"
 LOCAL_ACTIVITIES_PATCH = "flov7-local-activities"
 """``workflow.patched`` id of I/O nodes run as local activities (engine/execution.py)."""
 
+LOCAL_ACTIVITIES_PER_TASK = 100
+"""Local activities one workflow task may start before the runner lets it end.
+
+A workflow task stays open while local activities run, and their results are only
+recorded (as markers) when it completes. A wide fan-out of quick local activities
+(a ``for_each`` over 1,000 items) would keep one task open for many seconds, past the
+SDK's workflow-task heartbeat, and on a busy machine past the task timeout: the task
+then times out and every local activity it ran runs again (measured here: 3,000 calls
+for 1,000 items). So after this many, new ones wait until those in flight have finished
+and a 1 ms timer ends the task (:data:`TASK_END_SUMMARY`), which records them. Counted
+per workflow task (the history's length names it), so replays take the same path."""
+
+TASK_END_SUMMARY = "flov7 local activities recorded"
+"""Summary of the timer that ends a workflow task after a batch of local activities."""
+
 LOCAL_RETRY_THRESHOLD_SECONDS = 5.0
 """A local activity's retry backoff up to this long sleeps in the worker; a longer one is
 a durable timer (Temporal's ``local_retry_threshold``)."""
-
-"""``workflow.patched`` id of continue-as-new (see TemporalNodeRunner)."""
 
 
 T = TypeVar("T")
@@ -100,6 +113,32 @@ class TemporalNodeRunner:
 
     def __init__(self, mailbox: EventMailbox | None = None) -> None:
         self.mailbox = mailbox or EventMailbox()
+        # Local activities of the current workflow task (see LOCAL_ACTIVITIES_PER_TASK).
+        self._task = -1
+        self._local_in_task = 0
+        self._local_running = 0
+        self._ending_task: asyncio.Future[None] | None = None
+
+    async def _room_for_local_activity(self) -> None:
+        """Return once this workflow task may start one more local activity."""
+        while True:
+            # The history's length only changes when a workflow task completes (and is
+            # replayed as it was): it names the current task.
+            task = workflow.info().get_current_history_length()
+            if task != self._task:  # A new workflow task: a fresh budget.
+                self._task, self._local_in_task = task, 0
+            if self._local_in_task < LOCAL_ACTIVITIES_PER_TASK:
+                self._local_in_task += 1
+                return
+            if self._ending_task is None or self._ending_task.done():
+                self._ending_task = asyncio.ensure_future(self._end_task())
+            # Shielded: one node cancelled while waiting must not cancel the others' wait.
+            await asyncio.shield(self._ending_task)
+
+    async def _end_task(self) -> None:
+        await workflow.wait_condition(lambda: self._local_running == 0)
+        # Nothing in flight: awaiting a timer completes the task, recording the markers.
+        await workflow.sleep(timedelta(milliseconds=1), summary=TASK_END_SUMMARY)
 
     def now(self) -> str:
         return workflow.now().isoformat()
@@ -185,6 +224,9 @@ class TemporalNodeRunner:
         # activity: their replays must too. patched() is only asked for nodes the rule
         # makes local, so a run without any records no marker.
         local = policy.execution == Execution.LOCAL and workflow.patched(LOCAL_ACTIVITIES_PATCH)
+        if local:
+            await self._room_for_local_activity()
+            self._local_running += 1
         try:
             if local:
                 result = await workflow.execute_local_activity(
@@ -228,6 +270,9 @@ class TemporalNodeRunner:
                 # timed-out one has no heartbeat to name it).
                 worker = self.worker_identity()
             raise NodeFailed(error, attempts, worker=worker) from err
+        finally:
+            if local:
+                self._local_running -= 1
         # Activities recorded before they reported "worker" return none: None.
         return ActivityOutcome(
             output=result["output"],
