@@ -245,3 +245,14 @@ def test_the_load_test_sits_at_the_command_line_level() -> None:
         elif any(n == "flov7.loadtest" or n.startswith("flov7.loadtest.") for n in names):
             importers.append(str(relative))
     assert importers == ["cli_load_test.py"]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_api_that_does_not_answer_is_unavailable(tmp_path: Path) -> None:
+    env = environment(None, tmp_path)
+    command = [*FLOV7, "load-test", "--via", "api", "--api-url", "http://127.0.0.1:1"]
+
+    finished = await run(command, env, tmp_path)
+
+    assert finished.code == 3, finished.stderr
+    assert "http://127.0.0.1:1 cannot be reached" in finished.stderr
