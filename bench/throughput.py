@@ -102,8 +102,11 @@ class Figures:
     rates: dict[tuple[str, int, int], list[float]] = dataclasses.field(default_factory=dict)
     failures: dict[tuple[str, int, int], int] = dataclasses.field(default_factory=dict)
     p95: dict[tuple[str, int, int], list[float]] = dataclasses.field(default_factory=dict)
+    cpu: dict[tuple[str, int, int], list[float]] = dataclasses.field(default_factory=dict)
+    """CPU ms per run, all processes (server, this one, the extra workers)."""
 
-    def add(self, key: tuple[str, int, int], result: BatchResult) -> None:
+    def add(self, key: tuple[str, int, int], result: BatchResult, cpu_ms: float) -> None:
+        self.cpu.setdefault(key, []).append(cpu_ms)
         self.rates.setdefault(key, []).append(result.throughput)
         self.failures[key] = self.failures.get(key, 0) + len(result.failed)
         ordered = sorted(s.end_to_end_seconds for s in result.samples)
@@ -297,7 +300,7 @@ async def main(args: argparse.Namespace) -> int:
                                     (b - a) * 1000 / runs
                                     for a, b in zip(before, meter.read(), strict=True)
                                 ]
-                                figures.add((name, workers, concurrency), result)
+                                figures.add((name, workers, concurrency), result, sum(spent))
                                 print(
                                     f"  workers {workers}  c={concurrency:3d}  round {round_}  "
                                     f"{name:13s} {result.throughput:6.2f} runs/s  "
@@ -309,12 +312,13 @@ async def main(args: argparse.Namespace) -> int:
     print()
     print(
         f"{'scenario':13s} {'workers':>7s} {'C':>4s} {'runs/s':>8s} {'p95 s':>7s} "
-        f"{'ratio':>6s} {'target':>7s} failures"
+        f"{'ratio':>6s} {'target':>10s} {'CPU ms/run':>10s} {'CPU ratio':>9s} failures"
     )
     missed = 0
     for workers in args.workers:
         for concurrency in args.concurrency:
             ceiling = figures.median(("baseline", workers, concurrency))
+            baseline_cpu = statistics.median(figures.cpu[("baseline", workers, concurrency)])
             for name in ("baseline", "flov7-client", "flov7-api"):
                 key = (name, workers, concurrency)
                 rate = figures.median(key)
@@ -325,14 +329,17 @@ async def main(args: argparse.Namespace) -> int:
                     ok = ratio >= target and figures.failures[key] == 0
                     missed += not ok
                     verdict = f">= {target:.1f} {'ok' if ok else 'MISSED'}"
+                cpu = statistics.median(figures.cpu[key])
                 print(
                     f"{name:13s} {workers:7d} {concurrency:4d} {rate:8.2f} "
                     f"{statistics.median(figures.p95[key]):7.2f} {ratio:6.2f}x "
-                    f"{verdict:>10s} {figures.failures[key]}"
+                    f"{verdict:>10s} {cpu:10.1f} {baseline_cpu / cpu:8.2f}x "
+                    f"{figures.failures[key]}"
                 )
     print(
-        f"\n(runs/s: median over {args.rounds} rounds; ratio: against the baseline "
-        "at the same workers and concurrency)"
+        f"\n(runs/s and CPU: medians over {args.rounds} rounds; ratio: against the baseline at "
+        "the same workers and concurrency; CPU ratio: baseline CPU per run / this CPU per "
+        "run, all processes, the throughput ratio to expect when the cores are the limit)"
     )
     await asyncio.sleep(0.1)  # sdk-python#300: let the Rust threads settle before exit
     return 1 if missed and args.strict else 0

@@ -7,6 +7,7 @@ reports are read back with the report's own model. Nothing here asserts on time.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -211,3 +212,47 @@ def test_the_text_report_names_every_figure_and_each_failure() -> None:
         "FAILED run 2 (not started): start_failed: RPCError: unavailable",
     ):
         assert expected in text
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_without_any_worker_the_command_says_so(
+    temporal_server: EmbeddedDevServer, tmp_path: Path
+) -> None:
+    env = environment(temporal_server, tmp_path)  # a fresh task queue: nobody polls it
+    command = [*FLOV7, "load-test", "--workflows", "2", "--worker", "never"]
+
+    finished = await run(command, env, tmp_path)
+
+    assert finished.code == 3, finished.stderr
+    assert "No worker polls task queue" in finished.stderr
+    assert finished.stdout == ""
+
+
+def test_the_load_test_sits_at_the_command_line_level() -> None:
+    """flov7.loadtest composes the layers below it; only the CLI imports it."""
+    source = ROOT / "src" / "flov7"
+    importers = []
+    for path in sorted(source.rglob("*.py")):
+        relative = path.relative_to(source)
+        names = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.append(node.module)
+        if relative.parts[0] == "loadtest":
+            assert not [n for n in names if n.startswith("flov7.cli")], relative
+        elif any(n == "flov7.loadtest" or n.startswith("flov7.loadtest.") for n in names):
+            importers.append(str(relative))
+    assert importers == ["cli_load_test.py"]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_an_api_that_does_not_answer_is_unavailable(tmp_path: Path) -> None:
+    env = environment(None, tmp_path)
+    command = [*FLOV7, "load-test", "--via", "api", "--api-url", "http://127.0.0.1:1"]
+
+    finished = await run(command, env, tmp_path)
+
+    assert finished.code == 3, finished.stderr
+    assert "http://127.0.0.1:1 cannot be reached" in finished.stderr

@@ -3,7 +3,7 @@
 
 The report goes to stdout (text, or one JSON object with ``--json``), progress to stderr.
 Exit 0 when every run completed, 1 when any failed, 2 for a bad option or workflow
-file, 3 when Temporal or a worker cannot be reached.
+file, 3 when Temporal, a worker or the API cannot be reached.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _DESCRIPTION = (
     "runs in this process when none polls the task queue (--worker). With --via api and no "
     "--api-url, the API runs in this process on 127.0.0.1 with the settings' store. Exit 0 "
     "when every run completed, 1 when any failed, 2 for a bad option or file, 3 when "
-    "Temporal or a worker cannot be reached."
+    "Temporal, a worker or the --api-url cannot be reached."
 )
 
 

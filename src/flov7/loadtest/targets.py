@@ -29,7 +29,7 @@ from flov7.api.edge import uvicorn_limits
 from flov7.api.server import bind_socket
 from flov7.backends import WorkerChoice, open_backend
 from flov7.config import Settings
-from flov7.errors import NoWorkerError, TemporalConnectionError
+from flov7.errors import EngineUnavailableError, NoWorkerError, TemporalConnectionError
 from flov7.loadtest.drivers import ApiDriver, ClientDriver, RunDriver
 from flov7.loadtest.memory import peak_rss_bytes
 from flov7.loadtest.options import LoadTestOptions, Via, WorkerPolicy
@@ -113,6 +113,7 @@ async def open_target(
     if options.via == Via.API and options.api_url is not None:
         key = options.api_key or next(iter(settings.flov7.api_key_list), None)
         async with _http_client(options.api_url, key, options.concurrency) as http:
+            await _require_api(http, options.api_url)
             yield Target(
                 ApiDriver(http, workload, timeout_seconds=timeout),
                 "api",
@@ -172,6 +173,18 @@ async def _require_live_worker(backend: ExecutionBackend) -> None:
                 "start one with `flov7 worker`, or use --worker always"
             )
         await asyncio.sleep(0.25)
+
+
+async def _require_api(http: httpx.AsyncClient, url: str) -> None:
+    """EngineUnavailableError unless the API at ``url`` answers its liveness probe."""
+    try:
+        response = await http.get("/health", timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise EngineUnavailableError(f"The Flov7 API at {url} cannot be reached: {exc}") from exc
+    if response.status_code != 200:
+        raise EngineUnavailableError(
+            f"The Flov7 API at {url} answers GET /health with HTTP {response.status_code}"
+        )
 
 
 @contextlib.asynccontextmanager
