@@ -30,6 +30,10 @@ RUN_PATH = (
     "flov7.temporal.worker",
     "flov7.temporal.workflows",
     "flov7.temporal.activities",
+    "flov7.temporal.telemetry",
+    "flov7.observability.metrics",
+    "flov7.observability.logging",
+    "flov7.observability.tracing",
 )
 
 
