@@ -246,6 +246,8 @@ class GraphDriver:
         """The node being started or recorded, named by an internal error."""
         self._history_bytes = 0
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
+        self._large_outputs: dict[str, int] = {}
+        """Upper bounds of the outputs stored by reference (not walked again)."""
         self._workers: dict[str, str | None] = {}
         """Worker that ran each I/O node handed to the runner, until recorded."""
         self.max_steps_per_checkpoint = MAX_STEPS_PER_CHECKPOINT
@@ -301,10 +303,10 @@ class GraphDriver:
             for node_id, state in interpreter.states.items():
                 if state.status == NodeStatus.SKIPPED:
                     self._notify(node_id, NodeEvent.SKIPPED)
-            return fit_result(interpreter.result(), self.limits.result_bytes)
+            return fit_result(interpreter.result(), self.limits.result_bytes, self._large_outputs)
         except Exception as exc:
             self._abort(exc)
-            return fit_result(interpreter.result(), self.limits.result_bytes)
+            return fit_result(interpreter.result(), self.limits.result_bytes, self._large_outputs)
 
     async def _step(self) -> bool:
         """Start what is ready, then record one outcome; False once nothing runs."""
@@ -562,6 +564,7 @@ class GraphDriver:
             # against the same limits already; walking tens of MB again here would hold
             # the workflow task past Temporal's 2 s deadlock detection.
             check = OutputCheck(threshold, check.visits)
+            self._large_outputs[node.id] = self.limits.node_output_bytes
         self._steps_since_checkpoint += check.visits
         if check.error is not None:
             return "failed", {**check.error, "attempts": outcome.attempts}, outcome.attempts

@@ -38,6 +38,7 @@ give the same results.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +107,8 @@ class PayloadLimits:
         return cls(
             node_output_bytes=max_output_bytes,
             activity_input_bytes=max_output_bytes,
-            result_bytes=max_output_bytes,
+            # The result holds the outputs: room for a few of the largest whole.
+            result_bytes=4 * max_output_bytes,
             continuation_bytes=max_output_bytes,
             reference_threshold_bytes=threshold_bytes,
         )
@@ -255,8 +257,16 @@ RESULT_TOO_LARGE = "ResultTooLarge"
 _FIELDS = ("output", "input")
 
 
-def fit_result(result: dict[str, Any], max_bytes: int = MAX_RESULT_BYTES) -> dict[str, Any]:
+def fit_result(
+    result: dict[str, Any],
+    max_bytes: int = MAX_RESULT_BYTES,
+    bounds: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """``result`` itself when it fits in ``max_bytes``, else a smaller copy; never larger.
+
+    ``bounds``: node id -> an upper bound of that node's output size, for outputs too
+    large to walk again in workflow code (a 10 MB walk takes most of the 2 s a workflow
+    task may hold the thread). When the bounds and the rest fit, nothing is walked.
 
     Trimming only ever removes bytes, largest first:
 
@@ -271,6 +281,8 @@ def fit_result(result: dict[str, Any], max_bytes: int = MAX_RESULT_BYTES) -> dic
 
     A trimmed copy says what was done in one summary, ``result_trimmed``.
     """
+    if bounds and _fits_within_bounds(result, max_bytes, bounds):
+        return result
     if json_size(result, max_bytes) <= max_bytes:
         return result
     nodes = {node_id: dict(node) for node_id, node in result["node_results"].items()}
@@ -331,6 +343,20 @@ def fit_result(result: dict[str, Any], max_bytes: int = MAX_RESULT_BYTES) -> dic
         "truncated_outputs": truncated,
         "result_trimmed": _summary(max_bytes, original, elided, dropped),
     }
+
+
+def _fits_within_bounds(result: dict[str, Any], max_bytes: int, bounds: Mapping[str, int]) -> bool:
+    entries = result.get("node_results") or {}
+    bounded = [node_id for node_id in bounds if node_id in entries]
+    rest = {
+        **result,
+        "node_results": {
+            node_id: ({**entry, "output": None} if node_id in bounds else entry)
+            for node_id, entry in entries.items()
+        },
+    }
+    budget = max_bytes - sum(bounds[node_id] for node_id in bounded)
+    return budget > 0 and json_size(rest, budget) <= budget
 
 
 def _summary(max_bytes: int, original: int, elided: int, dropped: int) -> dict[str, Any]:
