@@ -142,6 +142,12 @@ class NodeActivities:
         try:
             config = node_type.parse_config(request.get("config") or {})
             output = await node_type.execute(config, context)
+            # In a thread, while the heartbeats go on: checking tens of MB takes seconds,
+            # and a loop blocked that long misses the heartbeat timeout.
+            limits = self._limits()
+            check = await asyncio.to_thread(
+                check_output, output, context.node_id or None, limits=limits
+            )
         except NodeExecutionError as exc:
             log.warning(
                 "%s: attempt %d failed (%s, %s): %s",
@@ -186,7 +192,6 @@ class NodeActivities:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
-        check = check_output(output, context.node_id or None, limits=self._limits())
         if check.error is not None:
             # Temporal would refuse the result (too large: retried for ever) or its converter
             # would fail on it (not plain JSON): fail the node now, with a reason, instead.
