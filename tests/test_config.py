@@ -18,7 +18,7 @@ from flov7.config import (
     settings_with,
 )
 from flov7.errors import ConfigError
-from flov7.spec import ExecutionDefaults, RetrySpec
+from flov7.spec import ExecutionDefaults, LargePayloads, RetrySpec
 
 # No variable or .env from the developer's shell or checkout leaks in.
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -317,11 +317,17 @@ def test_execution_defaults_come_from_the_variables(monkeypatch: pytest.MonkeyPa
             backoff_coefficient=1.5,
             max_interval_seconds=10,
         ),
+        # The embedded setup has a payload store by default (docs/reliability.md).
+        large_payloads=LargePayloads(threshold_bytes=256 * 1024, max_output_bytes=64 * 1024**2),
     )
 
 
 def test_default_execution_defaults_match_the_spec_defaults() -> None:
-    assert load_settings().temporal.execution_defaults() == ExecutionDefaults()
+    # Apart from the payload store, which a starter stamps only when it has one (the
+    # embedded setup by default; spec default None: Temporal's own limits).
+    stamped = load_settings().temporal.execution_defaults()
+    assert stamped.large_payloads is not None
+    assert stamped.model_copy(update={"large_payloads": None}) == ExecutionDefaults()
 
 
 def test_retry_policies(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,7 +49,7 @@ from flov7.env_settings import EnvSettings
 from flov7.errors import ConfigError
 from flov7.nodes.settings import NodeSettings, describe_node_errors
 from flov7.security.approvals import ApprovalSigner, load_signing_key
-from flov7.spec import ExecutionDefaults, RetrySpec
+from flov7.spec import ExecutionDefaults, LargePayloads, RetrySpec
 
 if TYPE_CHECKING:
     # Only the two policy builders need the SDK, and import it when called: settings
@@ -73,6 +73,7 @@ __all__ = [
     "load_settings",
     "reset_settings_cache",
     "settings_with",
+    "with_default_payload_store",
 ]
 
 
@@ -167,6 +168,30 @@ class TemporalSettings(EnvSettings):
     32-byte AES-256 keys (``flov7 encryption-key`` makes one). The first key encrypts
     every payload this process sends to Temporal, embedded server included; all of
     them decrypt. Unset = payloads in clear."""
+
+    # --- Large payloads by reference (docs/reliability.md) --------------------------------
+    payload_store: Literal["auto", "off"] = Field(
+        default="auto", validation_alias="FLOV7_PAYLOAD_STORE"
+    )
+    """``auto``: payloads over ``FLOV7_PAYLOAD_STORE_THRESHOLD_BYTES`` go to the payload
+    store when there is one (``FLOV7_PAYLOAD_STORE_DIR``, or by default
+    ``<FLOV7_DATA_DIR>/payloads`` with the embedded server); ``off``: every payload stays
+    inline in Temporal's history (node outputs then stop at 1 MB)."""
+    payload_store_dir: Path | None = Field(default=None, validation_alias="FLOV7_PAYLOAD_STORE_DIR")
+    """Directory of the payload store (claim check: large payloads live there, Temporal's
+    history holds a reference). Unset: ``<FLOV7_DATA_DIR>/payloads`` with the embedded
+    server, none with ``TEMPORAL_HOST``. Every process (API, CLI, each worker) must see
+    the same directory: several machines need a shared file system."""
+    payload_store_threshold_bytes: int = Field(
+        default=256 * 1024, validation_alias="FLOV7_PAYLOAD_STORE_THRESHOLD_BYTES"
+    )
+    """Payloads of at least this many bytes (encoded, encrypted when encryption is on)
+    go to the payload store; smaller ones stay in the history."""
+    max_large_output_bytes: int = Field(
+        default=64 * 1024 * 1024, validation_alias="FLOV7_MAX_LARGE_OUTPUT_BYTES"
+    )
+    """Largest node output (and activity input, and result document) when a payload store
+    is on; a node over it fails with ``OutputTooLarge``. Without a store: 1 MB."""
 
     # --- Worker -----------------------------------------------------------------------
     start_worker: bool = Field(default=True, validation_alias="START_TEMPORAL_WORKER")
@@ -284,6 +309,40 @@ class TemporalSettings(EnvSettings):
             raise ValueError(f"{_env_name(cls, info.field_name)}: no such file: '{value}'")
         return value
 
+    @field_validator("payload_store_dir", mode="before")
+    @classmethod
+    def _blank_dir_is_unset(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("payload_store_dir")
+    @classmethod
+    def _absolute_dir(cls, value: Path | None) -> Path | None:
+        # Absolute from the start, like FLOV7_DATA_DIR: the API, the CLI and the worker
+        # must all mean the same directory whatever their working directory.
+        return None if value is None else value.expanduser().resolve()
+
+    @field_validator("payload_store_threshold_bytes")
+    @classmethod
+    def _threshold(cls, value: int) -> int:
+        # Under 1 KiB every small payload would pay a file round trip; over 1 MB a
+        # payload under the threshold could pass Temporal's 2 MB once encoded.
+        if not 1024 <= value <= 1_000_000:
+            raise ValueError(
+                f"FLOV7_PAYLOAD_STORE_THRESHOLD_BYTES must be between 1024 and 1000000, got {value}"
+            )
+        return value
+
+    @field_validator("max_large_output_bytes")
+    @classmethod
+    def _large_output(cls, value: int) -> int:
+        # A node output is held whole in the worker's memory (and the workflow's): a
+        # ceiling of 1 GiB keeps a typo from promising what no worker can hold.
+        if not 1_000_000 <= value <= 1024**3:
+            raise ValueError(
+                f"FLOV7_MAX_LARGE_OUTPUT_BYTES must be between 1000000 and 1073741824, got {value}"
+            )
+        return value
+
     @field_validator("encryption_keys")
     @classmethod
     def _encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
@@ -311,6 +370,24 @@ class TemporalSettings(EnvSettings):
         from flov7.security.encryption import KeyRing
 
         return KeyRing.parse(self.encryption_keys.get_secret_value())
+
+    @property
+    def payload_store_path(self) -> Path | None:
+        """The payload store's directory, or None when every payload stays inline."""
+        if self.payload_store == "off":
+            return None
+        return self.payload_store_dir
+
+    @property
+    def large_payloads(self) -> LargePayloads | None:
+        """What runs started with these settings stamp into their defaults: the store's
+        threshold and the larger output limit, or None without a store."""
+        if self.payload_store_path is None:
+            return None
+        return LargePayloads(
+            threshold_bytes=self.payload_store_threshold_bytes,
+            max_output_bytes=self.max_large_output_bytes,
+        )
 
     @property
     def uses_embedded_server(self) -> bool:
@@ -371,6 +448,7 @@ class TemporalSettings(EnvSettings):
                 backoff_coefficient=self.workflow_backoff_coefficient,
                 max_interval_seconds=self.max_retry_interval_seconds,
             ),
+            large_payloads=self.large_payloads,
         )
 
     def workflow_retry_policy(self) -> RetryPolicy:
@@ -435,8 +513,11 @@ class Flov7Settings(EnvSettings):
     """The service's store: ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``
     (``sqlite://`` / ``postgresql://`` get the async driver). Unset: a SQLite file
     ``flov7.db`` in the data directory. A secret, since URLs carry passwords."""
-    max_request_bytes: int = Field(default=1024 * 1024, validation_alias="FLOV7_MAX_REQUEST_BYTES")
-    """Largest request body the API accepts (larger ones get 413)."""
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024, validation_alias="FLOV7_MAX_REQUEST_BYTES"
+    )
+    """Largest request body the API accepts (larger ones get 413). The default, 4 MiB,
+    takes a workflow document of about 5,000 nodes (Temporal runs far larger ones)."""
     worker_liveness_seconds: float = Field(
         default=75.0, gt=0, validation_alias="FLOV7_WORKER_LIVENESS_SECONDS"
     )
@@ -658,7 +739,25 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
     assert isinstance(temporal, TemporalSettings)
     assert isinstance(flov7, Flov7Settings)
     assert nodes is not None
-    return Settings(temporal=temporal, flov7=flov7, nodes=nodes)
+    return Settings(temporal=with_default_payload_store(temporal, flov7), flov7=flov7, nodes=nodes)
+
+
+def with_default_payload_store(
+    temporal: TemporalSettings, flov7: Flov7Settings
+) -> TemporalSettings:
+    """``temporal`` with the embedded setup's payload store, ``<FLOV7_DATA_DIR>/payloads``,
+    when ``FLOV7_PAYLOAD_STORE_DIR`` is unset and the store is not ``off``.
+
+    Only for the embedded server: with ``TEMPORAL_HOST`` the workers may be on other
+    machines, where a directory of this one's would not be there, so a cluster gets a
+    store only when ``FLOV7_PAYLOAD_STORE_DIR`` names a shared one. Applied by
+    :func:`load_settings`; groups built in code keep exactly what they were given.
+    """
+    if temporal.payload_store == "off" or temporal.payload_store_dir is not None:
+        return temporal
+    if not temporal.uses_embedded_server:
+        return temporal
+    return temporal.model_copy(update={"payload_store_dir": flov7.data_dir / "payloads"})
 
 
 def _describe(cls: type[BaseSettings], exc: ValidationError) -> list[str]:

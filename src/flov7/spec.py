@@ -59,6 +59,17 @@ class RetrySpec(BaseModel):
     max_interval_seconds: float | None = Field(default=None, gt=0, le=86400)
 
 
+class LargePayloads(BaseModel):
+    """How the starter's payload store keeps large payloads out of Temporal's history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold_bytes: int = Field(gt=0)
+    """Payloads of at least this many bytes are stored by reference."""
+    max_output_bytes: int = Field(gt=0)
+    """Largest node output (and activity input, and result) a run accepts."""
+
+
 class ExecutionDefaults(BaseModel):
     """Defaults a starter stamps into the document (from ``TEMPORAL_*`` settings).
 
@@ -93,6 +104,11 @@ class ExecutionDefaults(BaseModel):
     Set by the starter, which knows whether the cluster has the Flov7 search attributes
     registered: upserting one that is not registered would fail every workflow task.
     """
+    large_payloads: LargePayloads | None = None
+    """Set by a starter whose payloads over a threshold go to a payload store
+    (``FLOV7_PAYLOAD_STORE_DIR``): node outputs may then be as large as
+    ``FLOV7_MAX_LARGE_OUTPUT_BYTES`` (see :class:`flov7.engine.payloads.PayloadLimits`).
+    None (and every run recorded before it existed): Temporal's own limits."""
 
 
 class NodeSpec(BaseModel):

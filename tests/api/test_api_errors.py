@@ -56,7 +56,7 @@ async def test_validation_errors_name_the_field_without_echoing_input(
 
 
 async def test_body_over_the_limit_is_413(api: httpx.AsyncClient) -> None:
-    big = {"workflow_data": {"nodes": [], "padding": "x" * (1024 * 1024)}}
+    big = {"workflow_data": {"nodes": [], "padding": "x" * (4 * 1024 * 1024)}}
     response = await api.post(f"{API}/workflow/validate", json=big)
     error = assert_error_shape(response, 413, "payload_too_large")
     assert "FLOV7_MAX_REQUEST_BYTES" in error["message"]
@@ -67,7 +67,7 @@ async def test_streamed_body_over_the_limit_is_413(api: httpx.AsyncClient) -> No
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"workflow_data": {"padding": "'
-        for _ in range(20):
+        for _ in range(70):  # 70 x 64 KiB: over the 4 MiB default
             yield b"y" * 65536
         yield b'"}}'
 

@@ -16,7 +16,7 @@ def test_defaults(clean_env: Path) -> None:
     assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8002)
     assert settings.api_key_list == []
     assert settings.allow_unauthenticated is False
-    assert settings.max_request_bytes == 1024 * 1024
+    assert settings.max_request_bytes == 4 * 1024 * 1024
     assert settings.resolved_database_url == (
         f"sqlite+aiosqlite:///{(clean_env / '.flov7' / 'flov7.db').resolve()}"
     )

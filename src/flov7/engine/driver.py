@@ -23,8 +23,8 @@ from flov7.engine.expressions import StepMeter, render_value, step_meter
 from flov7.engine.interpreter import Interpreter, NodeStatus, RunStatus
 from flov7.engine.observer import NodeEvent, NodeReport, RunObserver, seconds_between
 from flov7.engine.payloads import (
-    MAX_ACTIVITY_INPUT_BYTES,
-    MAX_HISTORY_BYTES,
+    OutputCheck,
+    PayloadLimits,
     check_output,
     fit_result,
     json_size,
@@ -40,12 +40,6 @@ workflow task; Temporal fails a task that holds the thread for 2 s (deadlock det
 so after this much work the driver awaits ``runner.checkpoint()`` (a 1 ms durable timer
 on Temporal, which ends the task) before going on. Counted in steps, not time, so that
 replays take the same path."""
-
-
-MAX_CONTINUATION_BYTES = 1_500_000
-"""Largest state (finished nodes and their outputs, as JSON) a run carries into the next
-run of its chain when it continues as new: the workflow input is one payload, and
-Temporal refuses payloads over 2 MB."""
 
 
 @dataclass(frozen=True)
@@ -253,8 +247,12 @@ class GraphDriver:
         input_data: dict[str, Any],
         defaults: ExecutionDefaults,
         observer: RunObserver | None = None,
+        limits: PayloadLimits | None = None,
     ) -> None:
-        """``observer``: told of every node event (logs, metrics; see observer.py)."""
+        """``observer``: told of every node event (logs, metrics; see observer.py);
+        ``limits``: payload sizes (default: what ``defaults`` were stamped with)."""
+        self.limits = limits or PayloadLimits.for_defaults(defaults)
+        """Size limits of outputs, inputs, the result and the history (payloads.py)."""
         self.interpreter = interpreter
         self.observer = observer
         self.runner = runner
@@ -269,6 +267,8 @@ class GraphDriver:
         """The node being started or recorded, named by an internal error."""
         self._history_bytes = 0
         """Activity inputs and outputs sent through Temporal so far (see payloads.py)."""
+        self._large_outputs: dict[str, int] = {}
+        """Upper bounds of the outputs stored by reference (not walked again)."""
         self._workers: dict[str, str | None] = {}
         """Worker that ran each I/O node handed to the runner, until recorded."""
         self.max_steps_per_checkpoint = MAX_STEPS_PER_CHECKPOINT
@@ -324,10 +324,10 @@ class GraphDriver:
             for node_id, state in interpreter.states.items():
                 if state.status == NodeStatus.SKIPPED:
                     self._notify(node_id, NodeEvent.SKIPPED)
-            return fit_result(interpreter.result())
+            return fit_result(interpreter.result(), self.limits.result_bytes, self._large_outputs)
         except Exception as exc:
             self._abort(exc)
-            return fit_result(interpreter.result())
+            return fit_result(interpreter.result(), self.limits.result_bytes, self._large_outputs)
 
     async def _step(self) -> bool:
         """Start what is ready, then record one outcome; False once nothing runs."""
@@ -402,7 +402,8 @@ class GraphDriver:
         # The next run starts with the finished nodes' outputs as its input, which must
         # fit one payload; when it would not, stay in this run (the byte budget of
         # _refuse_oversized still protects the history).
-        if json_size(self.interpreter.continuation()) > MAX_CONTINUATION_BYTES:
+        limit = self.limits.continuation_bytes
+        if json_size(self.interpreter.continuation(), limit) > limit:
             self._continue_refused = True
             return False
         self._draining = True
@@ -518,7 +519,7 @@ class GraphDriver:
             self._steps_since_checkpoint += meter.used
         # Checked here, at the node: Temporal's converter would fail the workflow task (for
         # ever) on a non-JSON value, and a later node would only see the damage.
-        check = check_output(output, node.id)
+        check = check_output(output, node.id, limits=self.limits)
         self._steps_since_checkpoint += check.visits
         if check.error is not None:
             return "failed", {**check.error, "attempts": 1}
@@ -576,11 +577,19 @@ class GraphDriver:
             return "failed", failure.error, failure.attempts
         # Checked again here: a runtime's runner checks too, but this is the last line
         # before the value enters workflow state (and later nodes' inputs).
-        check = check_output(outcome.output, node.id)
+        threshold = self.limits.reference_threshold_bytes
+        check = check_output(outcome.output, node.id, limits=self.limits, limit=threshold)
+        if threshold is not None and check.error is not None and check.size > threshold:
+            # Over the store's threshold: it came by reference and costs the history
+            # its reference only. The runner (the activity, the local runner) checked it
+            # against the same limits already; walking tens of MB again here would hold
+            # the workflow task past Temporal's 2 s deadlock detection.
+            check = OutputCheck(threshold, check.visits)
+            self._large_outputs[node.id] = self.limits.node_output_bytes
         self._steps_since_checkpoint += check.visits
         if check.error is not None:
             return "failed", {**check.error, "attempts": outcome.attempts}, outcome.attempts
-        self._history_bytes += check.size
+        self._history_bytes += self.limits.history_cost(check.size)
         self._workers[node.id] = outcome.worker
         return "ok", outcome.output, outcome.attempts
 
@@ -622,7 +631,7 @@ class GraphDriver:
             self.interpreter.mark_waiting(node.id, None)
         output = node_type.event_output(config, received.data, received.received_at)
         # The event's data is anyone's JSON: checked like every node output.
-        check = check_output(output, node.id)
+        check = check_output(output, node.id, limits=self.limits)
         self._steps_since_checkpoint += check.visits
         if check.error is not None:
             return "failed", {**check.error, "attempts": 1}, 1
@@ -630,9 +639,12 @@ class GraphDriver:
 
     def _refuse_oversized(self, request: ActivityRequest) -> dict[str, Any] | None:
         """The error of an activity Temporal would refuse, or None to go ahead."""
-        check = check_output(request.as_dict(), request.node_id, limit=MAX_ACTIVITY_INPUT_BYTES)
+        limits = self.limits
+        check = check_output(
+            request.as_dict(), request.node_id, limits=limits, limit=limits.activity_input_bytes
+        )
         self._steps_since_checkpoint += check.visits
-        size = check.size
+        size = limits.history_cost(check.size)  # a stored input costs its reference only
         if check.error is not None and check.error["type"] == "InvalidOutput":
             message = check.error["message"].replace("an output", "a rendered config", 1)
             return {"type": "InvalidInput", "message": message, "attempts": 0}
@@ -640,15 +652,20 @@ class GraphDriver:
             return {
                 "type": "InputTooLarge",
                 "message": "The node's rendered config is over the "
-                f"{MAX_ACTIVITY_INPUT_BYTES}-byte limit of one activity input (Temporal "
-                "refuses payloads over 2 MB); pass less data into it through templates",
+                f"{limits.activity_input_bytes}-byte limit of one activity input ("
+                + (
+                    "FLOV7_MAX_LARGE_OUTPUT_BYTES"
+                    if limits.by_reference
+                    else "Temporal refuses payloads over 2 MB"
+                )
+                + "); pass less data into it through templates",
                 "attempts": 0,
             }
-        if self._history_bytes + size > MAX_HISTORY_BYTES:
+        if self._history_bytes + size > limits.history_bytes:
             return {
                 "type": "RunTooLarge",
                 "message": f"This run has sent about {self._history_bytes} bytes through "
-                f"its nodes; this node would pass the {MAX_HISTORY_BYTES}-byte budget of "
+                f"its nodes; this node would pass the {limits.history_bytes}-byte budget of "
                 "one run (Temporal ends runs whose history passes 50 MB); split the "
                 "workflow or move less data between nodes",
                 "attempts": 0,

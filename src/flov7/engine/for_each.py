@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from flov7.engine.expressions import evaluate, step_meter
 from flov7.engine.interpreter import Interpreter
 from flov7.engine.outputs import body_outputs
-from flov7.engine.payloads import MAX_NODE_OUTPUT_BYTES, json_size, output_too_large
+from flov7.engine.payloads import PayloadLimits, json_size, output_too_large
 from flov7.engine.sub_workflow import call_workflow
 from flov7.engine.validate import validate_workflow
 from flov7.errors import ExpressionError
@@ -214,7 +214,7 @@ async def run_for_each(
         _stop(progress)
         await asyncio.gather(*workers, return_exceptions=True)
         raise
-    return _outcome(config, progress)
+    return _outcome(config, progress, driver.limits)
 
 
 def _pure_body(config: ForEachConfig) -> bool:
@@ -237,7 +237,9 @@ def _stop(progress: _Progress) -> None:
         cancel()
 
 
-def _outcome(config: ForEachConfig, progress: _Progress) -> tuple[str, Any, int]:
+def _outcome(
+    config: ForEachConfig, progress: _Progress, limits: PayloadLimits
+) -> tuple[str, Any, int]:
     errors = sorted(progress.errors, key=lambda entry: int(entry["index"]))
     if progress.first_error is not None:
         first = progress.first_error
@@ -258,7 +260,8 @@ def _outcome(config: ForEachConfig, progress: _Progress) -> tuple[str, Any, int]
         "failed": progress.failed,
         "errors": errors,
     }
-    size = json_size(output)
-    if size > MAX_NODE_OUTPUT_BYTES:
-        return "failed", {**output_too_large(size), "attempts": 1}, 1
+    limit = limits.node_output_bytes
+    size = json_size(output, limit)
+    if size > limit:
+        return "failed", {**output_too_large(None, limits=limits), "attempts": 1}, 1
     return "ok", output, 1

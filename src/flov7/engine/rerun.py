@@ -82,8 +82,11 @@ def plan_rerun(
         entry = results.get(node_id) or {}
         if node_id in again or entry.get("status") != "completed":
             continue
-        if isinstance(entry.get("output"), dict) and entry["output"].get("truncated") is True:
-            # The result document elided this output (too large to keep): run it again.
+        if "output" not in entry or (
+            isinstance(entry["output"], dict) and entry["output"].get("truncated") is True
+        ):
+            # The result document elided or dropped this output (payloads.fit_result):
+            # run it again.
             continue
         recorded[node_id] = {
             "output": entry.get("output"),

@@ -25,7 +25,7 @@ from flov7.engine.driver import (
     timeout_error,
 )
 from flov7.engine.events import EventMailbox, ReceivedEvent
-from flov7.engine.payloads import check_output
+from flov7.engine.payloads import INLINE_LIMITS, PayloadLimits, check_output
 from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome, unavailable_message
 from flov7.errors import NodeExecutionError
 from flov7.local.sub_workflows import LocalSubWorkflows
@@ -57,8 +57,11 @@ class LocalNodeRunner:
         execution_id: str = "local",
         on_event: Callable[[dict[str, Any]], None] | None = None,
         sub_workflows: LocalSubWorkflows | None = None,
+        limits: PayloadLimits = INLINE_LIMITS,
     ) -> None:
         self.resources = resources
+        self.limits = limits
+        """Largest output a node may return: the run's (as the Temporal activity checks)."""
         self.sub_workflows = sub_workflows
         """Runs ``workflow`` nodes' children (None: no workflow store, they fail)."""
         self.execution_id = execution_id
@@ -195,7 +198,7 @@ class LocalNodeRunner:
             budget = min(policy.start_to_close_seconds, deadline - time.monotonic())
             async with asyncio.timeout(max(budget, 0.001)):
                 output = await node_type.execute(config, context)
-            check = check_output(output, request.node_id)
+            check = check_output(output, request.node_id, limits=self.limits)
             if check.error is not None:  # As the Temporal activity refuses it.
                 raise NodeExecutionError(
                     check.error["message"], error_type=check.error["type"], retryable=False

@@ -24,6 +24,7 @@ from typing import Any
 from flov7.engine.driver import GraphDriver
 from flov7.engine.interpreter import Interpreter
 from flov7.engine.observer import seconds_between
+from flov7.engine.payloads import PayloadLimits
 from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
 from flov7.local.observe import LocalObserver
@@ -178,8 +179,13 @@ class LocalRuntime:
         # time before that, and status and records must agree on it.
         interpreter.start(_now())
         events: list[dict[str, Any]] = []
+        # No history here, but the same limits as on Temporal (the run's stamped ones),
+        # so a workflow gives the same results on both runtimes.
         runner = LocalNodeRunner(
-            self.resources, on_event=events.append, sub_workflows=self.sub_workflows
+            self.resources,
+            on_event=events.append,
+            sub_workflows=self.sub_workflows,
+            limits=PayloadLimits.for_defaults(spec.defaults),
         )
         label = workflow_label or spec.id
         fields = {

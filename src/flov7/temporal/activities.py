@@ -31,7 +31,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from flov7.engine.payloads import check_output
+from flov7.engine.payloads import PayloadLimits, check_output
 from flov7.errors import NodeExecutionError
 from flov7.nodes.base import ActivityContext, NodeKind, NodeType
 from flov7.nodes.registry import node_types
@@ -50,10 +50,19 @@ log = logging.getLogger(__name__)
 class NodeActivities:
     """Builds the activities of every I/O node type around shared worker resources."""
 
-    def __init__(self, resources: Any = None, *, identity: str | None = None) -> None:
+    def __init__(
+        self,
+        resources: Any = None,
+        *,
+        identity: str | None = None,
+        limits: PayloadLimits | None = None,
+    ) -> None:
         self.resources = resources
         self.identity = identity
         """The hosting worker's identity; None: the client's (a Worker's default)."""
+        self.limits = limits
+        """Largest output an attempt may return; None: what the worker's client can send
+        (larger with a payload store: :func:`flov7.temporal.payload_storage.payload_limits`)."""
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         """One activity function per ``ACTIVITY`` node type (and per ``EVENT`` type that
@@ -142,6 +151,12 @@ class NodeActivities:
         try:
             config = node_type.parse_config(request.get("config") or {})
             output = await node_type.execute(config, context)
+            # In a thread, while the heartbeats go on: checking tens of MB takes seconds,
+            # and a loop blocked that long misses the heartbeat timeout.
+            limits = self._limits()
+            check = await asyncio.to_thread(
+                check_output, output, context.node_id or None, limits=limits
+            )
         except NodeExecutionError as exc:
             log.warning(
                 "%s: attempt %d failed (%s, %s): %s",
@@ -187,7 +202,6 @@ class NodeActivities:
                 beating.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await beating
-        check = check_output(output, context.node_id or None)
         if check.error is not None:
             # Temporal would refuse the result (too large: retried for ever) or its converter
             # would fail on it (not plain JSON): fail the node now, with a reason, instead.
@@ -205,6 +219,15 @@ class NodeActivities:
             (time.monotonic() - started) * 1000,
         )
         return {"output": output, "attempt": attempt, "worker": worker}
+
+    def _limits(self) -> PayloadLimits:
+        # From the worker's own client when not given: what it can actually send, so an
+        # output Temporal would refuse (no store here) fails the node, never the worker.
+        if self.limits is None:
+            from flov7.temporal.payload_storage import payload_limits
+
+            self.limits = payload_limits(activity.client().data_converter)
+        return self.limits
 
     def _worker_identity(self) -> str:
         # activity.info() has no identity (SDK 1.35); a Worker without an explicit

@@ -100,10 +100,13 @@ async def get_temporal_client(
 
 
 def _connection_identity(settings: TemporalSettings) -> str:
-    """Tells clients of different TLS, API key or encryption settings apart (a digest:
-    no secret is kept in the cache key)."""
+    """Tells clients of different TLS, API key, encryption or payload store settings
+    apart (a digest: no secret is kept in the cache key)."""
     secrets = [settings.api_key, settings.encryption_keys]
     parts = [
+        str(settings.payload_store_path),
+        str(settings.payload_store_threshold_bytes),
+        str(settings.max_large_output_bytes),
         str(settings.uses_tls),
         str(settings.tls_ca_path),
         str(settings.tls_cert_path),
@@ -133,7 +136,8 @@ async def _connect(settings: TemporalSettings, address: str) -> Client:
             api_key=api_key,
             tls=tls,
             connect_timeout=settings.connect_timeout,
-            # FLOV7_ENCRYPTION_KEYS: payloads leave this process encrypted (codec.py).
+            # FLOV7_ENCRYPTION_KEYS: payloads leave this process encrypted (codec.py);
+            # FLOV7_PAYLOAD_STORE_DIR: large ones go by reference (payload_storage.py).
             data_converter=data_converter(settings),
             interceptors=tracing_interceptors(),
         )

@@ -16,13 +16,17 @@ payload, serialized, sealed under that key. Payloads without that encoding pass
 through untouched, so turning encryption on keeps older runs readable.
 
 :func:`data_converter` is composable: it adds the codec to the converter it is given
-(the default one, or another feature's).
+(the default one, or another feature's), and the payload store
+(:mod:`flov7.temporal.payload_storage`) when one is configured. The SDK encodes with the
+codec first and offloads after, so what the store holds is encrypted when encryption is
+on; a reference in the history is not (it names a digest, not the data).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -81,16 +85,20 @@ class EncryptionCodec(PayloadCodec):
 
 
 def data_converter(settings: TemporalSettings, base: DataConverter | None = None) -> DataConverter:
-    """``base`` (default: the SDK's) with the encryption codec when keys are configured."""
+    """``base`` (default: the SDK's) with the encryption codec when keys are configured
+    and the payload store when there is one (``FLOV7_PAYLOAD_STORE_DIR``)."""
+    from flov7.temporal.payload_storage import external_storage
+
     base = base or DataConverter.default
+    changes: dict[str, Any] = {}
     ring = settings.key_ring
-    if ring is None:
-        return base
-    return dataclasses.replace(
-        base,
-        payload_codec=EncryptionCodec(ring),
-        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
-    )
+    if ring is not None:
+        changes["payload_codec"] = EncryptionCodec(ring)
+        changes["failure_converter_class"] = DefaultFailureConverterWithEncodedAttributes
+    storage = external_storage(settings)
+    if storage is not None:
+        changes["external_storage"] = storage
+    return dataclasses.replace(base, **changes) if changes else base
 
 
 async def decode_payloads_in(message: Message, converter: DataConverter) -> None:
@@ -99,15 +107,23 @@ async def decode_payloads_in(message: Message, converter: DataConverter) -> None
 
     Raw history, as the server sends it, holds encoded payloads; the SDK decodes only
     what it reads itself (results, memos, queries). Flov7's timeline and raw-history
-    answers read events directly, so they decode them here first.
+    answers read events directly, so they decode them here first. Payloads stored by
+    reference are fetched from the payload store first (as the SDK's decode does).
     """
     codec = converter.payload_codec
-    if codec is None:
+    if codec is None and converter.external_storage is None:
         return
     found: list[Payload] = []
     failures: list[Failure] = []
     _walk(message, found, failures)
-    if found:
+    if found and converter.external_storage is not None:
+        # The SDK's own retrieval step (references in, stored payloads out, others as
+        # they are): the same code path a worker's decode takes.
+        fetched = await converter._external_retrieve_payload_sequence(found)
+        for original, stored in zip(found, fetched, strict=True):
+            if stored is not original:
+                original.CopyFrom(stored)
+    if found and codec is not None:
         decoded = await codec.decode(found)
         for original, plain in zip(found, decoded, strict=True):
             if plain is not original:
