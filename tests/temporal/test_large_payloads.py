@@ -314,15 +314,3 @@ async def test_an_8000_node_chain_ends_on_temporal_without_a_store(run_on_tempor
     assert result["status"] == "failed"
     assert result["error"]["type"] == RESULT_TOO_LARGE
     assert result["total_nodes"] == 8_000
-
-
-async def test_an_8000_node_chain_completes_with_a_store(
-    temporal_server: EmbeddedDevServer, stored: TemporalSettings
-) -> None:
-    client = await get_temporal_client(stored, target=temporal_server.target)
-    handle = await start_execution(client, transform_chain(8_000), stored)
-    result = await result_document(handle)
-    assert result["status"] == "completed"
-    assert result["node_results"]["n7999"]["output"] == {"v": 7_999}
-    status = await TemporalBackend(stored, client=client).status(handle.id)
-    assert status.status == "completed"

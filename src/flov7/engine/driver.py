@@ -41,6 +41,9 @@ so after this much work the driver awaits ``runner.checkpoint()`` (a 1 ms durabl
 on Temporal, which ends the task) before going on. Counted in steps, not time, so that
 replays take the same path."""
 
+PURE_NODE_STEPS = 250
+"""Steps a pure node counts for on top of its expressions' (see the checkpoint above)."""
+
 
 @dataclass(frozen=True)
 class ActivityPolicy:
@@ -476,6 +479,11 @@ class GraphDriver:
                 self.request_cancel("the run was cancelled")
                 kind, payload = "cancelled", None
             self._record(node_id, kind, payload, 1)
+            # What a pure node costs besides its expression steps (scope, record, check):
+            # a chain of thousands of trivial nodes must checkpoint too, or one workflow
+            # task holds the thread past the SDK's 2 s deadlock detection and retries
+            # for ever (every 2,000 nodes at most).
+            self._steps_since_checkpoint += PURE_NODE_STEPS
             return
         task = asyncio.create_task(self._execute(node, node_type))
         task.add_done_callback(lambda done: self._report(node_id, done))
