@@ -28,7 +28,7 @@ from flov7.temporal.workflows import WorkflowExecution, WorkflowValidation
 
 WORKFLOWS = [WorkflowExecution, WorkflowValidation]
 
-PASSTHROUGH_MODULES = ("flov7", "jsonschema")
+PASSTHROUGH_MODULES = ("flov7",)
 """Modules the worker's sandbox shares with the worker instead of re-importing per run.
 
 ``flov7`` includes :mod:`flov7.temporal.workflows` itself: the sandbox would otherwise
@@ -47,9 +47,8 @@ per run measured under load. What that gives up, for workflow code only:
 Determinism is still guarded where it is cheap: the replay tests
 (``Replayer(workflows=WORKFLOWS)``, tests/temporal/test_upgrade_guard.py and the
 recorded histories) use the SDK's default sandbox, which re-imports workflows.py with
-every restriction, so a nondeterministic call added there fails CI. ``jsonschema``
-(used by node configs validated in workflow code) is pure and imported once.
-See docs/architecture.md, "Workflow sandbox"."""
+every restriction, so a nondeterministic call added there fails CI. See
+docs/architecture.md, "Workflow sandbox"."""
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
