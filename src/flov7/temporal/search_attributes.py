@@ -7,8 +7,9 @@ is not a Temporal notion at all, so Flov7 adds three attributes:
 
 - ``Flov7WorkflowId`` (Keyword): the workflow document / stored workflow id, set at start.
 - ``Flov7Version`` (Int): the stored workflow version the run executes, set at start.
-- ``Flov7Status`` (Keyword): ``running``, then ``completed`` / ``failed`` / ``cancelled``,
-  upserted by the workflow itself.
+- ``Flov7Status`` (Keyword): ``running``, set at start by the starter (runs started
+  by earlier releases, or by other clients without it, upsert it from the workflow),
+  then ``completed`` / ``failed`` / ``cancelled``, upserted by the workflow itself.
 
 A search attribute must be registered on the namespace before anyone sets it: an
 unregistered one makes the start call fail, and an upsert from workflow code fail the
@@ -44,6 +45,7 @@ __all__ = [
     "missing_search_attributes",
     "register_search_attributes",
     "start_attributes",
+    "status_set_at_start",
     "status_update",
 ]
 
@@ -53,6 +55,9 @@ STATUS = SearchAttributeKey.for_keyword("Flov7Status")
 """The Flov7 run status: running, completed, failed or cancelled."""
 VERSION = SearchAttributeKey.for_int("Flov7Version")
 """The stored workflow version a run executes (absent for ad-hoc documents)."""
+
+RUNNING = "running"
+"""``Flov7Status`` of a run that has not finished."""
 
 SEARCH_ATTRIBUTES: tuple[tuple[str, str], ...] = (
     (WORKFLOW_ID.name, "Keyword"),
@@ -65,13 +70,30 @@ _RPC_TIMEOUT = timedelta(seconds=10)
 
 
 def start_attributes(workflow_id: str, version: int | None) -> TypedSearchAttributes:
-    """The attributes a run gets at start (its status is upserted by the workflow)."""
+    """The attributes a run gets at start, its ``running`` status included.
+
+    Setting the status here spares the workflow an upsert (a history event and a
+    command) per run: :func:`status_set_at_start` tells it the starter did.
+    """
     pairs: list[SearchAttributePair[str] | SearchAttributePair[int]] = [
-        SearchAttributePair(WORKFLOW_ID, workflow_id)
+        SearchAttributePair(WORKFLOW_ID, workflow_id),
+        SearchAttributePair(STATUS, RUNNING),
     ]
     if version is not None:
         pairs.append(SearchAttributePair(VERSION, version))
     return TypedSearchAttributes(pairs)
+
+
+def status_set_at_start(attributes: TypedSearchAttributes, attempt: int, continued: bool) -> bool:
+    """Whether a run's ``running`` status came with its start request (no upsert needed).
+
+    Workflow code, replay-safe: ``attributes`` are those of the run's start event (read
+    before the workflow upserts anything). Only a first attempt that is no continuation
+    counts: a retry or a continue-as-new run inherits the attributes of the run before
+    it, which earlier releases started without the status and then upserted ``running``
+    into, and their recorded histories must replay with that upsert.
+    """
+    return attempt == 1 and not continued and attributes.get(STATUS) == RUNNING
 
 
 def status_update(status: str) -> Sequence[SearchAttributeUpdate[str]]:

@@ -22,6 +22,12 @@ This module is workflow code: Temporal replays it, so it must stay deterministic
 comes from ``workflow.now()``, timers from ``workflow.sleep``; the graph logic in
 :mod:`flov7.engine` is pure and iterates lists only. Flov7's modules and pydantic are
 passed through the sandbox (imported once, not per run): they have no side effects.
+
+The worker passes this module through too (``PASSTHROUGH_MODULES`` in worker.py): it is
+not re-imported for each run, so it must keep no module-level state a run could change,
+and the sandbox no longer proxies the stdlib modules it imports (a ``datetime.now()``
+here would not fail the worker's workflow task). The replay tests run it in the SDK's
+default sandbox, which still does: keep nondeterministic calls out of it regardless.
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ with workflow.unsafe.imports_passed_through():
         record_run_started,
         run_labels,
     )
-    from flov7.temporal.search_attributes import status_update
+    from flov7.temporal.search_attributes import RUNNING, status_set_at_start, status_update
     from flov7.temporal.sub_workflows import run_child
     from flov7.unicode_safety import replace_lone_surrogates, scrub_value
 
@@ -401,8 +407,15 @@ class WorkflowExecution:
         # Only when the starter says the Flov7 search attributes are registered: an
         # upsert of an unknown attribute fails the workflow task (the run would hang).
         track_status = spec.defaults.search_attributes
-        if track_status:
-            workflow.upsert_search_attributes(status_update("running"))
+        # The starter sets "running" in the start request (search_attributes.py); runs
+        # started without it (earlier releases, whose histories must replay with this
+        # upsert, other clients, retries and continuations) upsert it here. No patch:
+        # the start event, part of the history, decides, and a patch would itself add a
+        # marker and an upsert.
+        if track_status and not status_set_at_start(
+            info.typed_search_attributes, info.attempt, info.continued_run_id is not None
+        ):
+            workflow.upsert_search_attributes(status_update(RUNNING))
         result = await self._driver.run()
         if self._driver.continuation is not None:
             # The history grew long: go on in a fresh run of the same execution id,
