@@ -107,9 +107,10 @@ class _Checker:
                 except ExpressionError:
                     continue  # The validator reports it as invalid_expression/template.
                 where = f"template '{raw}'" if raw else f"expression '{source}'"
-                for finding in self._expression_findings(node, path, where, tree):
+                parts = _walk(tree)  # once per expression: every check below reads it
+                for finding in self._expression_findings(node, path, where, parts):
                     findings.append(finding)
-                if reads_inputs is None and _reads_name(tree, "inputs"):
+                if reads_inputs is None and _reads_name(parts, "inputs"):
                     reads_inputs = path
             if reads_inputs is not None:
                 findings.extend(self._overlap_findings(node, reads_inputs))
@@ -118,14 +119,14 @@ class _Checker:
     # -- names and references --------------------------------------------------------
 
     def _expression_findings(
-        self, node: NodeSpec, path: str, where: str, tree: ast.Expression
+        self, node: NodeSpec, path: str, where: str, parts: list[ast.AST]
     ) -> Iterator[Finding]:
         called = {
             call.func.id
-            for call in ast.walk(tree)
+            for call in parts
             if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
         }
-        for name in _names(tree):
+        for name in _names(parts):
             if name in SCOPE_NAMES or name in NAME_ALIASES or name in called:
                 continue
             suggestion = closest(name, SCOPE_NAMES)
@@ -138,7 +139,7 @@ class _Checker:
                 f"{', '.join(repr(n) for n in SCOPE_NAMES)} and functions",
                 suggestion,
             )
-        for reference in _references(tree):
+        for reference in _references(parts):
             if reference.root == "nodes":
                 yield from self._node_reference(node, path, where, reference)
             elif reference.root == "inputs" and reference.keys:
@@ -469,30 +470,45 @@ def _template_leaves(value: Any, path: str) -> Iterator[tuple[str, str, str | No
             yield from _template_leaves(item, f"{path}[{index}]")
 
 
-def _names(tree: ast.AST) -> list[str]:
+def _names(parts: list[ast.AST]) -> list[str]:
     return list(
         dict.fromkeys(
-            node.id
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Name) and node.id not in FUNCTIONS
+            node.id for node in parts if isinstance(node, ast.Name) and node.id not in FUNCTIONS
         )
     )
 
 
-def _reads_name(tree: ast.AST, name: str) -> bool:
-    return any(isinstance(node, ast.Name) and node.id == name for node in ast.walk(tree))
+def _reads_name(parts: list[ast.AST], name: str) -> bool:
+    return any(isinstance(node, ast.Name) and node.id == name for node in parts)
 
 
-def _references(tree: ast.AST) -> list[_Reference]:
-    """The longest constant-key access chain of every name (``a.b["c"][0]`` -> a, b, c)."""
+def _walk(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree``, outer ones first (as :func:`ast.walk`).
+
+    Not :func:`ast.walk` itself: it imports ``collections`` inside the function on every
+    call, and inside Temporal's workflow sandbox (where validation runs) each of those
+    imports goes through the sandbox's importer: validating 8,000 nodes then took long
+    enough to trip the SDK's 2 s deadlock detection.
+    """
+    nodes: list[ast.AST] = [tree]
+    index = 0
+    while index < len(nodes):
+        nodes.extend(ast.iter_child_nodes(nodes[index]))
+        index += 1
+    return nodes
+
+
+def _references(parts: list[ast.AST]) -> list[_Reference]:
+    """The longest constant-key access chain of every name (``a.b["c"][0]`` -> a, b, c),
+    from an expression's nodes in :func:`_walk` order."""
     inner: set[int] = set()
     methods = {
         id(node.func)
-        for node in ast.walk(tree)
+        for node in parts
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
     }
     chains: list[_Reference] = []
-    for node in ast.walk(tree):  # Outer accesses come before the ones they contain.
+    for node in parts:  # Outer accesses come before the ones they contain.
         if not isinstance(node, ast.Attribute | ast.Subscript) or id(node) in inner:
             continue
         keys: list[str] = []
