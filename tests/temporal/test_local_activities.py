@@ -43,8 +43,6 @@ from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
 
 from support.results import result_document
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
-
 FAST = {"initial_interval_seconds": 0.1, "backoff_coefficient": 1.0, "max_interval_seconds": 0.2}
 MARKER = "core_local_activity"
 

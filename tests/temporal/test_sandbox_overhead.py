@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -35,8 +34,6 @@ from flov7.temporal.search_attributes import (
 from flov7.temporal.worker import WORKFLOWS, build_id, workflow_runner
 
 from support.results import result_document
-
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 DOCUMENT = {
     "id": "sandbox-overhead",
