@@ -20,6 +20,8 @@ Built-in endpoints (any method):
                           ``?text=`` replaces the body, ``?location=`` sets Location
 ``/flaky/<key>``          fails ``?failures=`` times (default 2) with ``?status=`` (503)
                           then answers 200 ``{"key", "calls"}``; counters are per key
+``/hang-once/<key>``      the first call per key hangs for 120 s (a worker killed or a
+                          timeout mid-call), later ones answer 200 ``{"key", "calls"}``
 ``/slow?seconds=``        waits before answering
 ``/trickle?count=&interval=``  sends headers, then one chunk per interval
 ``/bytes?size=&declare=`` a body of ``size`` bytes, chunked, or with Content-Length if
@@ -411,6 +413,15 @@ def _install_default_routes(server: TestHttpServer) -> None:
                 headers.append(("Retry-After", _arg(request, "retry_after", "")))
             code = int(_arg(request, "status", "503"))
             return Reply.json({"error": "try again", "calls": calls}, code, headers)
+        return Reply.json({"key": key, "calls": calls})
+
+    @server.route("/hang-once/", prefix=True)
+    async def hang_once(request: RecordedRequest, srv: TestHttpServer) -> Reply:
+        key = request.path.removeprefix("/hang-once/")
+        counter = f"hang-once:{key}"  # apart from /flaky/'s counters
+        srv.counters[counter] = calls = srv.counters.get(counter, 0) + 1
+        if calls == 1:
+            await asyncio.sleep(120)
         return Reply.json({"key": key, "calls": calls})
 
     @server.route("/slow")

@@ -22,7 +22,7 @@ from flov7.nodes.resources import node_resources
 from flov7.temporal.devserver import EmbeddedDevServer
 from flov7.temporal.executions import start_execution
 from flov7.temporal.worker import create_worker
-from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
+from nodes.http_servers import TestHttpServer
 
 from support.results import result_document
 
@@ -36,16 +36,6 @@ FAST = {"initial_interval_seconds": 0.1, "backoff_coefficient": 1.0, "max_interv
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def server() -> AsyncIterator[TestHttpServer]:
     async with TestHttpServer() as http:
-        hung: dict[str, int] = {}
-
-        @http.route("/hang-once/", prefix=True)
-        async def hang_once(request: RecordedRequest, _: TestHttpServer) -> Reply:
-            key = request.path.removeprefix("/hang-once/")
-            hung[key] = hung.get(key, 0) + 1
-            if hung[key] == 1:
-                await asyncio.sleep(120)
-            return Reply.json({"key": key, "calls": hung[key]})
-
         yield http
 
 

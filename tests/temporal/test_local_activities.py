@@ -39,7 +39,7 @@ from flov7.temporal.history import build_timeline
 from flov7.temporal.names import CANCEL_OWN_RUN_ACTIVITY
 from flov7.temporal.worker import create_worker
 from flov7.temporal.workflows import LOCAL_ACTIVITIES_PER_TASK, TASK_END_SUMMARY
-from nodes.http_servers import RecordedRequest, Reply, TestHttpServer
+from nodes.http_servers import TestHttpServer
 
 from support.results import result_document
 
@@ -50,16 +50,6 @@ MARKER = "core_local_activity"
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def http() -> AsyncIterator[TestHttpServer]:
     async with TestHttpServer() as server:
-        hung: dict[str, int] = {}
-
-        @server.route("/hang-once/", prefix=True)
-        async def hang_once(request: RecordedRequest, _: TestHttpServer) -> Reply:
-            key = request.path.removeprefix("/hang-once/")
-            hung[key] = hung.get(key, 0) + 1
-            if hung[key] == 1:
-                await asyncio.sleep(120)
-            return Reply.json({"key": key, "calls": hung[key]})
-
         yield server
 
 
