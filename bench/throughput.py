@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +55,12 @@ from temporalio.worker import Worker
 from baseline_three_steps import TASK_QUEUE as BASELINE_QUEUE
 from baseline_three_steps import BenchThreeSteps, bench_fetch
 from flov7.backends import WorkerChoice, open_backend
-from flov7.config import Flov7Settings, NodeSettings, TemporalSettings, settings_with
+from flov7.config import Flov7Settings, NodeSettings, Settings, TemporalSettings, settings_with
 from flov7.loadtest.answering_server import AnsweringServer
 from flov7.loadtest.drivers import ApiDriver, ClientDriver, RunDriver, RunSample
 from flov7.loadtest.runner import BatchResult, run_batch
 from flov7.loadtest.targets import serve_api
-from flov7.loadtest.workload import default_workload
+from flov7.loadtest.workload import Workload, default_workload
 from flov7.runs.service import RunService
 from flov7.store.database import Database
 from flov7.temporal.client import task_queue_pollers
@@ -125,18 +125,68 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+@dataclasses.dataclass(frozen=True)
+class BenchEnv:
+    """What every layout shares: the server, the workload, where the HTTP calls go."""
+
+    client: Client
+    server_pid: int
+    settings: Settings
+    workload: Workload
+    allow: str
+    """The ``FLOV7_OUTBOUND_ALLOWLIST`` entry of the answering server."""
+    item_url: str
+    """What the baseline's activity GETs (the workload's ``api_call`` URL)."""
+    data: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Spent:
+    """CPU ms per run of one batch: the system under test, and the load generator."""
+
+    server: float
+    workers: float
+    load_generator: float
+    load_generator_counted: bool
+
+    @property
+    def system(self) -> float:
+        """What the scenario is charged: the Temporal server and its own processes."""
+        return self.server + self.workers
+
+    def describe(self) -> str:
+        generator = "counted" if self.load_generator_counted else "not counted"
+        return (
+            f"server {self.server:5.1f}, workers/API {self.workers:5.1f}, "
+            f"load generator {self.load_generator:5.1f} ({generator})"
+        )
+
+
 @dataclasses.dataclass
 class CpuMeter:
-    """CPU of the Temporal server, this process and the extra worker processes."""
+    """CPU of the Temporal server, the load generator and each engine's processes."""
 
     server: int
-    others: list[int] = dataclasses.field(default_factory=list)
+    load_generator: int
+    flov7: list[int] = dataclasses.field(default_factory=list)
+    baseline: list[int] = dataclasses.field(default_factory=list)
 
-    def read(self) -> tuple[float, float, float]:
-        return (
-            cpu_seconds(self.server),
-            cpu_seconds(os.getpid()),
-            sum(cpu_seconds(pid) for pid in self.others),
+    def read(self) -> dict[int, float]:
+        pids = {self.server, self.load_generator, *self.flov7, *self.baseline}
+        return {pid: cpu_seconds(pid) for pid in pids}
+
+    def spent(self, scenario: str, before: dict[int, float], runs: int) -> Spent:
+        after = self.read()
+
+        def ms(pids: Iterable[int]) -> float:
+            return sum(after[pid] - before[pid] for pid in set(pids)) * 1000 / runs
+
+        own = self.baseline if scenario == "baseline" else self.flov7
+        return Spent(
+            server=ms([self.server]),
+            workers=ms(own),
+            load_generator=ms([self.load_generator]),
+            load_generator_counted=self.load_generator in own,
         )
 
 
@@ -152,31 +202,53 @@ async def wait_for_pollers(client: Client, queue: str, count: int) -> None:
 
 
 @contextlib.contextmanager
-def worker_processes(target: str, allow: str, data: Path) -> Any:
-    """A second worker process for each engine: ``flov7 worker`` and a baseline worker."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOV7_",))}
-    env.update(
+def worker_processes(
+    env: BenchEnv, *, flov7_workers: int, baseline_workers: int, api_port: int | None = None
+) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[subprocess.Popen[bytes]]]]:
+    """Worker processes for each engine: with ``api_port``, ``flov7 serve`` (the API and a
+    worker, as deployed) first, then ``flov7_workers`` x ``flov7 worker``; and
+    ``baseline_workers`` x this script with ``--baseline-worker``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FLOV7_",))}
+    base.update(
         {
-            "TEMPORAL_HOST": target,
+            "TEMPORAL_HOST": env.client.service_client.config.target_host,
             "TEMPORAL_TASK_QUEUE": QUEUE,
-            "FLOV7_OUTBOUND_ALLOWLIST": allow,
+            "FLOV7_OUTBOUND_ALLOWLIST": env.allow,
             "FLOV7_METRICS_PORT": "0",
-            "FLOV7_DATA_DIR": str(data / "worker2"),
             "FLOV7_LOG_LEVEL": "WARNING",
         }
     )
-    flov7 = Path(sys.executable).parent / "flov7"
-    processes = [
-        subprocess.Popen([str(flov7), "worker"], env=env, stdout=subprocess.DEVNULL),
-        subprocess.Popen(
-            [sys.executable, __file__, "--baseline-worker", target],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        ),
-    ]
+    flov7 = str(Path(sys.executable).parent / "flov7")
+    flov7_processes: list[subprocess.Popen[bytes]] = []
+    baseline_processes: list[subprocess.Popen[bytes]] = []
     try:
-        yield processes
+        if api_port is not None:
+            serve_env = {
+                **base,
+                "FLOV7_DATA_DIR": str(env.data / "serve"),
+                "START_TEMPORAL_WORKER": "true",
+            }
+            command = [flov7, "serve", "--host", "127.0.0.1", "--port", str(api_port)]
+            flov7_processes.append(
+                subprocess.Popen(command, env=serve_env, stdout=subprocess.DEVNULL)
+            )
+        for index in range(flov7_workers):
+            worker_env = {**base, "FLOV7_DATA_DIR": str(env.data / f"worker{index + 2}")}
+            flov7_processes.append(
+                subprocess.Popen([flov7, "worker"], env=worker_env, stdout=subprocess.DEVNULL)
+            )
+        target = base["TEMPORAL_HOST"]
+        for _ in range(baseline_workers):
+            baseline_processes.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "--baseline-worker", target],
+                    env=base,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        yield flov7_processes, baseline_processes
     finally:
+        processes = flov7_processes + baseline_processes
         for process in processes:
             process.send_signal(signal.SIGINT)
         for process in processes:
@@ -224,6 +296,38 @@ async def profiled(directory: Path | None, name: str) -> AsyncIterator[None]:
         write_profile(profiler, directory, name)
 
 
+async def run_rounds(
+    args: argparse.Namespace,
+    drivers: dict[str, RunDriver],
+    meter: CpuMeter,
+    workers: int,
+    figures: Figures,
+) -> None:
+    """``args.rounds`` rounds of every scenario at every concurrency, interleaved."""
+    for round_ in range(args.rounds):
+        for concurrency in args.concurrency:
+            runs = args.runs_per_slot * concurrency
+            # Rotate the order each round: no scenario always goes first.
+            names = list(drivers)
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
+                await run_batch(drivers[name], concurrency, concurrency)
+                label = f"{name}-w{workers}-c{concurrency}-r{round_}"
+                profile = args.profile if name != "baseline" else None
+                before = meter.read()
+                async with profiled(profile, label):
+                    result = await run_batch(drivers[name], runs, concurrency)
+                spent = meter.spent(name, before, runs)
+                figures.add((name, workers, concurrency), result, spent.system)
+                print(
+                    f"  workers {workers}  c={concurrency:3d}  round {round_}  "
+                    f"{name:13s} {result.throughput:6.2f} runs/s  "
+                    f"{len(result.samples)} runs, {len(result.failed)} failed; "
+                    f"CPU ms/run: {spent.describe()}",
+                    flush=True,
+                )
+
+
 async def main(args: argparse.Namespace) -> int:
     port, ui_port = free_ports(2)
     data = Path("/tmp") / f"flov7-bench-throughput-{uuid.uuid4().hex[:6]}"
@@ -250,65 +354,25 @@ async def main(args: argparse.Namespace) -> int:
         )
         print(
             f"dev server {'SQLite file' if args.sqlite else 'in memory'} at {server.target}; "
-            f"Flov7 worker slots: {temporal.max_concurrent_workflows} workflow tasks, "
-            f"{temporal.max_concurrent_activities} activities; baseline: SDK defaults",
+            f"layout: {args.layout}; Flov7 worker slots: {temporal.max_concurrent_workflows} "
+            f"workflow tasks, {temporal.max_concurrent_activities} activities; baseline: "
+            "SDK defaults",
             flush=True,
         )
-        client = await Client.connect(server.target)
-        baseline = Worker(
-            client, task_queue=BASELINE_QUEUE, workflows=[BenchThreeSteps], activities=[bench_fetch]
+        assert server.pid is not None
+        env = BenchEnv(
+            client=await Client.connect(server.target),
+            server_pid=server.pid,
+            settings=settings,
+            workload=workload,
+            allow=answering.allowlist_entry,
+            item_url=f"{answering.url}/item",
+            data=data,
         )
-        async with (
-            Database.open(settings.flov7.resolved_database_url) as database,
-            open_backend(settings, database=database, worker=WorkerChoice.ALWAYS) as backend,
-            serve_api(settings, backend, database) as api_url,
-            httpx.AsyncClient(
-                base_url=api_url, limits=httpx.Limits(max_connections=200), timeout=90
-            ) as http,
-            baseline,
-        ):
-            drivers: dict[str, RunDriver] = {
-                "baseline": BaselineDriver(client, f"{answering.url}/item"),
-                "flov7-client": ClientDriver(RunService(backend), workload, timeout_seconds=120),
-                "flov7-api": ApiDriver(http, workload, timeout_seconds=120),
-            }
-            for workers in args.workers:
-                with contextlib.ExitStack() as stack:
-                    assert server.pid is not None
-                    meter = CpuMeter(server.pid)
-                    if workers == 2:
-                        extra = stack.enter_context(
-                            worker_processes(server.target, answering.allowlist_entry, data)
-                        )
-                        meter.others = [process.pid for process in extra]
-                    await wait_for_pollers(client, QUEUE, workers)
-                    await wait_for_pollers(client, BASELINE_QUEUE, workers)
-                    for round_ in range(args.rounds):
-                        for concurrency in args.concurrency:
-                            runs = args.runs_per_slot * concurrency
-                            # Rotate the order each round: no scenario always goes first.
-                            names = list(drivers)
-                            shift = round_ % len(names)
-                            for name in names[shift:] + names[:shift]:
-                                await run_batch(drivers[name], concurrency, concurrency)
-                                label = f"{name}-w{workers}-c{concurrency}-r{round_}"
-                                profile = args.profile if name != "baseline" else None
-                                before = meter.read()
-                                async with profiled(profile, label):
-                                    result = await run_batch(drivers[name], runs, concurrency)
-                                spent = [
-                                    (b - a) * 1000 / runs
-                                    for a, b in zip(before, meter.read(), strict=True)
-                                ]
-                                figures.add((name, workers, concurrency), result, sum(spent))
-                                print(
-                                    f"  workers {workers}  c={concurrency:3d}  round {round_}  "
-                                    f"{name:13s} {result.throughput:6.2f} runs/s  "
-                                    f"{len(result.samples)} runs, {len(result.failed)} failed; "
-                                    f"CPU ms/run: server {spent[0]:5.1f}, this process "
-                                    f"{spent[1]:5.1f}, worker procs {spent[2]:5.1f}",
-                                    flush=True,
-                                )
+        if args.layout == "processes":
+            await _separate_processes(args, env, figures)
+        else:
+            await _one_process(args, env, figures)
     print()
     print(
         f"{'scenario':13s} {'workers':>7s} {'C':>4s} {'runs/s':>8s} {'p95 s':>7s} "
@@ -345,6 +409,90 @@ async def main(args: argparse.Namespace) -> int:
     return 1 if missed and args.strict else 0
 
 
+async def _one_process(args: argparse.Namespace, env: BenchEnv, figures: Figures) -> None:
+    """Workers, API and load generator in this process (``--layout one-process``)."""
+    client, settings, workload = env.client, env.settings, env.workload
+    baseline = Worker(
+        client, task_queue=BASELINE_QUEUE, workflows=[BenchThreeSteps], activities=[bench_fetch]
+    )
+    async with (
+        Database.open(settings.flov7.resolved_database_url) as database,
+        open_backend(settings, database=database, worker=WorkerChoice.ALWAYS) as backend,
+        serve_api(settings, backend, database) as api_url,
+        httpx.AsyncClient(
+            base_url=api_url, limits=httpx.Limits(max_connections=200), timeout=90
+        ) as http,
+        baseline,
+    ):
+        drivers: dict[str, RunDriver] = {
+            "baseline": BaselineDriver(client, env.item_url),
+            "flov7-client": ClientDriver(RunService(backend), workload, timeout_seconds=120),
+            "flov7-api": ApiDriver(http, workload, timeout_seconds=120),
+        }
+        for workers in args.workers:
+            with contextlib.ExitStack() as stack:
+                meter = CpuMeter(env.server_pid, load_generator=os.getpid())
+                # Both engines' workers and the API live in this process: each scenario
+                # is charged this process's CPU (the load generator's included).
+                meter.flov7 = meter.baseline = [os.getpid()]
+                if workers == 2:
+                    flov7_worker, baseline_worker_ = stack.enter_context(
+                        worker_processes(env, flov7_workers=1, baseline_workers=1)
+                    )
+                    meter.flov7 = [os.getpid(), flov7_worker[0].pid]
+                    meter.baseline = [os.getpid(), baseline_worker_[0].pid]
+                await wait_for_pollers(client, QUEUE, workers)
+                await wait_for_pollers(client, BASELINE_QUEUE, workers)
+                await run_rounds(args, drivers, meter, workers, figures)
+
+
+async def _separate_processes(args: argparse.Namespace, env: BenchEnv, figures: Figures) -> None:
+    """``flov7 serve`` (API and worker) and the baseline's worker in processes of their
+    own, as deployed; this process only generates load (``--layout processes``)."""
+    client, settings, workload = env.client, env.settings, env.workload
+    (api_port,) = free_ports(1)
+    api_url = f"http://127.0.0.1:{api_port}"
+    for workers in args.workers:
+        with worker_processes(
+            env, flov7_workers=workers - 1, baseline_workers=workers, api_port=api_port
+        ) as (flov7_processes, baseline_processes):
+            # Only the run service's client side here: no worker in this process.
+            async with (
+                open_backend(settings, worker=WorkerChoice.NEVER) as backend,
+                httpx.AsyncClient(
+                    base_url=api_url, limits=httpx.Limits(max_connections=200), timeout=90
+                ) as http,
+            ):
+                await wait_for_api(http)
+                await wait_for_pollers(client, QUEUE, workers)
+                await wait_for_pollers(client, BASELINE_QUEUE, workers)
+                drivers: dict[str, RunDriver] = {
+                    "baseline": BaselineDriver(client, env.item_url),
+                    "flov7-client": ClientDriver(
+                        RunService(backend), workload, timeout_seconds=120
+                    ),
+                    "flov7-api": ApiDriver(http, workload, timeout_seconds=120),
+                }
+                meter = CpuMeter(
+                    env.server_pid,
+                    load_generator=os.getpid(),
+                    flov7=[process.pid for process in flov7_processes],
+                    baseline=[process.pid for process in baseline_processes],
+                )
+                await run_rounds(args, drivers, meter, workers, figures)
+
+
+async def wait_for_api(http: httpx.AsyncClient) -> None:
+    """Until ``flov7 serve`` answers ``/health``."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get("/health")).status_code == 200:
+                return
+        await asyncio.sleep(0.25)
+    raise RuntimeError("flov7 serve did not answer /health within 90 s")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -352,10 +500,19 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], choices=[1, 2])
     parser.add_argument("--sqlite", action="store_true", help="the dev server on a SQLite file")
+    parser.add_argument(
+        "--layout",
+        choices=["processes", "one-process"],
+        default="processes",
+        help="processes (default): flov7 serve and the baseline's worker in processes of "
+        "their own, this one only generating load; one-process: everything here (--profile)",
+    )
     parser.add_argument("--profile", type=Path, help="write pyinstrument reports there")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--baseline-worker", metavar="TARGET", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.baseline_worker:
         sys.exit(asyncio.run(baseline_worker(arguments.baseline_worker)))
+    if arguments.profile and arguments.layout != "one-process":
+        parser.error("--profile profiles this process: use it with --layout one-process")
     sys.exit(asyncio.run(main(arguments)))

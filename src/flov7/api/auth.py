@@ -36,6 +36,7 @@ from flov7.store.repository import ApiKeyRecord, Repository
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_KEYS_RECHECK_SECONDS",
     "ApiKeyRing",
     "create_api_key",
     "hash_api_key",
@@ -47,6 +48,8 @@ KEY_PREFIX = "flov7_"
 _UNAUTHORIZED = "Missing or invalid API key"
 # last_used_at is informative: one write per key per minute is plenty.
 _TOUCH_INTERVAL_SECONDS = 60.0
+NO_KEYS_RECHECK_SECONDS = 1.0
+"""How long the API believes the store holds no key before asking it again."""
 
 
 def hash_api_key(key: str) -> str:
@@ -89,19 +92,33 @@ class ApiKeyRing:
         self._repository = repository
         self.allow_unauthenticated = allow_unauthenticated
         self._store_has_keys = False
+        self._no_keys_seen_at = float("-inf")
         self._touched: dict[str, float] = {}
 
     async def required(self) -> bool:
         """Whether requests must present a key (some key exists somewhere).
 
         Once true it stays true for the process: a key created while the API runs
-        switches authentication on at once, and revoking the last one never silently
-        switches it off (restart to serve without keys).
+        switches authentication on within :data:`NO_KEYS_RECHECK_SECONDS`, and revoking
+        the last one never silently switches it off (restart to serve without keys).
         """
         if self._env_digests or self._store_has_keys:
             return True
-        if self._repository is not None:
+        if self._repository is None:
+            return False
+        # Without keys only loopback clients are served; asking the store on every
+        # request cost each run a transaction. `flov7 api-key create` runs in another
+        # process, so "no keys" is only believed for a second.
+        now = time.monotonic()
+        if now - self._no_keys_seen_at < NO_KEYS_RECHECK_SECONDS:
+            return False
+        # Concurrent requests go on believing it while this one asks (one query).
+        self._no_keys_seen_at = now
+        try:
             self._store_has_keys = await self._repository.has_api_keys()
+        except BaseException:
+            self._no_keys_seen_at = float("-inf")  # unknown is not "no keys"
+            raise
         return self._store_has_keys
 
     async def verify(self, presented: str) -> bool:

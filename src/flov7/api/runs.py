@@ -8,8 +8,8 @@ the store, waits when asked, and shapes the answer.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from flov7.api.deadline import Deadline
 from flov7.api.deps import ApiContext
+from flov7.api.schemas.common import Links
 from flov7.api.schemas.executions import ExecuteAccepted, ExecutionStatus
 from flov7.api.text_safety import SafeJSONResponse as JSONResponse  # lone surrogates: no 500
 from flov7.runs.service import StartedCallback, StartedRun
@@ -84,7 +85,8 @@ async def start_run(
         )
         if status is not None:
             body = await deadline.run(
-                status_body(context, request, status, created=started.ref.created), "its status"
+                status_body(context, request, status, created=started.ref.created, started=started),
+                "its status",
             )
             return JSONResponse(body, status_code=200, headers=headers)
     accepted = ExecuteAccepted(
@@ -106,34 +108,63 @@ async def status_body(
     status: RunStatus,
     *,
     created: bool | None = None,
+    started: StartedRun | None = None,
 ) -> dict[str, Any]:
     """A run status as the API answers it: store labels filled in, links added.
 
     Closed statuses are cached on the run's record, so the store can answer "what did
-    this run end as" without the engine.
+    this run end as" without the engine. ``started``: this request started the run
+    (``POST .../execute?wait=true``), so its labels are known without reading them.
     """
     execution_id = status.execution_id
-    record = None
+    final = status.status in FINAL_STATUSES
+    labels: _Labels | None = None
+    reruns: list[str] | None = None
+    repository = context.repository
     try:
-        record = await context.repository.get_execution(execution_id)
-        final = status.status in FINAL_STATUSES
-        if record is not None and final and record.status != status.status:
-            await context.repository.set_execution_status(execution_id, status.status)
+        if started is not None and started.ref.created:
+            # recorder() wrote the record a moment ago, with these labels and no status.
+            labels = _Labels(
+                started.workflow.workflow_id, started.workflow.version, started.rerun_of
+            )
+            if final:
+                await repository.set_execution_status(execution_id, status.status)
+                # Only a closed run can be rerun, and this one closed a moment ago.
+                reruns = []
+        else:
+            record = await repository.get_execution(execution_id)
+            if record is not None:
+                labels = _Labels(record.workflow_id, record.version, record.rerun_of)
+                if final and record.status != status.status:
+                    reruns = await repository.close_execution(execution_id, status.status)
+        if reruns is None:
+            reruns = await repository.find_reruns(execution_id)
     except (StoreError, SQLAlchemyError, OSError) as exc:
         log.warning("Store unavailable while reading run %s: %s", execution_id, exc)
     update: dict[str, Any] = {
         "created": created,
-        "links": execution_links(request, execution_id),
+        "links": Links.model_validate(execution_links(request, execution_id)),
     }
-    if record is not None:
-        update["workflow_id"] = status.workflow_id or record.workflow_id
+    if labels is not None:
+        update["workflow_id"] = status.workflow_id or labels.workflow_id
         if status.version is None:
-            update["version"] = record.version
-        update["rerun_of"] = status.rerun_of or record.rerun_of
-    with contextlib.suppress(StoreError, SQLAlchemyError, OSError):
-        update["reruns"] = await context.repository.find_reruns(execution_id)
-    answer = ExecutionStatus.model_validate({**status.model_dump(), **update})
+            update["version"] = labels.version
+        update["rerun_of"] = status.rerun_of or labels.rerun_of
+    if reruns is not None:
+        update["reruns"] = reruns
+    # The status is validated already: build the answer from its fields as they are
+    # (validating the whole status again, result document included, costs per request).
+    answer = ExecutionStatus.model_construct(**{**dict(status), **update})
     return answer.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """What the store adds to an engine's status: the workflow and version it ran."""
+
+    workflow_id: str | None
+    version: int | None
+    rerun_of: str | None
 
 
 async def _stored_record(context: ApiContext, execution_id: str) -> ExecutionRecord | None:

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flov7.engine.validate import validate_workflow
 from flov7.errors import InvalidWorkflowError
 from flov7.observability import correlation
 from flov7.runs.contract import ExecutionBackend, ExecutionRef, WorkflowRef
+from flov7.runs.validation import validate_for_start
 from flov7.runs.views import RunStatus
 
 __all__ = ["RunService", "StartedCallback", "StartedRun", "StatusCallback", "new_execution_id"]
@@ -91,7 +91,7 @@ class RunService:
         Raises :class:`~flov7.errors.InvalidWorkflowError` (with the report) when the
         document does not validate: nothing is started then.
         """
-        report = validate_workflow(document)
+        report = validate_for_start(document)
         if not report.valid or report.spec is None:
             raise InvalidWorkflowError(
                 report,

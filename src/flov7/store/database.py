@@ -43,6 +43,8 @@ __all__ = ["Database", "StoreError", "alembic_config", "redacted_url"]
 
 # Any constant will do: it only has to be the same in every Flov7 process.
 _MIGRATION_LOCK_KEY = 0x666C6F7637  # "flov7"
+# The execution option that marks a read-only session's connections.
+_READ_ONLY = "flov7_read_only"
 
 
 class StoreError(Flov7Error):
@@ -79,6 +81,15 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
+        # SQLite has one writer at a time. Writers of this process queue here rather
+        # than in SQLite's busy handler, which sleeps in growing steps (up to 100 ms)
+        # and, under a few concurrent API requests, costs more than the writes.
+        # Other processes still meet SQLite's lock (the busy timeout covers them).
+        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._write_locks = weakref.WeakKeyDictionary()
 
     @property
     def dialect(self) -> str:
@@ -145,9 +156,26 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction, committed on success and rolled back on error."""
-        async with self.sessions.begin() as session:
+        """A session in a transaction that may write, committed on success and rolled
+        back on error. Keep it short: on SQLite, this process's writers wait for it."""
+        async with self._writer(), self.sessions.begin() as session:
             yield session
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: on SQLite it neither takes nor waits for the write
+        lock (in WAL mode readers see the last commit while a writer works)."""
+        async with self.read_sessions.begin() as session:
+            yield session
+
+    def _writer(self) -> contextlib.AbstractAsyncContextManager[object]:
+        if self.dialect != "sqlite":
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        lock = self._write_locks.get(loop)
+        if lock is None:
+            lock = self._write_locks[loop] = asyncio.Lock()
+        return lock
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
@@ -179,7 +207,9 @@ def _quiet_alembic() -> Iterator[None]:
 
 def _create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # A pooled server connection can die (a restart, an idle timeout): ping it before
+    # use. A SQLite connection is a file handle: the ping would only cost a round trip.
+    options: dict[str, Any] = {"pool_pre_ping": parsed.get_backend_name() != "sqlite"}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -224,6 +254,11 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get(_READ_ONLY):
+        # A reader (Database.reading): deferred, so it takes no lock; it cannot meet
+        # the read-then-write deadlock below because it never writes.
+        connection.exec_driver_sql("BEGIN")
+        return
     # IMMEDIATE: take the write lock at the start. A deferred transaction that reads
     # then writes can fail at once with "database is locked" when another writer got
     # there first (SQLite cannot wait there without risking a deadlock); an immediate

@@ -53,7 +53,7 @@ class HookRepository:
 
     async def get(self, hook_id: str) -> HookRecord | None:
         """The hook, or None."""
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             row = await session.get(HookRow, hook_id)
             return _record(row) if row is not None else None
 
@@ -64,7 +64,7 @@ class HookRepository:
             .where(HookRow.workflow_id == workflow_id)
             .order_by(HookRow.created_at, HookRow.id)
         )
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             return [_record(row) for row in (await session.scalars(query)).all()]
 
     async def delete(self, workflow_id: str, hook_id: str) -> bool:

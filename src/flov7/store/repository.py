@@ -20,9 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import (
+    Executable,
+    Result,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
@@ -191,7 +202,7 @@ class Repository:
 
     async def get_workflow(self, workflow_id: str) -> StoredWorkflow:
         """The workflow with its current document; :class:`WorkflowNotFoundError` if none."""
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             row = await session.get(WorkflowRow, workflow_id)
             if row is None or row.deleted:
                 raise WorkflowNotFoundError(f"No workflow with id '{workflow_id}'")
@@ -207,7 +218,7 @@ class Repository:
         if after is not None:
             query = query.where(WorkflowRow.id > after)
         query = query.order_by(WorkflowRow.id).limit(limit)
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             rows = (await session.scalars(query)).all()
             return [_workflow(row, None) for row in rows]
 
@@ -280,7 +291,7 @@ class Repository:
 
     async def get_version(self, workflow_id: str, version: int) -> WorkflowVersion:
         """One version of a live workflow, with its document."""
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             await self._live(session, workflow_id)
             row = await session.get(WorkflowVersionRow, (workflow_id, version))
             if row is None:
@@ -295,7 +306,7 @@ class Repository:
         if after is not None:
             query = query.where(WorkflowVersionRow.version > after)
         query = query.order_by(WorkflowVersionRow.version).limit(limit)
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             await self._live(session, workflow_id)
             rows = (await session.scalars(query)).all()
             return [_version(row, with_document=False) for row in rows]
@@ -314,36 +325,35 @@ class Repository:
         Runs are started idempotently, so the same execution id can be recorded twice
         (a retried request): the first record, the one that started the run, wins.
         """
-        try:
-            async with self.database.session() as session:
-                existing = await session.get(ExecutionRow, record.execution_id)
-                if existing is not None:
-                    return _execution(existing)
-                session.add(
-                    ExecutionRow(
-                        execution_id=record.execution_id,
-                        workflow_id=record.workflow_id,
-                        version=record.version,
-                        engine=record.engine,
-                        run_id=record.run_id,
-                        status=record.status,
-                        created_at=record.created_at,
-                        finished_at=record.finished_at,
-                        error=record.error,
-                        result=record.result,
-                        events=record.events,
-                        fingerprint=record.fingerprint,
-                        owner=record.owner,
-                        trigger=record.trigger,
-                        rerun_of=record.rerun_of,
-                    )
-                )
+        # One INSERT that skips a duplicate (ON CONFLICT DO NOTHING, on SQLite and
+        # PostgreSQL alike): every API start records its run, so no read before it. A
+        # Core statement built once: the ORM's per-call statement building cost more
+        # than the write.
+        statement = _record_statement(self.database.dialect)
+        values = {
+            "execution_id": record.execution_id,
+            "workflow_id": record.workflow_id,
+            "version": record.version,
+            "engine": record.engine,
+            "run_id": record.run_id,
+            "status": record.status,
+            "created_at": record.created_at,
+            "finished_at": record.finished_at,
+            "error": record.error,
+            "result": record.result,
+            "events": record.events,
+            "fingerprint": record.fingerprint,
+            "owner": record.owner,
+            "trigger": record.trigger,
+            "rerun_of": record.rerun_of,
+        }
+        async with self.database.session() as session:
+            inserted = await session.execute(statement, values)
+            if _rowcount(inserted) == 1:
                 return record
-        except IntegrityError:  # recorded concurrently: that record wins
-            found = await self.get_execution(record.execution_id)
-            if found is None:
-                raise
-            return found
+            existing = await session.get(ExecutionRow, record.execution_id)
+            assert existing is not None, "the conflicting record is there"
+            return _execution(existing)
 
     async def get_execution(
         self, execution_id: str, *, with_outcome: bool = False
@@ -355,7 +365,7 @@ class Repository:
         query = select(ExecutionRow).where(ExecutionRow.execution_id == execution_id)
         if with_outcome:
             query = query.options(undefer(ExecutionRow.result), undefer(ExecutionRow.events))
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             row = await session.scalar(query)
             return _execution(row, with_outcome=with_outcome) if row is not None else None
 
@@ -473,7 +483,7 @@ class Repository:
         query = query.order_by(
             ExecutionRow.created_at.desc(), ExecutionRow.execution_id.desc()
         ).limit(limit)
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             return [_execution(row) for row in (await session.scalars(query)).all()]
 
     async def set_rerun_of(self, execution_id: str, rerun_of: str) -> None:
@@ -488,24 +498,22 @@ class Repository:
 
     async def find_reruns(self, execution_id: str, *, limit: int = 100) -> list[str]:
         """Execution ids of the recorded reruns of a run, oldest first."""
-        query = (
-            select(ExecutionRow.execution_id)
-            .where(ExecutionRow.rerun_of == execution_id)
-            .order_by(ExecutionRow.created_at, ExecutionRow.execution_id)
-            .limit(limit)
-        )
+        async with self.database.reading() as session:
+            return list((await session.scalars(_reruns_query(execution_id, limit))).all())
+
+    async def close_execution(self, execution_id: str, status: str) -> list[str]:
+        """Cache a closed run's final ``status`` on its record (no-op for unknown ids) and
+        return its reruns, oldest first: what the API's answer for a run that just closed
+        needs from the store, in one transaction."""
         async with self.database.session() as session:
-            return list((await session.scalars(query)).all())
+            await session.execute(_CLOSE_EXECUTION, {"id": execution_id, "status": status})
+            found = await session.execute(_RERUNS, {"id": execution_id})
+            return [str(row[0]) for row in found]
 
     async def set_execution_status(self, execution_id: str, status: str) -> None:
         """Update the cached status of a recorded run (no-op for unknown ids)."""
-        statement = (
-            update(ExecutionRow)
-            .where(ExecutionRow.execution_id == execution_id)
-            .values(status=status)
-        )
         async with self.database.session() as session:
-            await session.execute(statement)
+            await session.execute(_CLOSE_EXECUTION, {"id": execution_id, "status": status})
 
     async def list_executions(
         self, workflow_id: str, *, limit: int = 50
@@ -517,7 +525,7 @@ class Repository:
             .order_by(ExecutionRow.created_at.desc(), ExecutionRow.execution_id)
             .limit(limit)
         )
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             return [_execution(row) for row in (await session.scalars(query)).all()]
 
     # -- API keys -------------------------------------------------------------------------
@@ -531,7 +539,7 @@ class Repository:
 
     async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
         """The key whose hash this is, or None."""
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
             return _api_key(row) if row is not None else None
 
@@ -546,7 +554,7 @@ class Repository:
     async def list_api_keys(self) -> list[ApiKeyRecord]:
         """Every stored key, oldest first."""
         query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             return [_api_key(row) for row in (await session.scalars(query)).all()]
 
     async def delete_api_key(self, key_id: str) -> bool:
@@ -560,8 +568,58 @@ class Repository:
 
     async def has_api_keys(self) -> bool:
         """True when at least one key is stored."""
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             return bool(await session.scalar(select(exists().where(ApiKeyRow.id.is_not(None)))))
+
+
+_EXECUTIONS = cast(Table, ExecutionRow.__table__)  # declared with __tablename__: a Table
+_CLOSE_EXECUTION = (
+    _EXECUTIONS.update()
+    .where(_EXECUTIONS.c.execution_id == bindparam("id"))
+    .values(status=bindparam("status"))
+)
+_RERUNS = (
+    select(_EXECUTIONS.c.execution_id)
+    .where(_EXECUTIONS.c.rerun_of == bindparam("id"))
+    .order_by(_EXECUTIONS.c.created_at, _EXECUTIONS.c.execution_id)
+    .limit(100)
+)
+_record_statements: dict[str, Executable] = {}
+
+
+def _record_statement(dialect: str) -> Executable:
+    """INSERT of an execution row that skips an id already recorded (values as
+    parameters), built once per dialect."""
+    statement = _record_statements.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            statement = postgresql_insert(_EXECUTIONS).on_conflict_do_nothing(
+                index_elements=[_EXECUTIONS.c.execution_id]
+            )
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(_EXECUTIONS).on_conflict_do_nothing(
+                index_elements=[_EXECUTIONS.c.execution_id]
+            )
+        _record_statements[dialect] = statement
+    return statement
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # DML results are CursorResults (which carry rowcount); Result's type does not say so.
+    return int(getattr(result, "rowcount", -1))
+
+
+def _reruns_query(execution_id: str, limit: int) -> Select[Any]:
+    return (
+        select(ExecutionRow.execution_id)
+        .where(ExecutionRow.rerun_of == execution_id)
+        .order_by(ExecutionRow.created_at, ExecutionRow.execution_id)
+        .limit(limit)
+    )
 
 
 def _workflow(row: WorkflowRow, document: dict[str, Any] | None) -> StoredWorkflow:

@@ -55,13 +55,13 @@ class ScheduleRepository:
 
     async def get(self, schedule_id: str) -> ScheduleRecord | None:
         """The schedule, or None."""
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             row = await session.get(ScheduleRow, schedule_id)
             return _record(row) if row is not None else None
 
     async def all(self) -> list[ScheduleRecord]:
         """Every schedule, by id."""
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             rows = (await session.scalars(select(ScheduleRow).order_by(ScheduleRow.id))).all()
             return [_record(row) for row in rows]
 
@@ -70,7 +70,7 @@ class ScheduleRepository:
         query = select(ScheduleRow).order_by(ScheduleRow.id).limit(limit)
         if after is not None:
             query = query.where(ScheduleRow.id > after)
-        async with self.database.session() as session:
+        async with self.database.reading() as session:
             return [_record(row) for row in (await session.scalars(query)).all()]
 
     async def save(self, record: ScheduleRecord) -> None:
