@@ -57,9 +57,7 @@ async def test_close_execution_caches_the_status_and_returns_the_reruns(
     await repository.record_execution(original)
     rerun = dataclasses.replace(_record(), rerun_of=original.execution_id)
     await repository.record_execution(rerun)
-    assert await repository.close_execution(original.execution_id, "failed") == [
-        rerun.execution_id
-    ]
+    assert await repository.close_execution(original.execution_id, "failed") == [rerun.execution_id]
     stored = await repository.get_execution(original.execution_id)
     assert stored is not None and stored.status == "failed"
     assert await repository.close_execution(f"run-{uuid.uuid4().hex}", "failed") == []

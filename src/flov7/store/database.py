@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from flov7.errors import Flov7Error
+from flov7.store.write_batches import WriteBatcher
 from flov7.unicode_safety import scrub_value
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ class Database:
         # Other processes still meet SQLite's lock (the busy timeout covers them).
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._write_locks = weakref.WeakKeyDictionary()
+        self.batched_writes = WriteBatcher(self)
+        """Small independent writes of concurrent callers, one transaction for many."""
 
     @property
     def dialect(self) -> str:

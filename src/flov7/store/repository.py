@@ -24,7 +24,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Executable,
-    Result,
     Select,
     Table,
     and_,
@@ -347,13 +346,11 @@ class Repository:
             "trigger": record.trigger,
             "rerun_of": record.rerun_of,
         }
-        async with self.database.session() as session:
-            inserted = await session.execute(statement, values)
-            if _rowcount(inserted) == 1:
-                return record
-            existing = await session.get(ExecutionRow, record.execution_id)
-            assert existing is not None, "the conflicting record is there"
-            return _execution(existing)
+        if await self.database.batched_writes.execute(statement, values) == 1:
+            return record
+        existing = await self.get_execution(record.execution_id)
+        assert existing is not None, "the conflicting record is there (records stay)"
+        return existing
 
     async def get_execution(
         self, execution_id: str, *, with_outcome: bool = False
@@ -512,8 +509,9 @@ class Repository:
 
     async def set_execution_status(self, execution_id: str, status: str) -> None:
         """Update the cached status of a recorded run (no-op for unknown ids)."""
-        async with self.database.session() as session:
-            await session.execute(_CLOSE_EXECUTION, {"id": execution_id, "status": status})
+        await self.database.batched_writes.execute(
+            _CLOSE_EXECUTION, {"id": execution_id, "status": status}
+        )
 
     async def list_executions(
         self, workflow_id: str, *, limit: int = 50
@@ -606,11 +604,6 @@ def _record_statement(dialect: str) -> Executable:
             )
         _record_statements[dialect] = statement
     return statement
-
-
-def _rowcount(result: Result[Any]) -> int:
-    # DML results are CursorResults (which carry rowcount); Result's type does not say so.
-    return int(getattr(result, "rowcount", -1))
 
 
 def _reruns_query(execution_id: str, limit: int) -> Select[Any]:

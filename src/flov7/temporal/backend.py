@@ -347,7 +347,8 @@ class TemporalBackend:
             # once), then one describe, and the outcome already in hand is not fetched
             # a second time. This was describe, wait, describe, result.
             try:
-                outcome = await asyncio.wait_for(handle.result(), wait_seconds)
+                async with asyncio.timeout(wait_seconds):
+                    outcome = await handle.result()
             except TimeoutError:
                 await self._describe(handle)  # not a Flov7 run: 404 rather than None
                 return None
