@@ -6,6 +6,11 @@ Reproduce with::
     .venv/bin/python bench/chain.py --runs 30
     .venv/bin/python bench/chain.py --only api    # the api_call chains only
     .venv/bin/python bench/chain.py --stock       # the stock dev server (no tuning flag)
+    .venv/bin/python bench/chain.py --only api --prefect-python /work/prefect-venv/bin/python
+
+The last one adds Prefect 3, from a venv of its own (bench/requirements-prefect.txt says
+how to make it, and why it cannot be the project's venv); FLOV7_BENCH_PREFECT_PYTHON
+does the same as the flag.
 
 Everything runs in this process against one embedded dev server (in memory, started
 with the same flags as Flov7's embedded server, or with ``--stock`` without its
@@ -29,9 +34,18 @@ I/O chains, against an HTTP server on 127.0.0.1 (its own thread) that answers at
 - hand-local-N / hand-activity-N: a hand-written workflow making the same N GET calls
   (httpx, one shared client) in a row as local activities / as regular activities.
 
+With a Prefect Python, against the same HTTP server:
+
+- prefect-api-10 / -40: a Prefect 3 flow making the same N GET calls in a row, one
+  ``@task`` per call (one task run per Flov7 node), one shared ``httpx`` client, on
+  Prefect's ephemeral local server (its default: a subprocess over SQLite), in one
+  long-lived process (bench/prefect_chain.py) that times each flow call itself, so that
+  neither its start nor the pipe to it is counted.
+
 Targets (issue 11): flov7-api-40 at most 2x hand-local-40 and at least 3x faster than
-hand-activity-40; flov7-api-10 at most 1.15x the hand-written workflow making its calls
-the same way (-activity against hand-activity-10, the default against hand-local-10).
+hand-activity-40 and than prefect-api-40; flov7-api-10 at most 1.15x the hand-written
+workflow making its calls the same way (-activity against hand-activity-10, the default
+against hand-local-10).
 """
 
 from __future__ import annotations
@@ -39,12 +53,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -223,14 +244,174 @@ def api_chain(url: str, length: int, execution: str | None = None) -> dict[str, 
     return {"id": f"api-chain-{length}", "nodes": nodes, "edges": edges}
 
 
+# -- Prefect, in a venv of its own ---------------------------------------------------------
+
+PREFECT_SCRIPT = Path(__file__).with_name("prefect_chain.py")
+PREFECT_SETUP = "bench/requirements-prefect.txt"
+PREFECT_LENGTHS = (10, 40)
+
+
+@dataclass
+class Measured:
+    """A scenario's own measure of one run, taken instead of the parent's wall clock (the
+    Prefect process times its flow call; the pipe to it is not part of the run)."""
+
+    seconds: float
+
+
+def prefect_version(python: str) -> str:
+    """The Prefect version ``python`` imports, or exit with what is wrong and how to set
+    up a Prefect venv."""
+    try:
+        probe = subprocess.run(
+            [python, "-c", "import httpx, prefect; print(prefect.__version__)"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        reason = str(error)
+    else:
+        if probe.returncode == 0:
+            return probe.stdout.strip()
+        reason = (probe.stderr.strip().splitlines() or [f"exit {probe.returncode}"])[-1]
+    raise SystemExit(
+        f"--prefect-python {python}: cannot import prefect and httpx ({reason}).\n"
+        f"Make a Prefect venv as {PREFECT_SETUP} says, e.g.:\n"
+        f"  python3 -m venv /work/prefect-venv && "
+        f"/work/prefect-venv/bin/pip install -r {PREFECT_SETUP}"
+    )
+
+
+@dataclass
+class PrefectRun:
+    """What bench/prefect_chain.py reports for one flow run."""
+
+    length: int
+    seconds: float
+    retries: int
+    retry_wait: float
+
+
+class PrefectChain:
+    """bench/prefect_chain.py under a Prefect venv's Python: started once (Prefect's
+    import, its ephemeral server and a warm-up run take 10-20 s, which must not be
+    counted per run), then one flow run per :meth:`run`.
+
+    It gets a PREFECT_HOME of its own and no PREFECT_* setting from this process, so that
+    it runs offline on a fresh ephemeral server whatever the caller's Prefect profile;
+    its log (Prefect logs each task run) goes to a file, shown if it fails."""
+
+    READY_TIMEOUT = 300.0
+    RUN_TIMEOUT = 120.0
+
+    def __init__(self, python: str, url: str) -> None:
+        self.python = python
+        self.url = url
+        self.runs: list[PrefectRun] = []
+        self._stack = contextlib.AsyncExitStack()
+        self._process: asyncio.subprocess.Process | None = None
+        self._log = Path()
+
+    async def __aenter__(self) -> PrefectChain:
+        home = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="prefect-")))
+        self._log = home / "prefect.log"
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        environment["PREFECT_HOME"] = str(home)
+        log = self._stack.enter_context(self._log.open("wb"))
+        self._process = await asyncio.create_subprocess_exec(
+            self.python,
+            str(PREFECT_SCRIPT),
+            self.url,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            env=environment,
+            # Its own process group: Prefect's server is a grandchild, stopped with it.
+            start_new_session=True,
+        )
+        self._stack.push_async_callback(self._stop)
+        try:
+            await self._receive(self.READY_TIMEOUT)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._stack.aclose()
+
+    async def run(self, length: int) -> Measured:
+        """One flow run of ``length`` calls, checked."""
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(f"run {length}\n".encode())
+        await self._process.stdin.drain()
+        answer = await self._receive(self.RUN_TIMEOUT)
+        assert answer["done"] == length, answer
+        self.runs.append(
+            PrefectRun(length, answer["seconds"], answer["retries"], answer["retry_wait"])
+        )
+        return Measured(answer["seconds"])
+
+    async def _receive(self, wait_seconds: float) -> dict[str, Any]:
+        assert self._process is not None and self._process.stdout is not None
+        try:
+            line = await asyncio.wait_for(self._process.stdout.readline(), wait_seconds)
+        except TimeoutError:
+            line = b""
+        answer: dict[str, Any] = json.loads(line) if line.strip() else {"error": "no answer"}
+        if "error" in answer:
+            tail = "\n".join(self._log.read_text(errors="replace").splitlines()[-30:])
+            raise RuntimeError(f"{PREFECT_SCRIPT.name}: {answer['error']}; its log ends:\n{tail}")
+        return answer
+
+    async def _stop(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None and process.stdin is not None:
+            with contextlib.suppress(ConnectionError):
+                process.stdin.write(b"quit\n")
+                await process.stdin.drain()
+                process.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 30)
+        # Whatever of its group is left (its server, if it did not stop it), and it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+
+    def report(self) -> None:
+        """Per length: how many timed runs waited for a client retry (Prefect's ephemeral
+        server answers 503 while its SQLite is locked by its own background writers), and
+        the median of the runs that did not."""
+        for length in PREFECT_LENGTHS:
+            # The first run of each length is interleaved()'s warm-up, not in the medians.
+            runs = [run for run in self.runs if run.length == length][1:]
+            if not runs:
+                continue
+            retried = [run for run in runs if run.retries]
+            clean = [run.seconds for run in runs if not run.retries]
+            without = (
+                f"; median without them {statistics.median(clean) * 1000:.1f} ms" if clean else ""
+            )
+            print(
+                f"prefect-api-{length}: {len(retried)} of {len(runs)} runs waited for a client"
+                f" retry (503, SQLite locked), {sum(r.retry_wait for r in retried):.1f} s in all"
+                f"{without}"
+            )
+
+
 # -- running --------------------------------------------------------------------------------
 
 Once = Callable[[], Awaitable[Any]]
 
 
 async def interleaved(rounds: int, scenarios: dict[str, Once]) -> dict[str, list[float]]:
-    """Wall-clock seconds of each scenario, one run of each per round (after one warm-up
-    run of each), the order rotating from round to round."""
+    """Wall-clock seconds of each scenario (or what it returns as :class:`Measured`), one
+    run of each per round (after one warm-up run of each), the order rotating from round
+    to round."""
     for once in scenarios.values():
         await once()
     names = list(scenarios)
@@ -239,8 +420,9 @@ async def interleaved(rounds: int, scenarios: dict[str, Once]) -> dict[str, list
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            await scenarios[name]()
-            samples[name].append(time.perf_counter() - start)
+            result = await scenarios[name]()
+            elapsed = time.perf_counter() - start
+            samples[name].append(result.seconds if isinstance(result, Measured) else elapsed)
     return samples
 
 
@@ -270,7 +452,7 @@ async def embedded_server(*, stock: bool = False) -> AsyncIterator[Client]:
     """The dev server (in memory, Flov7's flags; ``stock``: none) and a client of it."""
     if stock:
         # Bench only: drop the embedded server's dynamic-config tuning (a private tuple).
-        devserver._DYNAMIC_CONFIG = ()
+        devserver._DYNAMIC_CONFIG = ()  # type: ignore[assignment]  # inferred tuple[str]
     port, ui_port = free_ports(2)
     data = Path("/tmp") / f"flov7-bench-{uuid.uuid4().hex[:6]}"
     async with EmbeddedDevServer(
@@ -304,9 +486,20 @@ def flov7_run(client: Client, settings: TemporalSettings, document: dict[str, An
     return once
 
 
-async def main(runs: int, only: str, stock: bool) -> None:
+async def main(runs: int, only: str, stock: bool, prefect_python: str | None) -> None:
     settings = TemporalSettings(task_queue=QUEUE)
-    print(f"dev server: {'stock' if stock else 'Flov7 embedded flags'}; {runs} rounds\n")
+    print(f"dev server: {'stock' if stock else 'Flov7 embedded flags'}; {runs} rounds")
+    if only == "pure":
+        prefect_python = None  # Prefect runs the api_call chains only.
+    elif prefect_python:
+        version = prefect_version(prefect_python)
+        print(f"prefect: {version} ({prefect_python}), ephemeral local server over SQLite")
+    else:
+        print(
+            "prefect: not run (give --prefect-python PATH or FLOV7_BENCH_PREFECT_PYTHON; "
+            f"set-up in {PREFECT_SETUP})"
+        )
+    print()
     async with (
         embedded_server(stock=stock) as client,
         node_resources(LOOPBACK) as resources,
@@ -320,7 +513,14 @@ async def main(runs: int, only: str, stock: bool) -> None:
             activities=[bench_step, HandCalls(http_client).get],
         )
         with quick_server() as http:
-            async with flov7_worker, hand_worker:
+            async with contextlib.AsyncExitStack() as stack:
+                prefect = None
+                if prefect_python:
+                    prefect = await stack.enter_async_context(
+                        PrefectChain(prefect_python, http.url)
+                    )
+                await stack.enter_async_context(flov7_worker)
+                await stack.enter_async_context(hand_worker)
 
                 def hand_pure(length: int) -> Once:
                     async def once() -> Any:
@@ -364,7 +564,15 @@ async def main(runs: int, only: str, stock: bool) -> None:
                             ),
                             f"hand-activity-{n}": hand_http(n, local=False),
                         }
+                        # Inside its group, not next to the other Prefect scenario: a Prefect
+                        # run that follows another at once often meets its server's SQLite
+                        # still busy with the first one's events (see PrefectChain.report).
+                        if prefect is not None and n in PREFECT_LENGTHS:
+                            scenarios[f"prefect-api-{n}"] = functools.partial(prefect.run, n)
                 medians = report(await interleaved(runs, scenarios))
+                if prefect is not None:
+                    print()
+                    prefect.report()
     print_ratios(
         medians,
         [
@@ -378,6 +586,8 @@ async def main(runs: int, only: str, stock: bool) -> None:
             ("flov7-api-40", "hand-local-40", "   (target <= 2)"),
             ("flov7-api-40-activity", "hand-activity-40", ""),
             ("hand-activity-40", "flov7-api-40", "   (target >= 3: Flov7 that much faster)"),
+            ("prefect-api-10", "flov7-api-10", ""),
+            ("prefect-api-40", "flov7-api-40", "   (target >= 3: Flov7 that much faster)"),
         ],
     )
     await asyncio.sleep(0.1)  # sdk-python#300: let the Rust threads settle before exit
@@ -388,5 +598,13 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", choices=["all", "pure", "api"], default="all")
     parser.add_argument("--stock", action="store_true", help="stock dev server flags")
+    parser.add_argument(
+        "--prefect-python",
+        metavar="PATH",
+        default=os.environ.get("FLOV7_BENCH_PREFECT_PYTHON") or None,
+        help=f"the Python of a Prefect venv ({PREFECT_SETUP}): adds prefect-api-10/-40",
+    )
     arguments = parser.parse_args()
-    sys.exit(asyncio.run(main(arguments.runs, arguments.only, arguments.stock)))
+    sys.exit(
+        asyncio.run(main(arguments.runs, arguments.only, arguments.stock, arguments.prefect_python))
+    )
