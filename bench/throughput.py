@@ -2,9 +2,9 @@
 
 Reproduce with::
 
-    .venv/bin/python bench/throughput.py                 # 2 rounds, concurrency 10 and 50
+    .venv/bin/python bench/throughput.py                 # 2 rounds, C = 10 and 50, 1 and 2 workers
     .venv/bin/python bench/throughput.py --rounds 3 --runs-per-slot 8
-    .venv/bin/python bench/throughput.py --profile prof  # pyinstrument of the Flov7 scenarios
+    .venv/bin/python bench/throughput.py --layout one-process --profile prof  # pyinstrument
 
 Everything runs against one embedded dev server (in memory, with Flov7's embedded flags
 and search attributes; ``--sqlite`` for the file the embedded server really uses) and one
@@ -20,15 +20,27 @@ concurrency C (after C warm-up runs), by :func:`flov7.loadtest.runner.run_batch`
   ``condition`` -> ``transform``) through the run service (``flov7 load-test --via
   client``), Flov7's worker with its settings (``TEMPORAL_*`` from the environment).
 - ``flov7-api``: the same through the REST API, one ``POST /api/v1/workflow/execute
-  ?wait=true`` per run, the app served by uvicorn in this process (``--via api``).
+  ?wait=true`` per run (``--via api``).
 
-With ``--workers 1`` each engine has one worker, in this process; with 2, a second
-worker process joins each task queue (``flov7 worker`` for Flov7, this script with
-``--baseline-worker`` for the baseline). Scenarios are interleaved, rounds repeated;
-the figure is the median runs/s over rounds, the ratio Flov7 / baseline at the same
-concurrency and worker count (targets: >= 0.9 through the client, >= 0.8 through the
-API; zero failures). Logging is Python's default (WARNING): Flov7's per-node INFO lines
-are not written.
+Layouts:
+
+- ``--layout processes`` (the default), as deployed: ``flov7 serve`` (the API, its SQLite
+  store and a worker) in a process of its own, the baseline's worker in another (this
+  script with ``--baseline-worker``); with ``--workers 2`` a ``flov7 worker`` and a
+  second baseline worker join. This process only generates load: the callers' side
+  (the Temporal client of ``baseline``, the run service's start and wait of
+  ``flov7-client``, the HTTP client of ``flov7-api``) is measured but not charged.
+- ``--layout one-process``: workers, API and load generator all in this process
+  (``--profile`` needs it); every scenario is charged this process's CPU, the load
+  generator's included.
+
+Scenarios are interleaved, rounds repeated; the figure is the median runs/s over rounds,
+the ratio Flov7 / baseline at the same concurrency and worker count (targets: >= 0.9
+through the client, >= 0.8 through the API; zero failures). Around each batch the CPU
+seconds of the server and of each process are read from ``/proc``: CPU per run is the
+stable figure on a shared machine, and the CPU ratio (baseline / Flov7) the throughput
+ratio to expect when the cores are the limit. Logging is at WARNING: Flov7's per-node
+INFO lines are not written.
 """
 
 from __future__ import annotations
@@ -256,6 +268,7 @@ def worker_processes(
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 async def baseline_worker(target: str) -> None:
@@ -403,7 +416,8 @@ async def main(args: argparse.Namespace) -> int:
     print(
         f"\n(runs/s and CPU: medians over {args.rounds} rounds; ratio: against the baseline at "
         "the same workers and concurrency; CPU ratio: baseline CPU per run / this CPU per "
-        "run, all processes, the throughput ratio to expect when the cores are the limit)"
+        "run of the server and the scenario's own processes, the throughput ratio to expect "
+        "when the cores are the limit)"
     )
     await asyncio.sleep(0.1)  # sdk-python#300: let the Rust threads settle before exit
     return 1 if missed and args.strict else 0

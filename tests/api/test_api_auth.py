@@ -186,3 +186,23 @@ async def test_allow_unauthenticated_serves_remote_clients(
 )
 def test_is_loopback(host: str | None, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+async def test_concurrent_requests_ask_the_store_once(tmp_path: Path) -> None:
+    calls = []
+
+    class CountingRepository(Repository):
+        async def has_api_keys(self) -> bool:
+            calls.append(1)
+            return await super().has_api_keys()
+
+    async with Database.open(f"sqlite+aiosqlite:///{tmp_path / 'once.db'}") as database:
+        ring = ApiKeyRing([], CountingRepository(database))
+        answers = await asyncio.gather(*(ring.required() for _ in range(20)))
+        assert answers == [False] * 20
+        assert len(calls) == 1  # then "no keys" is believed for NO_KEYS_RECHECK_SECONDS
+        await create_api_key(Repository(database), "now")
+        assert (
+            ApiKeyRing([], Repository(database))
+            and await ApiKeyRing([], Repository(database)).required()
+        )

@@ -63,3 +63,34 @@ def test_the_least_recently_used_document_goes_first() -> None:
         validate_for_start(_document(f"filler-{index}"))
     assert len(validation._reports) == CACHED_DOCUMENTS
     assert validate_for_start(_document("oldest")) is not oldest
+
+
+def test_registering_a_node_type_forgets_the_reports() -> None:
+    from flov7.nodes.registry import get_node_type, registered
+
+    document = _document("registry")
+    document["nodes"][1]["type"] = "bench_custom"
+    assert not validate_for_start(document).valid  # an unknown type
+    transform = get_node_type("transform")
+    assert transform is not None
+    custom = type(transform)()
+    custom.name = "bench_custom"  # type: ignore[misc]
+    with registered(custom):
+        assert validate_for_start(document).valid
+    assert not validate_for_start(document).valid
+
+
+def test_non_string_keys_are_not_remembered() -> None:
+    document: dict[Any, Any] = _document("keys")
+    document["nodes"][0]["data"]["mapping"] = {1: "2"}
+    assert validate_for_start(document) is not validate_for_start(document)
+
+
+def test_the_cache_holds_a_bounded_number_of_bytes() -> None:
+    from flov7.runs.validation import CACHED_BYTES
+
+    for index in range(CACHED_DOCUMENTS):
+        document = _document(f"bytes-{index}")
+        document["description"] = "y" * (CACHED_DOCUMENT_BYTES - 1000)
+        validate_for_start(document)
+    assert sum(size for _, size in validation._reports.values()) <= CACHED_BYTES

@@ -46,16 +46,31 @@ async def test_concurrent_writes_share_transactions(database: Database) -> None:
         assert (stored.workflow_id, stored.version) == (record.workflow_id, record.version)
 
 
-async def test_a_failed_transaction_fails_its_writes_and_not_the_next(database: Database) -> None:
+async def test_a_bad_write_fails_alone(database: Database) -> None:
     repository = Repository(database)
     batched = database.batched_writes
-    good = _record(1)
+    good = [_record(index) for index in range(5)]
     bad = batched.execute(text("INSERT INTO no_such_table (x) VALUES (:x)"), {"x": 1})
-    together = await asyncio.gather(bad, repository.record_execution(good), return_exceptions=True)
-    assert all(isinstance(outcome, SQLAlchemyError) for outcome in together)
-    assert await repository.get_execution(good.execution_id) is None  # rolled back with it
-    assert await repository.record_execution(good) == good
-    assert await repository.get_execution(good.execution_id) is not None
+    outcomes = await asyncio.gather(
+        bad, *(repository.record_execution(record) for record in good), return_exceptions=True
+    )
+    assert isinstance(outcomes[0], SQLAlchemyError)
+    assert outcomes[1:] == good  # the shared transaction failed; each was tried alone
+    for record in good:
+        assert await repository.get_execution(record.execution_id) is not None
+    after = _record(9)
+    assert await repository.record_execution(after) == after
+
+
+async def test_writing_inside_a_write_session_is_refused(database: Database) -> None:
+    repository = Repository(database)
+    async with database.session():
+        with pytest.raises(RuntimeError, match="wait for itself"):
+            async with database.session():
+                pass
+        with pytest.raises(RuntimeError, match="wait for it"):
+            await repository.set_execution_status("any", "completed")
+    assert await repository.record_execution(record := _record(3)) == record
 
 
 async def test_a_caller_giving_up_cancels_nobody_else(database: Database) -> None:

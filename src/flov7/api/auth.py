@@ -17,6 +17,7 @@ refuses to listen elsewhere, see :mod:`flov7.api.server`), unless
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -93,6 +94,7 @@ class ApiKeyRing:
         self.allow_unauthenticated = allow_unauthenticated
         self._store_has_keys = False
         self._no_keys_seen_at = float("-inf")
+        self._asking: asyncio.Future[bool] | None = None
         self._touched: dict[str, float] = {}
 
     async def required(self) -> bool:
@@ -109,17 +111,22 @@ class ApiKeyRing:
         # Without keys only loopback clients are served; asking the store on every
         # request cost each run a transaction. `flov7 api-key create` runs in another
         # process, so "no keys" is only believed for a second.
-        now = time.monotonic()
-        if now - self._no_keys_seen_at < NO_KEYS_RECHECK_SECONDS:
+        if time.monotonic() - self._no_keys_seen_at < NO_KEYS_RECHECK_SECONDS:
             return False
-        # Concurrent requests go on believing it while this one asks (one query).
-        self._no_keys_seen_at = now
+        # One question at a time: concurrent requests wait for its answer.
+        if self._asking is None:
+            self._asking = asyncio.ensure_future(self._ask_store())
+        return await asyncio.shield(self._asking)
+
+    async def _ask_store(self) -> bool:
+        assert self._repository is not None
         try:
             self._store_has_keys = await self._repository.has_api_keys()
-        except BaseException:
-            self._no_keys_seen_at = float("-inf")  # unknown is not "no keys"
-            raise
-        return self._store_has_keys
+            if not self._store_has_keys:
+                self._no_keys_seen_at = time.monotonic()
+            return self._store_has_keys
+        finally:
+            self._asking = None
 
     async def verify(self, presented: str) -> bool:
         """True when ``presented`` is a known key."""

@@ -123,7 +123,7 @@ async def status_body(
     repository = context.repository
     try:
         if started is not None and started.ref.created:
-            # recorder() wrote the record a moment ago, with these labels and no status.
+            # recorder() recorded the run a moment ago, with these labels.
             labels = _Labels(
                 started.workflow.workflow_id, started.workflow.version, started.rerun_of
             )
@@ -152,9 +152,9 @@ async def status_body(
         update["rerun_of"] = status.rerun_of or labels.rerun_of
     if reruns is not None:
         update["reruns"] = reruns
-    # The status is validated already: build the answer from its fields as they are
-    # (validating the whole status again, result document included, costs per request).
-    answer = ExecutionStatus.model_construct(**{**dict(status), **update})
+    # From the status's fields as they are: its nested models (nodes, result) are not
+    # validated a second time (they are instances already), its own fields are.
+    answer = ExecutionStatus.model_validate({**dict(status), **update})
     return answer.model_dump(mode="json")
 
 

@@ -53,6 +53,13 @@ BUILTIN_NODE_TYPES: tuple[NodeType, ...] = (
 
 _BUILTINS: dict[str, NodeType] = {node_type.name: node_type for node_type in BUILTIN_NODE_TYPES}
 _ADDED: dict[str, NodeType] = {}
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever :func:`register` or :func:`unregister` changes the
+    node types (what remembers validation reports keys them on it)."""
+    return _generation
 
 
 def get_node_type(name: str) -> NodeType | None:
@@ -72,15 +79,19 @@ def register(node_type: NodeType) -> NodeType:
     manifest. Workers list their activities when they start, so register an ``ACTIVITY``
     type before creating the worker that should run it.
     """
+    global _generation
     if node_type.name in _BUILTINS:
         raise ValueError(f"'{node_type.name}' is a built-in node type and cannot be replaced")
     _ADDED[node_type.name] = node_type
+    _generation += 1
     return node_type
 
 
 def unregister(name: str) -> None:
     """Remove a type added with :func:`register` (no-op for unknown names and built-ins)."""
-    _ADDED.pop(name, None)
+    global _generation
+    if _ADDED.pop(name, None) is not None:
+        _generation += 1
 
 
 @contextlib.contextmanager

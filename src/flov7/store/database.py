@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from flov7.errors import Flov7Error
-from flov7.store.write_batches import WriteBatcher
+from flov7.store.write_batches import WriteBatcher, writing
 from flov7.unicode_safety import scrub_value
 
 if TYPE_CHECKING:
@@ -160,9 +160,17 @@ class Database:
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction that may write, committed on success and rolled
-        back on error. Keep it short: on SQLite, this process's writers wait for it."""
-        async with self._writer(), self.sessions.begin() as session:
-            yield session
+        back on error. Keep it short: on SQLite, this process's writers wait for it.
+        Never open one inside another (or write through :attr:`batched_writes` inside
+        one): on SQLite that would wait for itself, so it raises ``RuntimeError``."""
+        if writing.get():
+            raise RuntimeError("a write session inside a write session would wait for itself")
+        token = writing.set(True)
+        try:
+            async with self._writer(), self.sessions.begin() as session:
+                yield session
+        finally:
+            writing.reset(token)
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

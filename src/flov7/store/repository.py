@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
 from flov7.errors import Flov7Error
-from flov7.store.database import Database
+from flov7.store.database import Database, StoreError
 from flov7.store.models import ApiKeyRow, ExecutionRow, WorkflowRow, WorkflowVersionRow
 
 __all__ = [
@@ -349,7 +349,8 @@ class Repository:
         if await self.database.batched_writes.execute(statement, values) == 1:
             return record
         existing = await self.get_execution(record.execution_id)
-        assert existing is not None, "the conflicting record is there (records stay)"
+        if existing is None:  # records are never deleted: the store changed under us
+            raise StoreError(f"Run {record.execution_id} was recorded, then vanished")
         return existing
 
     async def get_execution(
