@@ -50,21 +50,25 @@ Once = Callable[[], Awaitable[Any]]
 SPY_FLAGS: list[str] = []
 
 
-async def measure(rounds: int, batch: int, scenarios: dict[str, Once]) -> dict[str, list[float]]:
-    """CPU ms per run of each scenario: ``batch`` runs in a row, ``rounds`` times, the
-    scenarios interleaved (rotating order) so that drift hits them alike."""
+async def measure(
+    rounds: int, batch: int, scenarios: dict[str, Once]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """CPU and wall ms per run of each scenario: ``batch`` runs in a row, ``rounds``
+    times, the scenarios interleaved (rotating order) so that drift hits them alike."""
     for once in scenarios.values():
         await once()
     names = list(scenarios)
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.process_time()
+            start, started = time.process_time(), time.perf_counter()
             for _ in range(batch):
                 await scenarios[name]()
-            samples[name].append((time.process_time() - start) * 1000 / batch)
-    return samples
+            cpu[name].append((time.process_time() - start) * 1000 / batch)
+            wall[name].append((time.perf_counter() - started) * 1000 / batch)
+    return cpu, wall
 
 
 async def profile(directory: Path, batch: int, scenarios: dict[str, Once]) -> None:
@@ -203,18 +207,20 @@ async def main(
                     ),
                     f"hand-local-{length}": hand,
                 }
-                samples = await measure(rounds, batch, scenarios)
-                medians = {name: statistics.median(values) for name, values in samples.items()}
-                for name, values in samples.items():
+                cpu, wall = await measure(rounds, batch, scenarios)
+                flov7_name, hand_name = f"flov7-api-{length}", f"hand-local-{length}"
+                for what, samples in (("CPU", cpu), ("wall", wall)):
+                    medians = {name: statistics.median(values) for name, values in samples.items()}
+                    for name, values in samples.items():
+                        print(
+                            f"{name:18s} {what:4s} per run: median {medians[name]:7.1f} ms "
+                            f"(min {min(values):.1f}, max {max(values):.1f}, n={len(values)})"
+                        )
+                    flov7, hand_ = medians[flov7_name], medians[hand_name]
                     print(
-                        f"{name:18s} CPU per run: median {medians[name]:7.1f} ms "
-                        f"(min {min(values):.1f}, max {max(values):.1f}, n={len(values)})"
+                        f"flov7 / hand {what}: {flov7 / hand_:.2f}x; Flov7's extra {what} per "
+                        f"node: {(flov7 - hand_) / length:.2f} ms"
                     )
-                flov7, hand_ = medians[f"flov7-api-{length}"], medians[f"hand-local-{length}"]
-                print(
-                    f"flov7 / hand CPU: {flov7 / hand_:.2f}x; Flov7's extra CPU per node: "
-                    f"{(flov7 - hand_) / length:.2f} ms"
-                )
                 if directory is not None:
                     await profile(directory, batch, scenarios)
                 if spy_directory is not None:
