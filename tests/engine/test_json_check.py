@@ -159,3 +159,37 @@ def test_fit_result_does_not_serialise_shared_outputs() -> None:
     fitted = fit_result(result)
     assert len(fitted["truncated_outputs"]) == 49
     assert json_size(fitted) <= 1_500_000
+
+
+class _Listing(list[Any]):
+    pass
+
+
+class _Text(str):
+    __slots__ = ()
+
+
+def test_subclasses_of_plain_types_measure_as_the_plain_ones() -> None:
+    # The walk dispatches on exact types first (isinstance is slow in workflow code);
+    # subclasses still take the isinstance path and measure the same.
+    from collections import OrderedDict
+
+    value = {
+        "ordered": OrderedDict([("a", 1), ("b", [2, 3])]),
+        "listing": _Listing([1, "two", {"three": None}]),
+        "text": _Text("plain"),
+        "long": _Text("y" * 100),
+        "tuple": (1, (2, 3)),
+    }
+    assert measure_json(value, limit=10**6).size == dumps_size(value)
+
+
+def test_a_mapping_that_is_no_dict_is_refused_in_strict_mode_only() -> None:
+    from types import MappingProxyType
+
+    value = {"m": MappingProxyType({"a": 1})}
+    with pytest.raises(NotPlainJson) as info:
+        measure_json(value, limit=10**6)
+    assert info.value.problem == "a mapping of type mappingproxy, not a dict"
+    assert info.value.path == "$.m"
+    assert measure_json(value, limit=10**6, strict=False).size == len('{"m":{"a":1}}')

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flov7.engine.payloads import (
+    INLINE_LIMITS,
     MAX_RECORDED_INPUT_BYTES,
+    PayloadLimits,
+    check_output,
+    check_small_output,
     fit_result,
     json_size,
     recorded_input,
@@ -100,3 +106,45 @@ def test_fit_result_elides_large_inputs_too() -> None:
     assert fitted["node_results"]["a"]["output"] == "small"
     assert fitted["truncated_outputs"] == []
     assert json_size(fitted) <= 2000
+
+
+SMALL_OUTPUTS: list[object] = [
+    None,
+    "text",
+    {"status_code": 200, "headers": {"content-type": "application/json"}, "body": {"ok": True}},
+    {"items": [{"id": i, "name": f"item {i}"} for i in range(50)]},
+    {"bad": float("nan")},
+    {1: "not a string key"},
+    {"deep": [[[[[]]]]]},
+    "x" * 5000,
+]
+
+
+@pytest.mark.parametrize("value", SMALL_OUTPUTS)
+@pytest.mark.parametrize("budget", [10, 100, 1000, 16_000])
+def test_a_small_check_answers_as_the_full_check_or_not_at_all(value: object, budget: int) -> None:
+    full = check_output(value, "n1")
+    small = check_small_output(value, "n1", limits=INLINE_LIMITS, budget=budget)
+    if small is None:
+        # Only when the value is over the budget: the caller checks it fully then.
+        assert full.error is not None or full.size > budget
+    else:
+        assert small.error == full.error
+        if full.error is None:
+            assert small.size == full.size
+            assert small.size <= budget
+
+
+def test_a_small_check_gives_up_over_its_budget() -> None:
+    value = {"body": "x" * 20_000}
+    assert check_small_output(value, "n1", limits=INLINE_LIMITS, budget=16_000) is None
+    assert check_output(value, "n1").error is None
+
+
+def test_a_budget_over_the_limit_is_the_full_check() -> None:
+    limits = PayloadLimits(node_output_bytes=100)
+    value = {"body": "x" * 200}
+    small = check_small_output(value, "n1", limits=limits, budget=16_000)
+    assert small is not None and small.error is not None
+    assert small.error == check_output(value, "n1", limits=limits).error
+    assert small.error["type"] == "OutputTooLarge"

@@ -16,6 +16,7 @@ is close, and fields that exist but sit at the wrong level (``url`` next to ``da
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -254,11 +255,9 @@ def _nested_problems(
     node: NodeSpec, model: type[BaseModel], data: Mapping[str, Any], where: str
 ) -> Iterator[FieldProblem]:
     """Unknown fields inside config values that are objects of their own (``auth``)."""
-    for name, info in model.model_fields.items():
-        key = info.alias or name
+    for key, name, nested in _nested_models(model):
         value = data.get(key, data.get(name))
-        nested = _model_of(info.annotation)
-        if nested is None or not isinstance(value, Mapping):
+        if not isinstance(value, Mapping):
             continue
         path = f"{where}.{key}"
         nested_fields = model_field_names(nested)
@@ -268,9 +267,26 @@ def _nested_problems(
         yield from _nested_problems(node, nested, value, path)
 
 
+# Cached per model class: validation runs in workflow code for every run, once per node,
+# and there the sandbox routes each isinstance/issubclass call (typing.get_origin makes
+# several) through a Python-level wrapper; a 40-node document spent half its validation
+# here even outside the sandbox. A config model's fields never change once it exists.
+@functools.cache
 def model_field_names(model: type[BaseModel]) -> tuple[str, ...]:
     """The names a document may use for a model's fields (aliases where set)."""
     return tuple(info.alias or name for name, info in model.model_fields.items())
+
+
+@functools.cache
+def _nested_models(model: type[BaseModel]) -> tuple[tuple[str, str, type[BaseModel]], ...]:
+    """``(document key, field name, model)`` of each field of ``model`` that is a model
+    of its own (``auth: AuthConfig | None``), in field order."""
+    nested = []
+    for name, info in model.model_fields.items():
+        inner = _model_of(info.annotation)
+        if inner is not None:
+            nested.append((info.alias or name, name, inner))
+    return tuple(nested)
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:

@@ -153,6 +153,8 @@ class _Walk:
             return 4
         if value is False:
             return 5
+        if type(value) is str:  # long or non-ASCII text: no isinstance calls (see run)
+            return self.string_size(value, path)
         if isinstance(value, int):
             try:
                 return len(int.__repr__(value))
@@ -196,9 +198,20 @@ class _Walk:
                 deepest = max(saved_deepest, deepest)
                 continue
             self.visits += 1
-            is_list = isinstance(value, list | tuple)
-            if not is_list and not isinstance(value, Mapping):
-                if type(value) is str and len(value) < _SHARE_MIN_CHARS and value.isascii():
+            # Exact types first, isinstance only for the rest: this walk runs in workflow
+            # code, where the sandbox routes every isinstance call through a Python-level
+            # wrapper (a Mapping check is an ABC check besides).
+            kind = type(value)
+            if kind is dict:
+                is_list = False
+            elif kind is list or kind is tuple or isinstance(value, list | tuple):
+                is_list = True
+            elif isinstance(value, Mapping):
+                if self.strict and not isinstance(value, dict):
+                    raise self.fail(where, f"a mapping of type {kind.__name__}, not a dict")
+                is_list = False
+            else:
+                if kind is str and len(value) < _SHARE_MIN_CHARS and value.isascii():
                     # The common case, kept cheap: short ASCII text.
                     self.add(len(encode_basestring_ascii(value)))
                 else:
@@ -206,8 +219,6 @@ class _Walk:
                 if depth > deepest:
                     deepest = depth
                 continue
-            if self.strict and not isinstance(value, list | tuple | dict):
-                raise self.fail(where, f"a mapping of type {type(value).__name__}, not a dict")
             ident = id(value)
             cached = self.cache.get(ident)
             if cached is not None:

@@ -211,6 +211,27 @@ def check_output(
     return OutputCheck(measured.size, measured.visits)
 
 
+def check_small_output(
+    value: Any, node_id: str | None = None, *, limits: PayloadLimits, budget: int
+) -> OutputCheck | None:
+    """:func:`check_output`'s answer when ``value`` is at most ``budget`` bytes of JSON,
+    else None (the walk stopped at ``budget``: check it with :func:`check_output`).
+
+    For callers that may check a small value in place but must not spend long on a large
+    one (the activities, on the event loop). The walk is the same, in the same order, so
+    whatever it finds within the budget, a full check would find too.
+    """
+    if budget >= limits.node_output_bytes:
+        return check_output(value, node_id, limits=limits)
+    try:
+        measured = measure_json(value, limit=budget, strict=True, max_depth=MAX_OUTPUT_DEPTH)
+    except JsonTooLarge:
+        return None
+    except NotPlainJson as exc:
+        return OutputCheck(0, exc.visits, invalid_output(exc, node_id))
+    return OutputCheck(measured.size, measured.visits)
+
+
 def json_size(value: Any, limit: int = MAX_HISTORY_BYTES) -> int:
     """Bytes of ``value`` as compact JSON (how Temporal's converter encodes it).
 
@@ -223,12 +244,21 @@ def json_size(value: Any, limit: int = MAX_HISTORY_BYTES) -> int:
         return limit + 1
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+"""Exact types :func:`redact_secrets` returns as they are without an isinstance call (it
+runs in workflow code, where the sandbox wraps isinstance in Python)."""
+
+
 def redact_secrets(value: Any) -> Any:
     """A copy of ``value`` with the values of secret-looking keys replaced by ``***``."""
+    if type(value) in _LEAVES:
+        return value
     if isinstance(value, dict):
         return {
             key: REDACTED
-            if isinstance(key, str) and _SECRET_NAME.search(key) and value[key] is not None
+            if (type(key) is str or isinstance(key, str))
+            and _SECRET_NAME.search(key)
+            and value[key] is not None
             else redact_secrets(item)
             for key, item in value.items()
         }

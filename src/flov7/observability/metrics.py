@@ -26,6 +26,7 @@ workflow code imports it passed through the sandbox.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -168,6 +169,25 @@ def record_run_finished(status: str, duration_seconds: float | None) -> None:
         RUN_DURATION.observe(duration_seconds)
 
 
+# The labelled children of the per-node metrics, looked up once per label value:
+# ``labels()`` takes a lock and builds its key on every call, and these are recorded for
+# every attempt of every I/O node. The label values are bounded (node types, outcomes,
+# slot kinds), and a child is never removed from its metric.
+@functools.cache
+def _node_executions(node_type: str, outcome: str) -> Counter:
+    return NODE_EXECUTIONS.labels(type=node_type, outcome=outcome)
+
+
+@functools.cache
+def _node_duration(node_type: str) -> Histogram:
+    return NODE_DURATION.labels(type=node_type)
+
+
+@functools.cache
+def _slots_in_use(kind: str) -> Gauge:
+    return WORKER_SLOTS_IN_USE.labels(kind=kind)
+
+
 def record_node_execution(
     node_type: str, outcome: str, duration_seconds: float | None, *, attempt: int = 1
 ) -> None:
@@ -175,9 +195,9 @@ def record_node_execution(
 
     ``node_type`` is a registered type name (a bounded set: the node manifest).
     """
-    NODE_EXECUTIONS.labels(type=node_type, outcome=_one_of(outcome, _NODE_OUTCOMES)).inc()
+    _node_executions(node_type, _one_of(outcome, _NODE_OUTCOMES)).inc()
     if duration_seconds is not None and duration_seconds >= 0:
-        NODE_DURATION.labels(type=node_type).observe(duration_seconds)
+        _node_duration(node_type).observe(duration_seconds)
     if attempt > 1:
         NODE_RETRIES.labels(type=node_type).inc()
 
@@ -192,7 +212,7 @@ def record_http_request(route: str, method: str, status: int, duration_seconds: 
 @contextlib.contextmanager
 def slot_in_use(kind: str) -> Iterator[None]:
     """Count a busy worker slot of ``kind`` while the block runs."""
-    gauge = WORKER_SLOTS_IN_USE.labels(kind=kind)
+    gauge = _slots_in_use(kind)
     gauge.inc()
     try:
         yield

@@ -109,7 +109,9 @@ def render_template(text: str, scope: Mapping[str, Any]) -> Any:
     by text: strings as-is, None as "", booleans as true/false, lists and dicts as compact
     JSON. Raises :class:`ExpressionError` naming the failing template.
     """
-    if not isinstance(text, str) or "{{" not in text:
+    # type() before isinstance: this runs in workflow code, where the sandbox wraps
+    # isinstance in Python (see flov7.engine.json_check).
+    if not (type(text) is str or isinstance(text, str)) or "{{" not in text:
         return text
     parts = _split_template(text)
     templates = [part for part in parts if isinstance(part, _Template)]
@@ -141,7 +143,7 @@ def render_template(text: str, scope: Mapping[str, Any]) -> Any:
 def render_value(value: Any, scope: Mapping[str, Any]) -> Any:
     """Render templates in every string of ``value``, recursing into dict values and list
     items. Dict keys and non-string leaves are left alone; the input is not modified."""
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return render_template(value, scope)
     if isinstance(value, Mapping):
         return {key: render_value(item, scope) for key, item in value.items()}
@@ -159,7 +161,7 @@ def template_errors(value: Any, path: str = "") -> list[tuple[str, str]]:
     :func:`render_value`. Unclosed ``{{`` is reported too. Nothing is evaluated.
     """
     errors: list[tuple[str, str]] = []
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         if "{{" not in value:
             return errors
         try:
