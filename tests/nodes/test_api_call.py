@@ -636,13 +636,13 @@ async def test_streamed_body_over_the_cap_is_refused(
 async def test_huge_streamed_body_stops_at_the_cap(
     resources: NodeResources, make_context: MakeContext, http_server: TestHttpServer
 ) -> None:
-    # 200 MiB without Content-Length against the default 1 MiB cap: reading stops at the
+    # 200 MiB without Content-Length against the default 16 MiB cap: reading stops at the
     # cap rather than buffering the whole body.
     error = await call_error(
         resources, make_context, url=http_server.url_for(f"/bytes?size={200 * 1024 * 1024}")
     )
     assert error.error_type == "ResponseTooLarge"
-    assert "1048576-byte limit" in error.message
+    assert "16777216-byte limit" in error.message
 
 
 async def test_declared_length_over_the_cap_is_refused_before_reading(
@@ -830,3 +830,14 @@ async def test_the_http_timeout_is_the_nodes(resources: NodeResources) -> None:
         "write": 120,
         "pool": 120,
     }
+
+
+async def test_a_10_mb_body_is_read_with_the_default_cap(
+    make_settings: MakeSettings, make_context: MakeContext, http_server: TestHttpServer
+) -> None:
+    # The default cap suits multi-MB API responses (outputs that large go by reference).
+    async with NodeResources.open(make_settings()) as defaults:
+        output = await call(
+            defaults, make_context, url=http_server.url_for("/bytes?size=10000000&declare=1")
+        )
+    assert len(output["body"]) == 10_000_000

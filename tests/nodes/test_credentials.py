@@ -350,7 +350,7 @@ def test_duplicate_names_differing_in_case(
 def test_defaults(clean_env: Path) -> None:
     settings = load_node_settings()
     assert settings.outbound_allowlist == ()
-    assert settings.http_max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES == 1024 * 1024
+    assert settings.http_max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES == 16 * 1024 * 1024
     assert settings.http_max_connections == 100
     assert settings.credentials == {}
     assert settings.databases == {}

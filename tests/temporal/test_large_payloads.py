@@ -45,7 +45,7 @@ THRESHOLD = 256 * 1024
 KEY = new_key_spec("k-large")
 MARKER = "PLAINTEXT-MARKER-4f1c9e"
 HTTP_CAP = 80 * 1024 * 1024
-"""FLOV7_HTTP_MAX_RESPONSE_BYTES for these tests (its default, 1 MiB, caps responses)."""
+"""FLOV7_HTTP_MAX_RESPONSE_BYTES for these tests (its default, 16 MiB, caps the largest)."""
 
 
 def big_json(megabytes: float) -> bytes:

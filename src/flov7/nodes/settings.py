@@ -14,7 +14,7 @@ Variables (see ``docs/nodes.md``):
 - ``FLOV7_OUTBOUND_ALLOWLIST``: comma-separated hosts, ``*.domain`` wildcards, IPs and
   CIDRs that the SSRF guard lets through, each optionally limited to a port
   (``127.0.0.1:8080,10.0.0.0/8,api.internal:8443,[::1]:9000``).
-- ``FLOV7_HTTP_MAX_RESPONSE_BYTES`` (1 MiB: Temporal refuses payloads over 2 MB),
+- ``FLOV7_HTTP_MAX_RESPONSE_BYTES`` (16 MiB; outputs over 1 MB need a payload store),
   ``FLOV7_HTTP_MAX_CONNECTIONS`` (100).
 - ``FLOV7_CREDENTIALS``: a JSON object ``{name: credential}``, and
   ``FLOV7_CREDENTIAL_<NAME>``: one credential (JSON object, or a plain string = a secret).
@@ -73,7 +73,10 @@ __all__ = [
     "load_node_settings",
 ]
 
-DEFAULT_MAX_RESPONSE_BYTES: Final = 1024 * 1024
+# Multi-MB API responses are common; outputs over the payload threshold go by reference
+# (FLOV7_PAYLOAD_STORE_*), and without a store an output over 1 MB fails with its own
+# error. Reading stops at the cap, so it also bounds a node's memory for one body.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 
 _CREDENTIAL_PREFIX: Final = "flov7_credential_"
 _DATABASE_PREFIX: Final = "flov7_database_"
