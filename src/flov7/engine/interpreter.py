@@ -51,6 +51,10 @@ class RunStatus(StrEnum):
 
 _FINISHED = (NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED)
 
+BUILD_STEPS_PER_NODE = 15
+"""What building an :class:`Interpreter` costs per node (about 10 us of CPU here), in the
+steps that pace a run's workflow tasks (engine/driver.py, engine/validate.py)."""
+
 
 @dataclass
 class NodeState:
