@@ -49,6 +49,7 @@ from flov7.temporal.worker import create_worker
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 QUEUE = "bench-scale"
+STATUS_QUERY = "get_status"
 RUNTIMES = ("temporal", "local")
 
 
@@ -134,7 +135,15 @@ async def child_temporal(document: dict[str, Any], target: str, store: Path) -> 
         handle = await start_execution(client, document, temporal)
         result = await _result(handle)
         seconds = time.perf_counter() - started
-        counts = await _task_counts(handle)
+        counts: dict[str, Any] = dict(await _task_counts(handle))
+        # The closed run's status: the worker replays its whole history to answer.
+        status_started = time.perf_counter()
+        try:
+            answer: Any = len(json.dumps(await handle.query(STATUS_QUERY)))
+        except Exception as exc:  # reported, not raised
+            answer = f"{type(exc).__name__}: {str(exc)[:80]}"
+        counts["status_query"] = answer
+        counts["status_query_seconds"] = time.perf_counter() - status_started
     await asyncio.sleep(0.1)  # sdk-python#300: let the Rust threads settle before exit
     return {"seconds": seconds, **_outcome(result), **counts}
 
@@ -203,7 +212,7 @@ def print_sizes(
 ) -> None:
     print(
         f"{'workload':>24} {'runtime':>9} {'seconds':>8} {'ratio':>6} {'status':>10} "
-        f"{'peak RSS MB':>11} {'tasks':>6} {'failed':>6} {'result KB':>9}"
+        f"{'peak RSS MB':>11} {'tasks':>6} {'failed':>6} {'result KB':>9} {'get_status':>14}"
     )
     for runtime in runtimes:
         base: float | None = None
@@ -218,9 +227,20 @@ def print_sizes(
             print(
                 f"{f'{shape} {size}':>24} {runtime:>9} {seconds:>8.2f} {seconds / base:>6.1f} "
                 f"{status:>10} {m['peak_rss_mb']:>11.0f} {m.get('tasks', '-'):>6} "
-                f"{m.get('task_failures', '-'):>6} {m['result_bytes'] / 1024:>9.0f}",
+                f"{m.get('task_failures', '-'):>6} {m['result_bytes'] / 1024:>9.0f} "
+                f"{_status_column(m):>14}",
                 flush=True,
             )
+
+
+def _status_column(measures: dict[str, Any]) -> str:
+    """The closed run's ``get_status`` answer: KB and seconds, or the error."""
+    answer = measures.get("status_query")
+    if answer is None:
+        return "-"
+    if isinstance(answer, str):
+        return answer
+    return f"{answer / 1024:.0f} KB {measures['status_query_seconds']:.1f}s"
 
 
 async def in_process(
