@@ -43,9 +43,20 @@ replays take the same path."""
 
 PURE_NODE_STEPS = 250
 """Steps a pure node counts for on top of its expressions' (see the checkpoint above):
-a checkpoint at least every 2,000 pure nodes. Not more often: each checkpoint costs a
-workflow task that grows with the run's state (1,000 here made a 5,000-node chain 3x
-slower)."""
+a checkpoint at least every 2,000 pure nodes. Not more often: each checkpoint is a
+1 ms timer, which Temporal fires on its next whole second (the server's
+``history.timerProcessorMaxTimeShift``, 1 s by default): about 1 s per checkpoint."""
+
+PACED_PURE_NODE_STEPS = 100
+""":data:`PURE_NODE_STEPS` of runs started since the ``flov7-paced-validation`` patch: a
+checkpoint at least every 5,000 pure nodes (about 0.2-0.4 s of CPU here), so a
+20,000-node chain waits for 4 timers instead of 10 (see workflows.py)."""
+
+RESULT_STEPS_PER_NODE = 40
+"""What building, fitting and encoding the result document costs per node, in steps
+(about 22 us of CPU per node here): with :attr:`GraphDriver.result_node_steps` set, a
+large run takes a checkpoint before it if the last stretch of nodes and the result would
+not fit in one workflow task together."""
 
 
 @dataclass(frozen=True)
@@ -281,6 +292,10 @@ class GraphDriver:
         self.pure_node_steps = PURE_NODE_STEPS
         """What each pure node adds to the steps counted towards a checkpoint (0: only its
         expressions, as runs recorded before the pacing; see workflows.py)."""
+        self.result_node_steps = 0
+        """What the result document costs per node, in steps, counted towards a
+        checkpoint before it is built (0: not counted, as runs recorded before
+        :data:`RESULT_STEPS_PER_NODE`; nested drivers build no result document)."""
         self.continuation: dict[str, Any] | None = None
         """Set when the run stopped to continue as new: the next run's ``continued``."""
         self.may_continue_as_new = True
@@ -303,6 +318,11 @@ class GraphDriver:
         """Expression steps of pure nodes since the last checkpoint (a ``for_each`` adds
         up its items' to pace the workflow task the same way)."""
         return self._steps_since_checkpoint
+
+    def add_steps(self, steps: int) -> None:
+        """Count work done outside the driver (validating the document, building the
+        interpreter) in the same workflow task towards the next checkpoint."""
+        self._steps_since_checkpoint += steps
 
     def request_cancel(self, reason: str = "cancel requested") -> None:
         """Stop starting nodes and cancel every node in flight."""
@@ -328,6 +348,7 @@ class GraphDriver:
         if self.continuation is not None:
             # Not finished: the run goes on in a fresh run of the same execution.
             return interpreter.status_report()
+        await self._room_for_result()
         try:
             interpreter.finish(self.runner.now())
             for node_id, state in interpreter.states.items():
@@ -337,6 +358,21 @@ class GraphDriver:
         except Exception as exc:
             self._abort(exc)
             return fit_result(interpreter.result(), self.limits.result_bytes, self._large_outputs)
+
+    async def _room_for_result(self) -> None:
+        """Checkpoint first when the result document (its cost counted per node) would
+        not fit in this workflow task with the work already done in it."""
+        cost = self.result_node_steps * len(self.interpreter.states)
+        if not cost or self._steps_since_checkpoint + cost <= self.max_steps_per_checkpoint:
+            return
+        self._steps_since_checkpoint = 0
+        try:
+            await self.runner.checkpoint()
+        except asyncio.CancelledError:
+            # A Temporal cancel request during the checkpoint: as in _step, the run ends
+            # cancelled (every node has finished; the result says so).
+            self.cancelled_from_outside = True
+            self.request_cancel("the run was cancelled")
 
     async def _step(self) -> bool:
         """Start what is ready, then record one outcome; False once nothing runs."""

@@ -78,56 +78,75 @@ class _Reference:
 
 def static_findings(spec: WorkflowSpec, graph: Graph) -> list[Finding]:
     """Every finding of every node, in document order. ``graph`` must have no cycle."""
-    return _Checker(spec, graph).run()
+    checker = StaticChecker(spec, graph)
+    for _ in checker.steps():
+        pass
+    return checker.findings
 
 
-class _Checker:
+class StaticChecker:
+    """The static checks of one workflow, node by node (see :meth:`steps`)."""
+
     def __init__(self, spec: WorkflowSpec, graph: Graph) -> None:
+        """``graph`` must have no cycle."""
         self.spec = spec
         self.graph = graph
+        self.findings: list[Finding] = []
+        """What :meth:`steps` found so far, in document order."""
         self.nodes = {node.id: node for node in spec.nodes}
         self._output_memo: dict[str, tuple[str, ...] | None] = {}
         self._ancestor_memo: dict[str, tuple[str, ...]] = {}
         self._branch_memo: dict[str, dict[str, str]] = {}
+        # Large documents repeat expressions (generated chains, fan-outs): what an
+        # expression's syntax tree says depends on its source only, so read it once.
+        self._expression_memo: dict[str, _Expression | None] = {}
         self._soft_failing = {
             edge.source for edge in spec.edges if edge.source_handle == ERROR_HANDLE
         }
 
-    def run(self) -> list[Finding]:
-        findings: list[Finding] = []
+    def steps(self) -> Iterator[str]:
+        """Check the nodes one at a time, yielding each node's id before checking it.
+
+        A caller inside a Temporal workflow task can stop between two nodes (and end the
+        task) to keep a large document's validation under the SDK's deadlock detection.
+        """
         for node in self.spec.nodes:
+            yield node.id
             node_type = get_node_type(node.type)
-            if node_type is None or node.id not in self.graph.incoming:
-                continue
-            findings.extend(self._url_findings(node, node_type))
-            reads_inputs: str | None = None
-            for path, source, raw in _sources_of(node, node_type):
-                try:
-                    tree = compile_expression(source).tree
-                except ExpressionError:
-                    continue  # The validator reports it as invalid_expression/template.
-                where = f"template '{raw}'" if raw else f"expression '{source}'"
-                parts = _walk(tree)  # once per expression: every check below reads it
-                for finding in self._expression_findings(node, path, where, parts):
-                    findings.append(finding)
-                if reads_inputs is None and _reads_name(parts, "inputs"):
-                    reads_inputs = path
-            if reads_inputs is not None:
-                findings.extend(self._overlap_findings(node, reads_inputs))
-        return findings
+            if node_type is not None and node.id in self.graph.incoming:
+                self.findings.extend(self._node_findings(node, node_type))
+
+    def _node_findings(self, node: NodeSpec, node_type: NodeType) -> Iterator[Finding]:
+        yield from self._url_findings(node, node_type)
+        reads_inputs: str | None = None
+        for path, source, raw in _sources_of(node, node_type):
+            expression = self._expression(source)
+            if expression is None:
+                continue  # The validator reports it as invalid_expression/template.
+            where = f"template '{raw}'" if raw else f"expression '{source}'"
+            yield from self._expression_findings(node, path, where, expression)
+            if reads_inputs is None and "inputs" in expression.names_read:
+                reads_inputs = path
+        if reads_inputs is not None:
+            yield from self._overlap_findings(node, reads_inputs)
+
+    def _expression(self, source: str) -> _Expression | None:
+        if source not in self._expression_memo:
+            try:
+                tree = compile_expression(source).tree
+            except ExpressionError:
+                self._expression_memo[source] = None
+            else:
+                self._expression_memo[source] = _Expression.of(tree)
+        return self._expression_memo[source]
 
     # -- names and references --------------------------------------------------------
 
     def _expression_findings(
-        self, node: NodeSpec, path: str, where: str, parts: list[ast.AST]
+        self, node: NodeSpec, path: str, where: str, expression: _Expression
     ) -> Iterator[Finding]:
-        called = {
-            call.func.id
-            for call in parts
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-        }
-        for name in _names(parts):
-            if name in SCOPE_NAMES or name in NAME_ALIASES or name in called:
+        for name in expression.names:
+            if name in SCOPE_NAMES or name in NAME_ALIASES or name in expression.called:
                 continue
             suggestion = closest(name, SCOPE_NAMES)
             hint = f"did you mean '{suggestion}'? " if suggestion else ""
@@ -139,7 +158,7 @@ class _Checker:
                 f"{', '.join(repr(n) for n in SCOPE_NAMES)} and functions",
                 suggestion,
             )
-        for reference in _references(parts):
+        for reference in expression.references:
             if reference.root == "nodes":
                 yield from self._node_reference(node, path, where, reference)
             elif reference.root == "inputs" and reference.keys:
@@ -277,14 +296,22 @@ class _Checker:
         parents = list(dict.fromkeys(parents))
         if len(parents) < 2:
             return
-        shared: dict[str, None] = {}
-        for index, parent in enumerate(parents):
-            keys = self._output_keys(parent) or ()
-            for other in parents[:index]:
-                if self._exclusive(parent, other):
-                    continue  # Opposite branches: never both in the merge.
-                other_keys = self._output_keys(other) or ()
-                shared.update((key, None) for key in keys if key in other_keys)
+        # Parents by output key; a key is shared once a parent holding it can be active
+        # with an earlier one holding it too. Not every pair of parents: a join of
+        # 20,000 parents would compare 200 million.
+        position = {parent: index for index, parent in enumerate(parents)}
+        holders: dict[str, list[str]] = {}
+        for parent in parents:
+            for key in self._output_keys(parent) or ():
+                holders.setdefault(key, []).append(parent)
+        found: list[tuple[int, int, str]] = []
+        for key, sharing in holders.items():
+            later = self._first_together(sharing)
+            if later is not None:
+                keys = self._output_keys(later) or ()
+                found.append((position[later], keys.index(key), key))
+        # In the order a scan of parents (and of each one's keys) meets them.
+        shared = dict.fromkeys(key for _, _, key in sorted(found))
         if shared:
             names = ", ".join(f"'{key}'" for key in shared)
             yield Finding(
@@ -296,6 +323,15 @@ class _Checker:
                 f"nodes.<id>.output.<key> to be sure which you get",
                 warning=True,
             )
+
+    def _first_together(self, parents: list[str]) -> str | None:
+        """The first of ``parents`` that can be active with an earlier one (not on
+        opposite branches of one node), or None."""
+        for index, parent in enumerate(parents):
+            for other in parents[:index]:
+                if not self._exclusive(parent, other):
+                    return parent
+        return None
 
     # -- output shapes ---------------------------------------------------------------
 
@@ -478,8 +514,31 @@ def _names(parts: list[ast.AST]) -> list[str]:
     )
 
 
-def _reads_name(parts: list[ast.AST], name: str) -> bool:
-    return any(isinstance(node, ast.Name) and node.id == name for node in parts)
+@dataclass(frozen=True)
+class _Expression:
+    """What the checks read from one expression's syntax tree."""
+
+    names: tuple[str, ...]
+    """Bare names, functions left out, in first-use order."""
+    names_read: frozenset[str]
+    """Every bare name (functions included)."""
+    called: frozenset[str]
+    """Names called as functions."""
+    references: tuple[_Reference, ...]
+
+    @classmethod
+    def of(cls, tree: ast.AST) -> _Expression:
+        parts = _walk(tree)  # once per expression: every check reads it
+        return cls(
+            names=tuple(_names(parts)),
+            names_read=frozenset(node.id for node in parts if isinstance(node, ast.Name)),
+            called=frozenset(
+                call.func.id
+                for call in parts
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            ),
+            references=tuple(_references(parts)),
+        )
 
 
 def _walk(tree: ast.AST) -> list[ast.AST]:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -47,6 +47,9 @@ with workflow.unsafe.imports_passed_through():
     # so that nothing is imported lazily (and re-imported) inside the sandbox later.
     import flov7.nodes.registry  # noqa: F401
     from flov7.engine.driver import (
+        MAX_STEPS_PER_CHECKPOINT,
+        PACED_PURE_NODE_STEPS,
+        RESULT_STEPS_PER_NODE,
         ActivityOutcome,
         ActivityPolicy,
         ActivityRequest,
@@ -56,9 +59,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from flov7.engine.events import EVENT_NAME_MAX_LENGTH, EventMailbox, ReceivedEvent
     from flov7.engine.execution import Execution
-    from flov7.engine.interpreter import Interpreter
+    from flov7.engine.interpreter import BUILD_STEPS_PER_NODE, Interpreter
     from flov7.engine.sub_workflow import SubWorkflowCall, SubWorkflowOutcome
-    from flov7.engine.validate import validate_workflow
+    from flov7.engine.validate import (
+        ValidationReport,
+        validate_workflow,
+        validation_steps,
+    )
     from flov7.temporal.identity import worker_identity
     from flov7.temporal.names import (
         CANCEL_OWN_RUN_ACTIVITY,
@@ -114,6 +121,17 @@ PACED_DOCUMENT_NODES = 400
 """Documents with more nodes than this are paced (see :data:`PACING_PATCH`). Below it,
 the pure nodes' own count (at most 400,000 steps) cannot bring a checkpoint forward by
 itself."""
+
+PACED_VALIDATION_PATCH = "flov7-paced-validation"
+"""Patch id of the pacing of large documents' validation: :func:`validation_steps` ends
+the workflow task whenever its counted cost passes the driver's budget of one task
+(``MAX_STEPS_PER_CHECKPOINT``), the document's node limit applies
+(``MAX_WORKFLOW_NODES``), and the run's pure nodes and result are paced with fewer
+checkpoints (``PACED_PURE_NODE_STEPS``, ``RESULT_STEPS_PER_NODE``): a 20,000-node
+document validated in one task held it past the SDK's 2 s deadlock detection, and the
+task was retried for ever. Asked only of documents over :data:`PACED_DOCUMENT_NODES`
+nodes, before validating them; runs that recorded :data:`PACING_PATCH` without it
+replay on that path."""
 
 RUN_STATE_PATCH = "flov7-run-state"
 """Patch id of "a failed run fails, a cancelled run is Canceled" (they used to complete).
@@ -353,6 +371,7 @@ class WorkflowExecution:
         # Filled by the deliver_event signal, possibly before run() starts.
         self._mailbox = EventMailbox()
         self._result: dict[str, Any] | None = None
+        self._cancelled_while_validating = False
 
     @workflow.run
     async def run(self, workflow_data: dict[str, Any]) -> dict[str, Any]:
@@ -362,7 +381,20 @@ class WorkflowExecution:
         """
         # Runs started before the strict checks (unknown fields, expression references)
         # existed replay without them: a document they accepted must be accepted again.
-        report = validate_workflow(workflow_data, strict=workflow.patched(STRICT_VALIDATION))
+        strict = workflow.patched(STRICT_VALIDATION)
+        runner = TemporalNodeRunner(self._mailbox)
+        # Large documents: validation paced over several workflow tasks, and larger
+        # stretches of pure nodes per task (see PACED_VALIDATION_PATCH). Asked only of
+        # them, so smaller runs record no marker.
+        paced = _node_count(workflow_data) > PACED_DOCUMENT_NODES and workflow.patched(
+            PACED_VALIDATION_PATCH
+        )
+        pending_steps = 0
+        if paced:
+            report, pending_steps = await self._validate_paced(workflow_data, strict, runner)
+        else:
+            # Runs recorded before the node limit existed replay without it.
+            report = validate_workflow(workflow_data, strict=strict, max_nodes=None)
         if not report.valid or report.spec is None:
             raise ApplicationError(
                 "Invalid workflow: " + report.summary().replace("\n", " "),
@@ -393,18 +425,28 @@ class WorkflowExecution:
         self._interpreter = Interpreter(spec, execution=execution)
         self._driver = GraphDriver(
             self._interpreter,
-            TemporalNodeRunner(self._mailbox),
+            runner,
             input_data=spec.input,
             defaults=spec.defaults,
             observer=WorkflowObserver(log_fields),
         )
-        if len(spec.nodes) > PACED_DOCUMENT_NODES:
-            # Validating thousands of nodes takes most of a second: end this workflow task
-            # before running any (the SDK fails a task that holds the thread for 2 s), and
-            # pace pure nodes (GraphDriver.pure_node_steps). Runs recorded before the
-            # pacing replay without either: both add timers to the history.
+        if paced:
+            # What this task did already counts towards the driver's next checkpoint.
+            self._driver.add_steps(pending_steps + BUILD_STEPS_PER_NODE * len(spec.nodes))
+            self._driver.pure_node_steps = PACED_PURE_NODE_STEPS
+            self._driver.result_node_steps = RESULT_STEPS_PER_NODE
+            if self._cancelled_while_validating:
+                # A Temporal cancel request came during a validation checkpoint: the run
+                # ends cancelled, with its result document, as the driver does.
+                self._driver.cancelled_from_outside = True
+                self._driver.request_cancel("the run was cancelled")
+        elif len(spec.nodes) > PACED_DOCUMENT_NODES:
+            # Runs recorded between the flov7-paced-large-runs patch and the paced
+            # validation: validation in one task, then a checkpoint, then pure nodes
+            # paced at PURE_NODE_STEPS. Runs recorded before either replay without
+            # both: they add timers to the history.
             if workflow.patched(PACING_PATCH):
-                await self._driver.runner.checkpoint()
+                await runner.checkpoint()
             else:
                 self._driver.pure_node_steps = 0
         if self._cancel_reason is not None:
@@ -488,6 +530,16 @@ class WorkflowExecution:
             await self._end_as_canceled()  # Raises CancelledError once Temporal cancels.
         return result
 
+    async def _validate_paced(
+        self, workflow_data: dict[str, Any], strict: bool, runner: TemporalNodeRunner
+    ) -> tuple[ValidationReport, int]:
+        """:func:`validate_paced`; a Temporal cancel request meanwhile is kept for run()."""
+        report, pending, cancelled = await validate_paced(
+            workflow_data, strict=strict, checkpoint=runner.checkpoint
+        )
+        self._cancelled_while_validating = cancelled
+        return report, pending
+
     async def _end_as_canceled(self) -> None:
         """End a run stopped by the ``cancel_workflow`` signal as Canceled in Temporal.
 
@@ -557,6 +609,43 @@ class WorkflowExecution:
         self._mailbox.deliver(name, message.get("data"), workflow.now().isoformat())
 
 
+async def validate_paced(
+    workflow_data: Any, *, strict: bool, checkpoint: Callable[[], Awaitable[None]]
+) -> tuple[ValidationReport, int, bool]:
+    """Validate, awaiting ``checkpoint`` (which ends the workflow task) whenever the work
+    counted so far passes the driver's budget of one task.
+
+    Returns the report, the steps counted since the last checkpoint, and whether a
+    Temporal cancel request arrived meanwhile. Validating 20,000 nodes takes more than a
+    second of CPU, and the SDK fails a workflow task that holds the thread for 2 s (and
+    retries it for ever). The stops depend on the document only, so a replay stops at
+    the same places.
+    """
+    steps = validation_steps(workflow_data, strict=strict)
+    pending = 0
+    cancelled = False
+    while True:
+        try:
+            cost = next(steps)  # of the piece of work about to run
+        except StopIteration as done:
+            return done.value, pending, cancelled
+        if pending and pending + cost > MAX_STEPS_PER_CHECKPOINT:
+            pending = 0
+            try:
+                await checkpoint()
+            except asyncio.CancelledError:
+                # Not now: validation goes on (the next checkpoints still end their
+                # tasks), and the caller ends the run cancelled.
+                cancelled = True
+        pending += cost
+
+
+def _node_count(workflow_data: Any) -> int:
+    """How many nodes the (not yet validated) document lists; 0 if it lists none."""
+    nodes = workflow_data.get("nodes") if isinstance(workflow_data, dict) else None
+    return len(nodes) if isinstance(nodes, list) else 0
+
+
 def _failure_message(result: dict[str, Any]) -> str:
     """The failure's message: which node failed the run, and why."""
     error = result.get("error") or {}
@@ -571,5 +660,17 @@ class WorkflowValidation:
 
     @workflow.run
     async def run(self, workflow_data: dict[str, Any]) -> dict[str, Any]:
-        """Validation is pure, so it runs right in the workflow: no activity."""
-        return validate_workflow(workflow_data).as_dict()
+        """Validation is pure, so it runs right in the workflow: no activity.
+
+        Large documents are validated over several workflow tasks, as in
+        ``WorkflowExecution`` (see :data:`PACED_VALIDATION_PATCH`); runs recorded before
+        replay in one task, without the node limit.
+        """
+        if _node_count(workflow_data) > PACED_DOCUMENT_NODES and workflow.patched(
+            PACED_VALIDATION_PATCH
+        ):
+            report, _, _ = await validate_paced(
+                workflow_data, strict=True, checkpoint=TemporalNodeRunner().checkpoint
+            )
+            return report.as_dict()
+        return validate_workflow(workflow_data, max_nodes=None).as_dict()
