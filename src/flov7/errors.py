@@ -141,6 +141,11 @@ class ExecutionConflictError(RunServiceError):
     """
 
 
+class RunInputTooLargeError(RunServiceError):
+    """Temporal refused the run's input (document and run input) as too large: nothing
+    started. The message gives its size and what to do."""
+
+
 class InvalidQueryError(RunServiceError):
     """A filter or page token the engine cannot use; the message says which."""
 

@@ -48,3 +48,26 @@ async def test_a_body_over_the_limit_names_the_setting(api: httpx.AsyncClient) -
     assert error["code"] == "payload_too_large"
     assert "FLOV7_MAX_REQUEST_BYTES" in error["message"]
     assert "4194304 bytes" in error["message"]
+
+
+async def test_a_run_input_temporal_refuses_is_a_413_that_says_what_to_do(
+    temporal_api: httpx.AsyncClient,
+) -> None:
+    # Under the request limit, over Temporal's 2 MB per payload, and no payload store
+    # in this setup: the server's "Blob data size exceeds limit" becomes a clear error.
+    document = {
+        "id": "too-big-input",
+        "description": "x" * (2_500_000),
+        "nodes": [{"id": "a", "type": "transform", "data": {"mapping": {"v": "1"}}}],
+        "edges": [],
+    }
+    execution_id = "too-big-input-1"
+    response = await temporal_api.post(
+        f"{API}/workflow/execute",
+        json={"workflow_data": document, "execution_id": execution_id},
+    )
+    assert response.status_code == 413, response.text[:300]
+    error = response.json()["error"]
+    assert error["code"] == "payload_too_large"
+    assert "2.5 MB" in error["message"] and "FLOV7_PAYLOAD_STORE_DIR" in error["message"]
+    assert (await temporal_api.get(f"{API}/workflow/status/{execution_id}")).status_code == 404

@@ -32,6 +32,7 @@ from flov7.errors import (
     Flov7Error,
     InvalidQueryError,
     InvalidWorkflowError,
+    RunInputTooLargeError,
     RunServiceError,
     TemporalConnectionError,
 )
@@ -139,6 +140,7 @@ _DOMAIN_ERRORS: Sequence[tuple[type[Exception], int, str]] = (
     (WorkflowExistsError, 409, "workflow_exists"),
     (VersionConflictError, 409, "version_conflict"),
     (InvalidQueryError, 400, "bad_request"),
+    (RunInputTooLargeError, 413, "payload_too_large"),
     (EngineUnavailableError, 503, "temporal_unavailable"),
     (TemporalConnectionError, 503, "temporal_unavailable"),
     (StoreError, 503, "store_unavailable"),

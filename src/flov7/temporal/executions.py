@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,10 +26,10 @@ from temporalio.exceptions import (
     TimeoutError,
     WorkflowAlreadyStartedError,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from flov7.config import TemporalSettings
-from flov7.errors import RunEndedError
+from flov7.errors import RunEndedError, RunInputTooLargeError
 from flov7.observability import correlation
 from flov7.temporal.names import (
     CANCEL_SIGNAL,
@@ -76,14 +78,33 @@ async def start_execution(
     """Start ``WorkflowExecution`` with the settings' timeout and retry policy."""
     prepared = prepare_document(document, settings, run_input=run_input)
     workflow_id = str(prepared.get("id") or "workflow")
-    return await client.start_workflow(
-        EXECUTION_WORKFLOW,
-        prepared,
-        id=execution_id or new_execution_id(workflow_id),
-        task_queue=settings.task_queue,
-        execution_timeout=settings.workflow_timeout,
-        retry_policy=settings.workflow_retry_policy(),
-    )
+    with _input_size_checked(prepared):
+        return await client.start_workflow(
+            EXECUTION_WORKFLOW,
+            prepared,
+            id=execution_id or new_execution_id(workflow_id),
+            task_queue=settings.task_queue,
+            execution_timeout=settings.workflow_timeout,
+            retry_policy=settings.workflow_retry_policy(),
+        )
+
+
+@contextlib.contextmanager
+def _input_size_checked(prepared: dict[str, Any]) -> Iterator[None]:
+    """Temporal's "Blob data size exceeds limit" (the workflow input over 2 MB, without a
+    payload store to take it) as an error that says what was too large and what to do."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.INVALID_ARGUMENT or "size exceeds" not in exc.message:
+            raise
+        size = len(json.dumps(prepared, default=str)) / 1_000_000
+        raise RunInputTooLargeError(
+            f"The workflow document with its input is {size:.1f} MB as JSON, and Temporal "
+            "takes at most 2 MB as a run's input; nothing was started. Turn the payload "
+            "store on (FLOV7_PAYLOAD_STORE_DIR: a directory every worker shares), or split "
+            "the workflow into stored workflows called by `workflow` nodes."
+        ) from exc
 
 
 MEMO_KEY = "flov7"
@@ -136,25 +157,26 @@ async def start_execution_once(
     }
     label = workflow_id or str(prepared.get("id") or "workflow")
     try:
-        handle = await client.start_workflow(
-            EXECUTION_WORKFLOW,
-            prepared,
-            id=execution_id,
-            task_queue=settings.task_queue,
-            execution_timeout=settings.workflow_timeout,
-            retry_policy=settings.workflow_retry_policy(),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            memo={
-                MEMO_KEY: {
-                    **memo_labels(prepared, label, version),
-                    **_correlation_entry(),
-                    "fingerprint": fingerprint,
-                    **({"trigger": trigger} if trigger else {}),
-                }
-            },
-            search_attributes=start_attributes(label, version) if search_attributes else None,
-        )
+        with _input_size_checked(prepared):
+            handle = await client.start_workflow(
+                EXECUTION_WORKFLOW,
+                prepared,
+                id=execution_id,
+                task_queue=settings.task_queue,
+                execution_timeout=settings.workflow_timeout,
+                retry_policy=settings.workflow_retry_policy(),
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                memo={
+                    MEMO_KEY: {
+                        **memo_labels(prepared, label, version),
+                        **_correlation_entry(),
+                        "fingerprint": fingerprint,
+                        **({"trigger": trigger} if trigger else {}),
+                    }
+                },
+                search_attributes=start_attributes(label, version) if search_attributes else None,
+            )
     except WorkflowAlreadyStartedError as exc:
         # REJECT_DUPLICATE: the id belongs to a closed run. That run is the answer.
         existing = client.get_workflow_handle(execution_id, run_id=exc.run_id)
