@@ -46,5 +46,6 @@ async def test_other_tasks_run_while_a_heavy_pure_node_evaluates() -> None:
     assert result["status"] == "completed", result["error"]
     assert result["node_results"]["n"]["output"] == {f"k{i}": 40_000 for i in range(3)}
     # Inline evaluation gives the ticker only the turns of the runtime itself (3 here); off the
-    # loop it keeps getting turns (the interpreter hands the GIL over every 5 ms).
-    assert during >= 50
+    # loop it keeps getting turns (the interpreter hands the GIL over every 5 ms): tens to
+    # hundreds, depending on the machine's load and how fast the node evaluates.
+    assert during > 10
