@@ -238,6 +238,10 @@ class TemporalSettings(EnvSettings):
 
     debug: bool = Field(default=False, validation_alias="TEMPORAL_DEBUG")
     """Verbose Temporal logging (worker, client, embedded server)."""
+    workflow_sandbox: bool = Field(default=False, validation_alias="FLOV7_WORKFLOW_SANDBOX")
+    """Run Flov7's workflows in the SDK's workflow sandbox (``true``), or without it (the
+    default: about a third less CPU per node; determinism is checked by the replay tests,
+    which always use the full sandbox). See docs/architecture.md, "Workflow sandbox"."""
 
     @field_validator("host", mode="before")
     @classmethod

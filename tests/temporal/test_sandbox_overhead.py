@@ -1,6 +1,7 @@
 """The worker's per-run savings keep runs, replays and visibility as they were.
 
-- The workflow module is shared with the sandbox (not re-imported per run), while the
+- Workflows run without the SDK's sandbox by default (``FLOV7_WORKFLOW_SANDBOX=true``
+  puts them in it, the workflow module shared, not re-imported per run), while the
   replay checks still run in the SDK's default, fully restricted sandbox.
 - The build id is Flov7's own, computed once.
 - ``Flov7Status=running`` comes with the start request: a new run upserts only its final
@@ -16,7 +17,8 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox._importer import Importer
 from temporalio.worker.workflow_sandbox._restrictions import RestrictionContext
 
@@ -31,7 +33,7 @@ from flov7.temporal.search_attributes import (
     start_attributes,
     status_set_at_start,
 )
-from flov7.temporal.worker import WORKFLOWS, build_id, workflow_runner
+from flov7.temporal.worker import WORKFLOWS, build_id, create_worker, runner_for, workflow_runner
 
 from support.results import result_document
 
@@ -153,3 +155,26 @@ async def test_json_schema_checks_run_in_both_sandboxes(
         if not valid:
             assert "not a valid JSON Schema" in str(report["issues"])
         await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+
+
+def test_the_sandbox_is_a_setting_off_by_default(monkeypatch: Any) -> None:
+    monkeypatch.delenv("FLOV7_WORKFLOW_SANDBOX", raising=False)
+    assert isinstance(runner_for(TemporalSettings()), UnsandboxedWorkflowRunner)
+    monkeypatch.setenv("FLOV7_WORKFLOW_SANDBOX", "true")
+    sandboxed = runner_for(TemporalSettings())
+    assert isinstance(sandboxed, SandboxedWorkflowRunner)
+
+
+async def test_runs_complete_and_replay_in_the_sandbox_too(
+    temporal_client: Client, flov7_worker: TemporalSettings
+) -> None:
+    queue = f"sandboxed-{uuid.uuid4().hex[:8]}"
+    settings = flov7_worker.model_copy(update={"workflow_sandbox": True, "task_queue": queue})
+    async with create_worker(temporal_client, settings):
+        started = await start_execution_once(
+            temporal_client,
+            DOCUMENT,
+            settings,
+            execution_id=f"sandboxed-{uuid.uuid4().hex[:8]}",
+        )
+        await _finish(started.handle)

@@ -15,7 +15,7 @@ from typing import Any
 
 import temporalio
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import flov7
@@ -56,6 +56,23 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     )
+
+
+def runner_for(settings: TemporalSettings) -> WorkflowRunner:
+    """The worker's workflow runner: the sandbox with ``FLOV7_WORKFLOW_SANDBOX=true``,
+    else none.
+
+    Without the sandbox an activation is not executed as compiled source in a proxied
+    module namespace, and ``isinstance`` is not wrapped (temporalio replaces it for the
+    thread while an activation runs): about a third of the worker's CPU per node of an
+    ``api_call`` chain (docs/performance.md). Flov7's workflow code is its own, already
+    passed through the sandbox's module isolation (:data:`PASSTHROUGH_MODULES`); what the
+    sandbox would still catch at run time (a restricted builtin such as ``open``, a
+    nondeterministic call from a module that is not Flov7's) the replay tests catch in
+    CI, where ``Replayer`` always uses the SDK's default sandbox. User text never runs
+    as code either way (expressions have their own evaluator).
+    """
+    return workflow_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
 @functools.cache
@@ -105,7 +122,7 @@ def create_worker(
         identity=identity,
         # Explicit: the SDK's default walks every loaded module at each start (build_id).
         build_id=build_id(),
-        workflow_runner=workflow_runner(),
+        workflow_runner=runner_for(settings),
         max_concurrent_workflow_tasks=settings.max_concurrent_workflows,
         max_concurrent_activities=settings.max_concurrent_activities,
         # Short I/O nodes run as local activities (engine/execution.py): one setting sizes
