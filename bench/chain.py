@@ -26,7 +26,7 @@ Pure chains:
 - hand-1-activity / hand-40-activities: a hand-written workflow running 1 or 40 trivial
   activities in a row.
 
-I/O chains, against an HTTP server on 127.0.0.1 (its own thread) that answers at once:
+I/O chains, against an HTTP server on 127.0.0.1 (its own process) that answers at once:
 
 - flov7-api-N (N = 1, 10, 40): N ``api_call`` nodes in a row, defaults: local activities
   (engine/execution.py).
@@ -61,7 +61,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -96,18 +95,17 @@ LENGTHS = (1, 10, 40)
 
 class QuickServer:
     """A minimal HTTP/1.1 keep-alive server on 127.0.0.1 answering ``{"ok": true}``,
-    after ``delay_seconds``. Runs its own event loop in a thread, so that serving does
-    not compete with the workers' event loop for time slices (it still shares the GIL)."""
+    after ``delay_seconds``, in a process of its own (this script with
+    ``--quick-server``): serving costs every scenario the same, whichever process it
+    runs in. In a thread of this process it shared the GIL with Flov7's worker and the
+    hand-written one, but not with Prefect's process, which it then favoured."""
 
     BODY = b'{"ok": true}'
 
     def __init__(self, delay_seconds: float = 0.0) -> None:
         self.delay_seconds = delay_seconds
         self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._serve_forever, daemon=True)
+        self._process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
@@ -115,49 +113,53 @@ class QuickServer:
         return f"http://127.0.0.1:{self.port}/quick"
 
     def __enter__(self) -> QuickServer:
-        self._thread.start()
-        self._ready.wait()
+        command = [sys.executable, __file__, "--quick-server", str(self.delay_seconds)]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line.strip().isdigit():
+            self._process.kill()
+            raise RuntimeError(f"the quick server did not start: {line!r}")
+        self.port = int(line)
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=5)
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
 
-    def _serve_forever(self) -> None:
-        asyncio.run(self._main())
+    @classmethod
+    async def serve(cls, delay_seconds: float) -> None:
+        """``--quick-server``: serve until terminated, the port first on stdout."""
 
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
+        async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(cls.BODY)).encode() + b"\r\n\r\n" + cls.BODY
+            )
+            with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+                while True:
+                    request = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in request.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":", 1)[1])
+                    if length:
+                        await reader.readexactly(length)
+                    if delay_seconds:
+                        await asyncio.sleep(delay_seconds)
+                    writer.write(head)
+                    await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(client, "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
         async with server:
-            await self._stop.wait()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            b"Content-Length: " + str(len(self.BODY)).encode() + b"\r\n\r\n" + self.BODY
-        )
-        # Cancelled: the server stops with keep-alive connections still open.
-        with contextlib.suppress(
-            ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError
-        ):
-            while True:
-                request = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in request.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
-                if self.delay_seconds:
-                    await asyncio.sleep(self.delay_seconds)
-                writer.write(head)
-                await writer.drain()
-        writer.close()
+            await server.serve_forever()
 
 
 # -- hand-written baselines -------------------------------------------------------------
@@ -305,6 +307,8 @@ class PrefectChain:
 
     READY_TIMEOUT = 300.0
     RUN_TIMEOUT = 120.0
+    SETTLE_SECONDS = 1.5
+    """How long Prefect runs on after each flow run before it is frozen (see _rest)."""
 
     def __init__(self, python: str, url: str) -> None:
         self.python = python
@@ -337,7 +341,22 @@ class PrefectChain:
         except BaseException:
             await self._stack.aclose()
             raise
+        await self._rest()
         return self
+
+    async def _rest(self) -> None:
+        """Let Prefect's background services finish the last run's writes, then freeze its
+        process group until its next run: its local server and services otherwise keep
+        using CPU while the other scenarios are timed (they slowed the Temporal scenarios
+        by about a quarter here). Frozen after it settles, not at once: its backlog would
+        then meet the next run (and Prefect's SQLite lock stalls with it)."""
+        await asyncio.sleep(self.SETTLE_SECONDS)
+        self._signal(signal.SIGSTOP)
+
+    def _signal(self, number: int) -> None:
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, number)
 
     async def __aexit__(self, *_: object) -> None:
         await self._stack.aclose()
@@ -345,9 +364,11 @@ class PrefectChain:
     async def run(self, length: int) -> Measured:
         """One flow run of ``length`` calls, checked."""
         assert self._process is not None and self._process.stdin is not None
+        self._signal(signal.SIGCONT)
         self._process.stdin.write(f"run {length}\n".encode())
         await self._process.stdin.drain()
         answer = await self._receive(self.RUN_TIMEOUT)
+        await self._rest()
         assert answer["done"] == length, answer
         self.runs.append(
             PrefectRun(length, answer["seconds"], answer["retries"], answer["retry_wait"])
@@ -370,6 +391,7 @@ class PrefectChain:
         process = self._process
         if process is None:
             return
+        self._signal(signal.SIGCONT)
         if process.returncode is None and process.stdin is not None:
             with contextlib.suppress(ConnectionError):
                 process.stdin.write(b"quit\n")
@@ -604,7 +626,12 @@ if __name__ == "__main__":
         default=os.environ.get("FLOV7_BENCH_PREFECT_PYTHON") or None,
         help=f"the Python of a Prefect venv ({PREFECT_SETUP}): adds prefect-api-10/-40",
     )
+    parser.add_argument("--quick-server", type=float, metavar="DELAY", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.quick_server is not None:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(QuickServer.serve(arguments.quick_server))
+        sys.exit(0)
     sys.exit(
         asyncio.run(main(arguments.runs, arguments.only, arguments.stock, arguments.prefect_python))
     )

@@ -7,11 +7,11 @@ Reproduce with::
 
 It reuses ``bench/chain.py``'s server, documents and hand-written workflows: one
 embedded dev server (in memory, Flov7's flags), a Flov7 worker and a hand-written worker
-in this process, an HTTP server on 127.0.0.1 in a thread.
+in this process, an HTTP server on 127.0.0.1 in a process of its own.
 
 Wall time on a shared 2-core machine moves with the neighbours' load; this process's
-CPU time per run (``time.process_time``: every thread of it, the SDK's Rust core and the
-HTTP server's thread included, not the Temporal server's) moves much less, and it is
+CPU time per run (``time.process_time``: every thread of it and the SDK's Rust core;
+not the HTTP server nor the Temporal server, each in its own process) moves much less, and it is
 the cost Flov7 adds. ``flov7-api-40`` minus ``hand-local-40``, divided by 40, is
 Flov7's own CPU per I/O node beyond a hand-written local activity making the same GET.
 
