@@ -24,7 +24,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Executable,
-    Select,
     Table,
     and_,
     bindparam,
@@ -497,21 +496,22 @@ class Repository:
     async def find_reruns(self, execution_id: str, *, limit: int = 100) -> list[str]:
         """Execution ids of the recorded reruns of a run, oldest first."""
         async with self.database.reading() as session:
-            return list((await session.scalars(_reruns_query(execution_id, limit))).all())
+            found = await session.execute(_RERUNS, {"id": execution_id, "limit": limit})
+            return [str(row[0]) for row in found]
 
     async def close_execution(self, execution_id: str, status: str) -> list[str]:
         """Cache a closed run's final ``status`` on its record (no-op for unknown ids) and
         return its reruns, oldest first: what the API's answer for a run that just closed
         needs from the store, in one transaction."""
         async with self.database.session() as session:
-            await session.execute(_CLOSE_EXECUTION, {"id": execution_id, "status": status})
-            found = await session.execute(_RERUNS, {"id": execution_id})
+            await session.execute(_SET_STATUS, {"id": execution_id, "status": status})
+            found = await session.execute(_RERUNS, {"id": execution_id, "limit": 100})
             return [str(row[0]) for row in found]
 
     async def set_execution_status(self, execution_id: str, status: str) -> None:
         """Update the cached status of a recorded run (no-op for unknown ids)."""
         await self.database.batched_writes.execute(
-            _CLOSE_EXECUTION, {"id": execution_id, "status": status}
+            _SET_STATUS, {"id": execution_id, "status": status}
         )
 
     async def list_executions(
@@ -572,7 +572,7 @@ class Repository:
 
 
 _EXECUTIONS = cast(Table, ExecutionRow.__table__)  # declared with __tablename__: a Table
-_CLOSE_EXECUTION = (
+_SET_STATUS = (
     _EXECUTIONS.update()
     .where(_EXECUTIONS.c.execution_id == bindparam("id"))
     .values(status=bindparam("status"))
@@ -581,7 +581,7 @@ _RERUNS = (
     select(_EXECUTIONS.c.execution_id)
     .where(_EXECUTIONS.c.rerun_of == bindparam("id"))
     .order_by(_EXECUTIONS.c.created_at, _EXECUTIONS.c.execution_id)
-    .limit(100)
+    .limit(bindparam("limit"))
 )
 _record_statements: dict[str, Executable] = {}
 
@@ -592,28 +592,14 @@ def _record_statement(dialect: str) -> Executable:
     statement = _record_statements.get(dialect)
     if statement is None:
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-            statement = postgresql_insert(_EXECUTIONS).on_conflict_do_nothing(
-                index_elements=[_EXECUTIONS.c.execution_id]
-            )
+            from sqlalchemy.dialects.postgresql import insert
         else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            statement = sqlite_insert(_EXECUTIONS).on_conflict_do_nothing(
-                index_elements=[_EXECUTIONS.c.execution_id]
-            )
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(_EXECUTIONS).on_conflict_do_nothing(
+            index_elements=[_EXECUTIONS.c.execution_id]
+        )
         _record_statements[dialect] = statement
     return statement
-
-
-def _reruns_query(execution_id: str, limit: int) -> Select[Any]:
-    return (
-        select(ExecutionRow.execution_id)
-        .where(ExecutionRow.rerun_of == execution_id)
-        .order_by(ExecutionRow.created_at, ExecutionRow.execution_id)
-        .limit(limit)
-    )
 
 
 def _workflow(row: WorkflowRow, document: dict[str, Any] | None) -> StoredWorkflow:
